@@ -1,0 +1,44 @@
+// Builds one esbuild bundle per service: build/bundles/<service>/index.mjs (+ .map).
+// The image and `make run` both use these files, so what is tested is what ships.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const BUNDLE_DIR = path.join(REPO_ROOT, 'build', 'bundles');
+
+export function bundlePath(service: ServiceName, outDir = BUNDLE_DIR): string {
+  return path.join(outDir, service, 'index.mjs');
+}
+
+export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
+  await Promise.all(
+    SERVICES.map((service) =>
+      build({
+        entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts')],
+        outfile: bundlePath(service, outDir),
+        bundle: true,
+        platform: 'node',
+        target: 'node18',
+        format: 'esm',
+        sourcemap: true,
+        minifySyntax: true,
+        legalComments: 'none',
+        logLevel: 'warning',
+        // CommonJS dependencies (dockerode, node-forge) call require(): give ESM output one.
+        banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+        // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
+        external: ['cpu-features', '*.node'],
+      }),
+    ),
+  );
+  return SERVICES.map((service) => bundlePath(service, outDir));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outputs = await bundleServices(process.argv[2] ? path.resolve(process.argv[2]) : BUNDLE_DIR);
+  for (const file of outputs) console.log(`bundle ${path.relative(REPO_ROOT, file)}`);
+}
