@@ -3,6 +3,7 @@
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 
 export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -13,6 +14,8 @@ export const BUNDLE_DIR = path.join(REPO_ROOT, 'build', 'bundles');
 export function bundlePath(service: ServiceName, outDir = BUNDLE_DIR): string {
   return path.join(outDir, service, 'index.mjs');
 }
+
+const VERSION = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version as string;
 
 export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
   await Promise.all(
@@ -32,6 +35,8 @@ export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
         banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
+        loader: { '.html': 'text' },
+        define: { __PICCOLO_VERSION__: JSON.stringify(VERSION) },
       }),
     ),
   );

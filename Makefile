@@ -1,0 +1,32 @@
+# Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
+# Each target installs what it needs first (scripts/setup.sh is quick when all is there).
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu clean
+
+NODE_BIN := node_modules/.bin
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@$(NODE_BIN)/tsx image/bundle.ts
+
+typecheck: setup
+	@$(NODE_BIN)/tsc --noEmit -p .
+
+test: setup typecheck
+	@$(NODE_BIN)/tsx test/run.ts
+
+test-unit test-integration test-image: setup
+	@$(NODE_BIN)/tsx test/run.ts $(@:test-%=%)
+
+run: build
+	@$(NODE_BIN)/tsx scripts/run-dev.ts
+
+image: setup
+	@scripts/build-image.sh
+
+qemu: setup
+	@scripts/qemu.sh
+
+clean:
+	rm -rf build .dev

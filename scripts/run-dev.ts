@@ -1,0 +1,42 @@
+// `make run`: the four bundles on this machine in development mode. No root needed: state and
+// sockets live in .dev/, ports are on loopback. Ctrl-C stops them all.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
+
+const devDir = path.join(REPO_ROOT, '.dev');
+const env = {
+  ...process.env,
+  PICCOLO_STATE_DIR: path.join(devDir, 'state'),
+  PICCOLO_HEALTH_SOCKET: path.join(devDir, 'health.sock'),
+  PICCOLO_CONFIG_FILE: path.join(devDir, 'config.json'),
+  PICCOLO_DAEMON_LISTEN: process.env.PICCOLO_DAEMON_LISTEN ?? '127.0.0.1:8080',
+  PICCOLO_HEALTH_LISTEN: process.env.PICCOLO_HEALTH_LISTEN ?? '127.0.0.1:4040',
+  PICCOLO_PROXY_LISTEN: process.env.PICCOLO_PROXY_LISTEN ?? '127.0.0.1:35000',
+  PICCOLO_TUNNEL_LISTEN: process.env.PICCOLO_TUNNEL_LISTEN ?? '127.0.0.1:4041',
+};
+mkdirSync(devDir, { recursive: true });
+
+// Health first, as systemd orders them in the image.
+const order = ['health', ...SERVICES.filter((s) => s !== 'health')] as const;
+const children: ChildProcess[] = [];
+for (const service of order) {
+  const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service)], { env, stdio: 'inherit' });
+  child.on('exit', (code, signal) => {
+    console.error(`run: ${service} exited (${signal ?? code})`);
+    if (!stopping) stop(1);
+  });
+  children.push(child);
+}
+console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_DAEMON_LISTEN}/`);
+console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}\n`);
+
+let stopping = false;
+function stop(code: number): void {
+  stopping = true;
+  for (const child of [...children].reverse()) child.kill('SIGTERM');
+  process.exitCode = code;
+}
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));

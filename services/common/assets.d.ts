@@ -1,0 +1,5 @@
+// esbuild's text loader turns these imports into strings (see image/bundle.ts).
+declare module '*.html' {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,184 @@
+// Small HTTP helpers: a router, JSON bodies with a size limit, and the one place where errors
+// become responses. A handler throws a PiccoloError for a 4xx; anything else is a logged 500.
+import http from 'node:http';
+import { chmod, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Module } from './lifecycle.js';
+
+export interface Reply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** A string or Buffer is sent as is; anything else as JSON. */
+  body?: unknown;
+}
+
+export type Handler = (req: http.IncomingMessage, params: Record<string, string>) => Promise<Reply> | Reply;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  on(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, segments: pattern.split('/'), handler });
+    return this;
+  }
+
+  /** The request listener for http.createServer. */
+  readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    this.dispatch(req)
+      .then((reply) => send(res, reply, req.method === 'HEAD'))
+      .catch((err) => send(res, errorReply(err, this.logger, req), false));
+  };
+
+  private async dispatch(req: http.IncomingMessage): Promise<Reply> {
+    const pathname = new URL(req.url ?? '/', 'http://piccolo.invalid').pathname;
+    const segments = pathname.split('/');
+    const allowed: string[] = [];
+    for (const route of this.routes) {
+      const params = matchSegments(route.segments, segments);
+      if (!params) continue;
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      if (route.method === method) return route.handler(req, params);
+      allowed.push(route.method);
+    }
+    if (allowed.length) throw new MethodNotAllowedError(allowed);
+    throw new NotFoundError(`no route for ${pathname}`);
+  }
+}
+
+function matchSegments(pattern: string[], actual: string[]): Record<string, string> | undefined {
+  if (pattern.length !== actual.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const expected = pattern[i]!;
+    if (expected.startsWith(':')) params[expected.slice(1)] = decodeURIComponent(actual[i]!);
+    else if (expected !== actual[i]) return undefined;
+  }
+  return params;
+}
+
+export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMessage): Reply {
+  if (err instanceof PiccoloError) {
+    const headers: Record<string, string> = err instanceof MethodNotAllowedError ? { allow: err.allowed.join(', ') } : {};
+    return { status: err.status, headers, body: { error: { code: err.code, message: err.message, details: err.details } } };
+  }
+  logger.error('request failed', { err, method: req?.method, url: req?.url });
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
+}
+
+function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
+  const isRaw = typeof reply.body === 'string' || Buffer.isBuffer(reply.body);
+  const payload = reply.body === undefined ? '' : isRaw ? (reply.body as string | Buffer) : JSON.stringify(reply.body);
+  const headers: Record<string, string | number> = {
+    'content-type': isRaw ? 'text/plain; charset=utf-8' : 'application/json',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...reply.headers,
+    'content-length': Buffer.byteLength(payload),
+  };
+  res.writeHead(reply.status ?? 200, headers);
+  res.end(headOnly ? undefined : payload);
+}
+
+/** Reads a JSON request body, refusing anything larger than limitBytes or not JSON. */
+export async function readJson(req: http.IncomingMessage, limitBytes = 64 * 1024): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (type !== 'application/json') throw new UnsupportedMediaTypeError('application/json');
+  if (Number(req.headers['content-length'] ?? 0) > limitBytes) throw new PayloadTooLargeError(limitBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) throw new PayloadTooLargeError(limitBytes);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new BadRequestError(`body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Binds a server and resolves once it listens; a bind error (port taken) rejects. */
+export function listen(server: http.Server, target: { host: string; port: number } | { path: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in target) server.listen(target.path, done);
+    else server.listen(target.port, target.host, done);
+  });
+}
+
+export function boundPort(server: http.Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, lets requests in flight finish for graceMs, then drops what is left. */
+export async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+export interface HttpServerOptions {
+  name: string;
+  /** host:port, or a unix socket path. */
+  address: { host: string; port: number } | { path: string; mode: number };
+  listener: http.RequestListener;
+  logger: Logger;
+  /** Bounds how long a client may take to send its request. */
+  requestTimeoutMs?: number;
+}
+
+/** An HTTP listener as a service module: bound on start, drained on stop. */
+export class HttpServerModule implements Module {
+  readonly name: string;
+  readonly server: http.Server;
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.name = options.name;
+    this.server = http.createServer({ requestTimeout: options.requestTimeoutMs ?? 30_000 }, options.listener);
+    this.server.headersTimeout = Math.min(this.server.requestTimeout, 20_000);
+  }
+
+  async start(): Promise<void> {
+    const { address } = this.options;
+    if ('path' in address) {
+      // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
+      await rm(address.path, { force: true });
+      await listen(this.server, address);
+      await chmod(address.path, address.mode);
+    } else {
+      await listen(this.server, address);
+    }
+    this.options.logger.info('listening', { listener: this.name, address: this.describe() });
+  }
+
+  stop(): Promise<void> {
+    return closeServer(this.server);
+  }
+
+  get port(): number {
+    return boundPort(this.server);
+  }
+
+  describe(): string {
+    const address = this.options.address;
+    return 'path' in address ? address.path : `${address.host}:${this.port}`;
+  }
+}

@@ -1,0 +1,96 @@
+// Runs the real service bundles as child processes for integration tests, each with its own
+// systemd notification socket (test/support/notify-receiver.py) and captured JSON logs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { bundlePath, type ServiceName } from '../../image/bundle.js';
+
+const RECEIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'notify-receiver.py');
+
+export interface NotifyMessage {
+  t: number;
+  message: string;
+}
+
+export class ServiceProcess {
+  readonly logs: Record<string, unknown>[] = [];
+  readonly notifications: NotifyMessage[] = [];
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly service: ServiceName,
+    receiverLines: Interface,
+    receiver: ChildProcess,
+    private readonly child: ChildProcess,
+  ) {
+    receiverLines.on('line', (line) => {
+      const parsed = JSON.parse(line);
+      if (parsed.message !== undefined) this.notifications.push(parsed);
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        this.logs.push(JSON.parse(line));
+      } catch {
+        this.logs.push({ msg: line, unparsed: true });
+      }
+    });
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        receiver.kill();
+        resolve(code);
+      }),
+    );
+  }
+
+  /** Starts the bundle once its notification socket is bound, as systemd would. */
+  static async start(service: ServiceName, env: Record<string, string>): Promise<ServiceProcess> {
+    const dir = mkdtempSync(path.join(tmpdir(), `piccolo-${service}-`));
+    const notifySocket = path.join(dir, 'notify.sock');
+    const receiver = spawn('python3', [RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const receiverLines = createInterface({ input: receiver.stdout! });
+    await new Promise((resolve) => receiverLines.once('line', resolve));
+    const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service)], {
+      env: { PATH: process.env.PATH!, NOTIFY_SOCKET: notifySocket, PICCOLO_CONFIG_FILE: path.join(dir, 'none.json'), ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    return new ServiceProcess(service, receiverLines, receiver, child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves with the first notification containing text, or rejects after timeoutMs. */
+  notified(text: string, timeoutMs = 10_000): Promise<NotifyMessage> {
+    return waitFor(() => this.notifications.find((n) => n.message.includes(text)), timeoutMs, `${this.service}: no "${text}" notification`);
+  }
+
+  /** The address a listener bound (services log it), e.g. "127.0.0.1:43121". */
+  async address(listener: string, timeoutMs = 10_000): Promise<string> {
+    const entry = await waitFor(() => this.logs.find((l) => l.msg === 'listening' && l.listener === listener), timeoutMs, `${this.service}: ${listener} not listening`);
+    return entry.address as string;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}
