@@ -41,6 +41,44 @@ export class UnsupportedMediaTypeError extends PiccoloError {
   }
 }
 
+export class UnauthorizedError extends PiccoloError {
+  constructor(message = 'authentication required') {
+    super(401, 'unauthorized', message);
+  }
+}
+
+export class ForbiddenError extends PiccoloError {
+  constructor(message: string) {
+    super(403, 'forbidden', message);
+  }
+}
+
+export class ConflictError extends PiccoloError {
+  constructor(message: string, details?: unknown) {
+    super(409, 'conflict', message, details);
+  }
+}
+
+/** The device is locked: the encrypted state is not available until someone unlocks it. */
+export class LockedError extends PiccoloError {
+  constructor(message = 'the device is locked; unlock it with the admin password') {
+    super(423, 'locked', message);
+  }
+}
+
+export class TooManyRequestsError extends PiccoloError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'too_many_requests', `too many failed attempts; retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/** Something the service depends on failed (a volume, the TPM, the store): a 503, not a 500. */
+export class UnavailableError extends PiccoloError {
+  constructor(message: string) {
+    super(503, 'unavailable', message);
+  }
+}
+
 /** A configuration value is missing or malformed: the service must not start. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError } from './errors.js';
+import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Module } from './lifecycle.js';
 
@@ -68,7 +68,9 @@ function matchSegments(pattern: string[], actual: string[]): Record<string, stri
 
 export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMessage): Reply {
   if (err instanceof PiccoloError) {
-    const headers: Record<string, string> = err instanceof MethodNotAllowedError ? { allow: err.allowed.join(', ') } : {};
+    const headers: Record<string, string> = {};
+    if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(', ');
+    if (err instanceof TooManyRequestsError) headers['retry-after'] = String(err.retryAfterSeconds);
     return { status: err.status, headers, body: { error: { code: err.code, message: err.message, details: err.details } } };
   }
   logger.error('request failed', { err, method: req?.method, url: req?.url });
