@@ -17,7 +17,16 @@ export function bundlePath(service: ServiceName, outDir = BUNDLE_DIR): string {
 
 const VERSION = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version as string;
 
-export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
+export interface BundleOptions {
+  outDir?: string;
+  /** Compiles in the test hooks (services/daemon/test-hooks.ts); never for the image. */
+  testHooks?: boolean;
+}
+
+/** Test bundles, with hooks, live apart so they never reach the image. */
+export const TEST_BUNDLE_DIR = path.join(REPO_ROOT, 'build', 'test-bundles');
+
+export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }: BundleOptions = {}): Promise<string[]> {
   await Promise.all(
     SERVICES.map((service) =>
       build({
@@ -35,8 +44,8 @@ export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
         banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
-        loader: { '.html': 'text' },
-        define: { __PICCOLO_VERSION__: JSON.stringify(VERSION) },
+        loader: { '.html': 'text', '.yaml': 'text' },
+        define: { __PICCOLO_VERSION__: JSON.stringify(VERSION), __PICCOLO_TEST_HOOKS__: String(testHooks) },
       }),
     ),
   );
@@ -44,6 +53,6 @@ export async function bundleServices(outDir = BUNDLE_DIR): Promise<string[]> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const outputs = await bundleServices(process.argv[2] ? path.resolve(process.argv[2]) : BUNDLE_DIR);
+  const outputs = await bundleServices({ outDir: process.argv[2] ? path.resolve(process.argv[2]) : BUNDLE_DIR });
   for (const file of outputs) console.log(`bundle ${path.relative(REPO_ROOT, file)}`);
 }

@@ -11,6 +11,9 @@ const env = {
   PICCOLO_STATE_DIR: path.join(devDir, 'state'),
   PICCOLO_HEALTH_SOCKET: path.join(devDir, 'health.sock'),
   PICCOLO_CONFIG_FILE: path.join(devDir, 'config.json'),
+  // No TPM and no system console in development: unlock with the password; the claim code is logged.
+  PICCOLO_TPM_TCTI: process.env.PICCOLO_TPM_TCTI ?? 'none',
+  PICCOLO_CONSOLE: 'none',
   PICCOLO_DAEMON_LISTEN: process.env.PICCOLO_DAEMON_LISTEN ?? '127.0.0.1:8080',
   PICCOLO_HEALTH_LISTEN: process.env.PICCOLO_HEALTH_LISTEN ?? '127.0.0.1:4040',
   PICCOLO_PROXY_LISTEN: process.env.PICCOLO_PROXY_LISTEN ?? '127.0.0.1:35000',

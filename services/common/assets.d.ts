@@ -3,3 +3,8 @@ declare module '*.html' {
   const text: string;
   export default text;
 }
+
+declare module '*.yaml' {
+  const text: string;
+  export default text;
+}

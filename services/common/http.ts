@@ -32,6 +32,11 @@ export class Router {
     return this;
   }
 
+  /** Every route as "METHOD /pattern", e.g. "GET /api/v1/apps/:name". */
+  list(): string[] {
+    return this.routes.map((route) => `${route.method} ${route.segments.join('/')}`);
+  }
+
   /** The request listener for http.createServer. */
   readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     this.dispatch(req)

@@ -1,12 +1,23 @@
-// Composition root of piccolod: the API, the portal and setup wizard.
-import { mkdir } from 'node:fs/promises';
+// Composition root of piccolod: encrypted persistence, auth, the API, the portal and setup wizard.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { field, loadServiceConfig, parseAbsolutePath, parseListen } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
-import { daemonRoutes } from './routes.js';
+import openApiText from './api/openapi.yaml';
+import wizardPage from './wizard/index.html';
+import { daemonRoutes } from './api/routes.js';
+import { ApiSchema } from './api/schema.js';
+import { AuditLog } from './auth/audit.js';
+import { ClaimCode } from './auth/claim.js';
+import { SessionStore } from './auth/sessions.js';
+import { AttemptThrottle } from './auth/throttle.js';
+import { Tpm } from './crypto/tpm.js';
+import { FaultSwitch, TEST_HOOKS } from './test-hooks.js';
+import { Vault } from './vault.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
@@ -14,17 +25,42 @@ async function main(env: NodeJS.ProcessEnv) {
     {
       listen: field('PICCOLO_DAEMON_LISTEN', parseListen, parseListen('0.0.0.0:80')),
       stateDir: field('PICCOLO_STATE_DIR', parseAbsolutePath, '/var/lib/piccolo'),
+      // "none" runs without a TPM: the device then unlocks only with the password.
+      tpmTcti: field('PICCOLO_TPM_TCTI', String, existsSync('/dev/tpmrm0') ? 'device:/dev/tpmrm0' : 'none'),
+      console: field('PICCOLO_CONSOLE', String, '/dev/console'),
     },
     env,
   );
   const logger = createLogger({ service: 'daemon', level: config.logLevel });
+  const now = Date.now;
   const health = new HealthReporter({ socketPath: config.healthSocket, intervalMs: config.healthIntervalMs, logger });
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: daemonRoutes(logger).listener, logger });
   health.set('daemon', 'ok');
-  // tmpfiles.d makes it in the image; `make run` and tests point it at a fresh folder.
-  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  logger.info('starting', { stateDir: config.stateDir, configFile: config.configFile });
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [http, health] });
+  const tpm = config.tpmTcti === 'none' ? undefined : new Tpm({ tcti: config.tpmTcti, logger });
+  const faults = TEST_HOOKS ? new FaultSwitch() : undefined;
+  const vault = new Vault({ stateDir: config.stateDir, logger, health, tpm, injectedFault: faults?.current });
+  const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
+  const routes = daemonRoutes({
+    schema: new ApiSchema(openApiText),
+    vault,
+    sessions: new SessionStore({ now }),
+    throttle: new AttemptThrottle({ now }),
+    claim,
+    audit: new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now }),
+    logger,
+    now,
+    portalPage: wizardPage,
+  });
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, logger });
+  const claimOnFirstBoot = {
+    name: 'claim-code',
+    start: async () => {
+      if (vault.state === 'unclaimed') await claim.ensure();
+    },
+    stop: async () => {},
+  };
+  logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
+  // The health reporter first, so that a vault fault during start is reported.
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, http] });
 }
 
 void runMain('daemon', () => main(process.env));

@@ -14,6 +14,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-services-'));
 const shared = {
   PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'),
   PICCOLO_HEALTH_INTERVAL_MS: '200',
+  PICCOLO_TPM_TCTI: 'none',
+  PICCOLO_CONSOLE: 'none',
 };
 const running: ServiceProcess[] = [];
 let healthUrl = '';
@@ -54,9 +56,9 @@ test('daemon, proxy and tunnel report in; the device turns ready and says so', a
     const r = await getJson(`${healthUrl}/health/ready`);
     return r.status === 200 ? r : undefined;
   }, 5000, 'device ready');
-  assert.equal(ready.body.notes, ['tunnel: ok (remote access not configured)']);
+  assert.equal(ready.body.notes, ['daemon.crypto: ok (not set up yet, waiting for setup)', 'tunnel: ok (remote access not configured)']);
   const detail = await getJson(`${healthUrl}/health/detail`);
-  assert.equal(detail.body.components.map((c: any) => `${c.component}:${c.state}:${c.required}`), ['daemon:ok:true', 'proxy:ok:true', 'tunnel:ok:false']);
+  assert.equal(detail.body.components.map((c: any) => `${c.component}:${c.state}:${c.required}`), ['daemon:ok:true', 'daemon.crypto:ok:true', 'proxy:ok:true', 'tunnel:ok:false']);
   const health = running[0]!;
   await health.notified('STATUS=ready');
 });

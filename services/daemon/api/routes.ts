@@ -1,0 +1,205 @@
+// The daemon's HTTP surface: the portal page and the API under /api/v1. Every body is checked
+// against the OpenAPI document (api/schema.ts) before a handler sees it.
+import type http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
+import { ConflictError, ForbiddenError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
+import { Router, type Reply } from '../../common/http.js';
+import type { Logger } from '../../common/logger.js';
+import { equalSecrets } from '../../common/secrets.js';
+import { VERSION } from '../../common/version.js';
+import type { AuditLog } from '../auth/audit.js';
+import type { ClaimCode } from '../auth/claim.js';
+import { PASSWORD_RULES, assertStrongPassword } from '../auth/password-policy.js';
+import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.js';
+import type { AttemptThrottle } from '../auth/throttle.js';
+import type { Vault } from '../vault.js';
+import type { ApiSchema } from './schema.js';
+
+export const SESSION_COOKIE = 'piccolo_session';
+const SETUP_TOKEN_TTL_MS = 30 * 60_000;
+
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  // The portal loads nothing from elsewhere; the inline script is the wizard's own.
+  'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
+
+export interface ApiDeps {
+  schema: ApiSchema;
+  vault: Vault;
+  sessions: SessionStore;
+  throttle: AttemptThrottle;
+  claim: ClaimCode;
+  audit: AuditLog;
+  logger: Logger;
+  now: () => number;
+  /** The portal page (the setup wizard for now). */
+  portalPage: string;
+}
+
+interface PendingSetup {
+  token: string;
+  recoveryPhrase: string;
+  expiresAt: number;
+}
+
+export function daemonRoutes(deps: ApiDeps): Router {
+  const { schema, vault, sessions, throttle, claim, audit, now } = deps;
+  let pendingSetup: PendingSetup | undefined;
+
+  /** Runs an attempt at a secret (claim code, password, recovery key) under the throttle, audited. */
+  async function guarded<T>(req: http.IncomingMessage, event: string, attempt: () => Promise<T>): Promise<T> {
+    const client = clientAddress(req);
+    throttle.check(client);
+    try {
+      const result = await attempt();
+      throttle.success(client);
+      await audit.record({ event, outcome: 'ok', client });
+      return result;
+    } catch (err) {
+      const wrongSecret = err instanceof PiccoloError && [400, 401, 403].includes(err.status);
+      if (wrongSecret) throttle.failure(client);
+      await audit.record({ event, outcome: wrongSecret ? 'denied' : 'error', client, detail: err instanceof PiccoloError ? err.code : undefined });
+      throw err;
+    }
+  }
+
+  /** The caller's session; for state-changing requests also its CSRF token. */
+  function requireSession(req: http.IncomingMessage): Session {
+    const session = sessions.get(sessionIdOf(req));
+    if (!session) throw new UnauthorizedError('sign in first');
+    if (req.method !== 'GET' && !csrfMatches(session, headerOf(req, 'x-csrf-token'))) {
+      throw new ForbiddenError('missing or invalid X-CSRF-Token header');
+    }
+    return session;
+  }
+
+  function signIn(req: http.IncomingMessage, status = 200, extra: Record<string, unknown> = {}): Reply {
+    const session = sessions.create('admin');
+    const cookie = serializeCookie(SESSION_COOKIE, session.id, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: isHttps(req),
+      path: '/',
+      maxAge: Math.floor(sessions.maxAgeMs / 1000),
+    });
+    return { status, headers: { 'set-cookie': cookie }, body: { authenticated: true, user: session.user, csrfToken: session.csrfToken, ...extra } };
+  }
+
+  return new Router(deps.logger)
+    .on('GET', '/', () => ({ headers: PAGE_HEADERS, body: deps.portalPage }))
+    .on('GET', '/health/live', () => ({ body: { live: true } }))
+    .on('GET', '/api/v1/version', () => ({ body: { name: 'piccolod', version: VERSION, api: 'v1', node: process.version } }))
+
+    .on('GET', '/api/v1/setup/status', () => ({
+      body: { state: vault.state, reason: vault.reason, tpm: vault.tpmAvailable, passwordRules: PASSWORD_RULES },
+    }))
+    .on('POST', '/api/v1/setup/claim', async (req) => {
+      const { claimCode } = await schema.body<{ claimCode: string }>(req, 'setupClaim');
+      if (vault.state !== 'unclaimed') throw new ConflictError('this device is already set up');
+      return guarded(req, 'setup.claim', async () => {
+        if (!claim.matches(claimCode)) throw new ForbiddenError('wrong claim code; it is shown on the device console');
+        pendingSetup = { token: randomBytes(32).toString('base64url'), recoveryPhrase: vault.newRecoveryPhrase(), expiresAt: now() + SETUP_TOKEN_TTL_MS };
+        return { body: { setupToken: pendingSetup.token, recoveryKey: pendingSetup.recoveryPhrase, expiresInSeconds: SETUP_TOKEN_TTL_MS / 1000 } };
+      });
+    })
+    .on('POST', '/api/v1/setup', async (req) => {
+      const body = await schema.body<{ setupToken: string; password: string }>(req, 'setup');
+      if (vault.state !== 'unclaimed') throw new ConflictError('this device is already set up');
+      return guarded(req, 'setup', async () => {
+        const pending = pendingSetup;
+        if (!pending || pending.expiresAt < now() || !equalSecrets(pending.token, body.setupToken)) {
+          throw new ForbiddenError('unknown or expired setup token; enter the claim code again');
+        }
+        assertStrongPassword(body.password);
+        await vault.setup(body.password, pending.recoveryPhrase);
+        pendingSetup = undefined;
+        await claim.consume();
+        return signIn(req, 201, { state: vault.state });
+      });
+    })
+
+    .on('GET', '/api/v1/auth/session', (req) => {
+      const session = sessions.get(sessionIdOf(req));
+      return { body: session ? { authenticated: true, user: session.user, csrfToken: session.csrfToken } : { authenticated: false } };
+    })
+    .on('POST', '/api/v1/auth/login', async (req) => {
+      const { password } = await schema.body<{ password: string }>(req, 'login');
+      vault.assertUnlocked();
+      return guarded(req, 'auth.login', async () => {
+        await vault.verifyPassword(password);
+        return signIn(req);
+      });
+    })
+    .on('POST', '/api/v1/auth/logout', async (req) => {
+      const session = requireSession(req);
+      sessions.destroy(session.id);
+      await audit.record({ event: 'auth.logout', outcome: 'ok', client: clientAddress(req) });
+      return { status: 204, headers: { 'set-cookie': serializeCookie(SESSION_COOKIE, '', { path: '/', maxAge: 0 }) } };
+    })
+    .on('POST', '/api/v1/auth/password', async (req) => {
+      requireSession(req);
+      const body = await schema.body<{ currentPassword: string; newPassword: string }>(req, 'changePassword');
+      assertStrongPassword(body.newPassword);
+      return guarded(req, 'auth.password-change', async () => {
+        await vault.changePassword(body.currentPassword, body.newPassword);
+        sessions.destroyAll();
+        return signIn(req);
+      });
+    })
+
+    .on('POST', '/api/v1/crypto/unlock', async (req) => {
+      const { password } = await schema.body<{ password: string }>(req, 'unlock');
+      if (vault.state !== 'locked') throw new ConflictError(`nothing to unlock: the device is ${vault.state}`);
+      return guarded(req, 'crypto.unlock', async () => {
+        await vault.unlock(password);
+        return signIn(req, 200, { state: vault.state });
+      });
+    })
+    .on('POST', '/api/v1/crypto/lock', async (req) => {
+      requireSession(req);
+      await schema.body(req, 'lock');
+      await vault.lock();
+      sessions.destroyAll();
+      await audit.record({ event: 'crypto.lock', outcome: 'ok', client: clientAddress(req) });
+      return { body: { state: vault.state } };
+    })
+    .on('POST', '/api/v1/crypto/recovery-key/rotate', async (req) => {
+      requireSession(req);
+      const { password } = await schema.body<{ password: string }>(req, 'rotateRecoveryKey');
+      return guarded(req, 'crypto.recovery-rotate', async () => ({ body: { recoveryKey: await vault.rotateRecovery(password) } }));
+    })
+    .on('POST', '/api/v1/crypto/reset-password', async (req) => {
+      const body = await schema.body<{ recoveryKey: string; newPassword: string }>(req, 'resetPassword');
+      assertStrongPassword(body.newPassword);
+      if (vault.state === 'unclaimed') throw new ConflictError('this device is not set up yet');
+      return guarded(req, 'crypto.password-reset', async () => {
+        await vault.resetPassword(body.recoveryKey, body.newPassword);
+        sessions.destroyAll();
+        return signIn(req, 200, { state: vault.state });
+      });
+    });
+}
+
+export function sessionIdOf(req: http.IncomingMessage): string | undefined {
+  const header = req.headers.cookie;
+  return header ? parseCookies(header)[SESSION_COOKIE] : undefined;
+}
+
+function headerOf(req: http.IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function clientAddress(req: http.IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** Over TLS, or behind Piccolo's own proxy (on loopback) that terminated TLS. */
+function isHttps(req: http.IncomingMessage): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
+  return loopback && headerOf(req, 'x-forwarded-proto') === 'https';
+}

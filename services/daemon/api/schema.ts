@@ -1,0 +1,57 @@
+// The OpenAPI document is the one description of the API: request bodies are validated against
+// its schemas here, and a test holds the router and the document to the same list of routes.
+import type http from 'node:http';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parse } from 'yaml';
+import { BadRequestError } from '../../common/errors.js';
+import { readJson } from '../../common/http.js';
+
+export interface Operation {
+  method: string;
+  path: string;
+  operationId: string;
+}
+
+interface OpenApiDocument {
+  paths: Record<string, Record<string, { operationId: string; requestBody?: unknown }>>;
+}
+
+export class ApiSchema {
+  readonly operations: Operation[] = [];
+  private readonly validators = new Map<string, ValidateFunction>();
+
+  constructor(specText: string) {
+    const doc = parse(specText) as OpenApiDocument;
+    // strict: false, because the document also holds OpenAPI keywords that are not JSON Schema.
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    ajv.addSchema(doc as object, 'api');
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        this.operations.push({ method: method.toUpperCase(), path, operationId: operation.operationId });
+        if (!operation.requestBody) continue;
+        const pointer = ['paths', path, method, 'requestBody', 'content', 'application/json', 'schema'].map(escapePointer).join('/');
+        this.validators.set(operation.operationId, ajv.getSchema(`api#/${pointer}`)!);
+      }
+    }
+  }
+
+  /** Reads the JSON body of an operation and checks it; every problem is named in a 400. */
+  async body<T>(req: http.IncomingMessage, operationId: string): Promise<T> {
+    const validate = this.validators.get(operationId);
+    if (!validate) throw new Error(`operation ${operationId} has no request body in the OpenAPI document`);
+    const body = await readJson(req);
+    if (!validate(body)) throw new BadRequestError('invalid request body', (validate.errors ?? []).map(describe));
+    return body as T;
+  }
+}
+
+function describe(error: ErrorObject): string {
+  const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'body';
+  if (error.keyword === 'additionalProperties') return `${where}: unknown field ${(error.params as { additionalProperty: string }).additionalProperty}`;
+  if (error.keyword === 'required') return `${where}: missing field ${(error.params as { missingProperty: string }).missingProperty}`;
+  return `${where}: ${error.message}`;
+}
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}

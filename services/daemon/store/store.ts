@@ -1,0 +1,235 @@
+// The daemon's control store: one small typed JSON document (app specs, port allocations,
+// settings) in a directory, in production the mounted gocryptfs `control` volume. One writer
+// per store (a lock file), commits serialized through a queue, each one atomic and durable
+// before it resolves, and a checksum so damage is found at open instead of being served.
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileDurable } from '../../common/durable.js';
+import { UnavailableError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { StoreMigrationError, StoreTooLargeError } from './errors.js';
+import { decodeStoreFile, encodeStoreFile, type StoreSnapshot } from './file-format.js';
+import { deepFreeze, type DeepReadonly } from './freeze.js';
+import { WriterLock } from './lock.js';
+
+export * from './errors.js';
+export type { DeepReadonly } from './freeze.js';
+
+export const STORE_FILE_NAME = 'control.json';
+export const LOCK_FILE_NAME = 'control.lock';
+/** Control data, not bulk data: a document this large means something is stored in the wrong place. */
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Upgrades a document by one schema version and returns the result. Must be pure: it may run
+ * again after a crash. `any` because each migration knows its own input shape.
+ */
+export type Migration = (data: any) => unknown;
+
+export interface ControlStoreOptions<T> {
+  /** Existing directory holding the store; it is not created here (see open()). */
+  dir: string;
+  logger: Logger;
+  /** The schema version this code reads and writes, from 1. */
+  schemaVersion: number;
+  /** migrations[i] upgrades schema i+1 to i+2, so there are exactly schemaVersion - 1 of them. */
+  migrations: readonly Migration[];
+  /** The document of a new store (schema `schemaVersion`, rev 0). */
+  initial: () => T;
+  maxBytes?: number;
+}
+
+export interface CommitEvent<T> {
+  rev: number;
+  data: DeepReadonly<T>;
+}
+
+export type CommitListener<T> = (event: CommitEvent<T>) => void;
+
+interface Committed<T> {
+  rev: number;
+  data: DeepReadonly<T>;
+}
+
+export class ControlStore<T extends object> {
+  private state: Committed<T>;
+  private readonly listeners = new Set<CommitListener<T>>();
+  /** Tail of the commit queue; never rejects, so one failed commit does not block the next. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closing = false;
+  /** Set when a write failed: what is on disk is then unknown, so no further commit is attempted. */
+  private writeFailure: Error | undefined;
+
+  private constructor(
+    readonly file: string,
+    private readonly schemaVersion: number,
+    private readonly maxBytes: number,
+    private readonly lock: WriterLock,
+    private readonly logger: Logger,
+    initial: Committed<T>,
+  ) {
+    this.state = initial;
+  }
+
+  /**
+   * Opens the store for writing: takes the writer lock, reads and verifies the file (or creates
+   * it), migrates it to `schemaVersion` and commits that, all before returning.
+   * Throws StoreCorruptError, StoreSchemaTooNewError, StoreMigrationError (each leaving the
+   * file untouched), StoreInUseError, or UnavailableError when `dir` does not exist.
+   */
+  static async open<T extends object>(options: ControlStoreOptions<T>): Promise<ControlStore<T>> {
+    const { dir, logger, schemaVersion, migrations, initial, maxBytes = DEFAULT_MAX_BYTES } = options;
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) throw new TypeError(`schemaVersion must be an integer >= 1, got ${schemaVersion}`);
+    if (migrations.length !== schemaVersion - 1) throw new TypeError(`schema v${schemaVersion} needs ${schemaVersion - 1} migrations, got ${migrations.length}`);
+    // Not created here: in production the directory is a mounted volume, and a missing one
+    // must not be papered over by writing to whatever lies underneath.
+    await requireDirectory(dir);
+    const file = path.join(dir, STORE_FILE_NAME);
+    const lock = await WriterLock.acquire({ file: path.join(dir, LOCK_FILE_NAME), logger });
+    try {
+      const existing = await readIfExists(file);
+      // Verified before anything else is touched: a damaged store stays exactly as found.
+      let snapshot: StoreSnapshot | undefined = existing === undefined ? undefined : decodeStoreFile(existing, file, schemaVersion);
+      await removeLeftoverTemps(dir, logger);
+      if (!snapshot) {
+        snapshot = { schemaVersion, rev: 0, data: initial() };
+        await writeFileDurable(file, encodeWithinLimit(snapshot, maxBytes), 0o600);
+        logger.info('created control store', { file, schemaVersion });
+      } else if (snapshot.schemaVersion < schemaVersion) {
+        const from = snapshot.schemaVersion;
+        snapshot = { schemaVersion, rev: snapshot.rev + 1, data: migrate(snapshot.data, from, migrations) };
+        await writeFileDurable(file, encodeWithinLimit(snapshot, maxBytes), 0o600);
+        logger.info('migrated control store', { file, from, to: schemaVersion, rev: snapshot.rev });
+      }
+      const data = deepFreeze(roundTrip(snapshot.data) as T);
+      return new ControlStore<T>(file, schemaVersion, maxBytes, lock, logger, { rev: snapshot.rev, data });
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  /** Revision of the last durable commit; 0 for a store just created. */
+  get rev(): number {
+    return this.state.rev;
+  }
+
+  /** The last durable document, deeply frozen. */
+  get data(): DeepReadonly<T> {
+    return this.state.data;
+  }
+
+  /**
+   * Applies `mutate` to a copy of the document and makes the result durable; resolves with the
+   * new rev. Commits run one at a time in call order, each on the result of the one before.
+   * If `mutate` throws, or the result is not JSON or too large, nothing changes.
+   */
+  commit(mutate: (draft: T) => void | Promise<void>): Promise<number> {
+    if (this.closing) return Promise.reject(new UnavailableError('the control store is closed'));
+    const done = this.queue.then(() => this.apply(mutate));
+    this.queue = done.catch(() => {});
+    return done;
+  }
+
+  /** Calls `listener` after each durable commit, in rev order. Returns the unsubscribe function. */
+  subscribe(listener: CommitListener<T>): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** Refuses new commits, waits for queued ones, releases the writer lock. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.queue;
+    this.listeners.clear();
+    await this.lock.release();
+  }
+
+  private async apply(mutate: (draft: T) => void | Promise<void>): Promise<number> {
+    if (this.writeFailure) throw new UnavailableError(`the control store failed to write earlier (${this.writeFailure.message}); reopen it`);
+    const draft = structuredClone(this.state.data) as T;
+    await mutate(draft);
+    const snapshot: StoreSnapshot = { schemaVersion: this.schemaVersion, rev: this.state.rev + 1, data: draft };
+    const text = encodeWithinLimit(snapshot, this.maxBytes);
+    try {
+      await writeFileDurable(this.file, text, 0o600);
+    } catch (err) {
+      // The rename may or may not have happened and fsync errors are not reliably reported
+      // twice, so memory and disk could now disagree: stop writing rather than guess.
+      this.writeFailure = err as Error;
+      this.logger.error('control store write failed; refusing further commits', { file: this.file, err });
+      throw new UnavailableError(`the control store could not be written: ${(err as Error).message}`);
+    }
+    // Readers get what a reopen would read, not the draft (e.g. undefined fields dropped).
+    this.state = { rev: snapshot.rev, data: deepFreeze(JSON.parse(text).data as T) };
+    this.logger.debug('control store commit', { rev: snapshot.rev, bytes: text.length });
+    this.notify();
+    return snapshot.rev;
+  }
+
+  private notify(): void {
+    const event: CommitEvent<T> = { rev: this.state.rev, data: this.state.data };
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        // The commit is durable already; a failing listener is its own problem.
+        this.logger.error('control store listener failed', { rev: event.rev, err });
+      }
+    }
+  }
+}
+
+/** The file text for a snapshot; throws, before anything is written, if it is not JSON or too large. */
+function encodeWithinLimit(snapshot: StoreSnapshot, maxBytes: number): string {
+  const text = encodeStoreFile(snapshot);
+  const size = Buffer.byteLength(text);
+  if (size > maxBytes) throw new StoreTooLargeError(size, maxBytes);
+  return text;
+}
+
+function migrate(data: unknown, from: number, migrations: readonly Migration[]): unknown {
+  for (let version = from; version <= migrations.length; version++) {
+    try {
+      // A copy, so a migration that edits its input in place still cannot touch the original.
+      data = migrations[version - 1]!(structuredClone(data));
+    } catch (err) {
+      throw new StoreMigrationError(version, err);
+    }
+    if (typeof data !== 'object' || data === null) throw new StoreMigrationError(version, new TypeError('the migration returned no document'));
+  }
+  return data;
+}
+
+/** The value as the store file will hold it (JSON), so the first read matches a later reopen. */
+function roundTrip(data: unknown): unknown {
+  return JSON.parse(JSON.stringify(data));
+}
+
+async function requireDirectory(dir: string): Promise<void> {
+  try {
+    if ((await stat(dir)).isDirectory()) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  throw new UnavailableError(`control store directory ${dir} does not exist`);
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Temp files of writeFileDurable() (".control.json.<hex>.tmp") left by a crash before their
+ * rename. Never acknowledged, so never needed; only removed while holding the writer lock.
+ */
+async function removeLeftoverTemps(dir: string, logger: Logger): Promise<void> {
+  const leftovers = (await readdir(dir)).filter((name) => /^\.control\.json\.[0-9a-f]+\.tmp$/.test(name));
+  for (const name of leftovers) await rm(path.join(dir, name), { force: true });
+  if (leftovers.length) logger.warn('removed leftover control store temp files', { dir, count: leftovers.length });
+}

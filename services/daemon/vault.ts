@@ -1,0 +1,300 @@
+// The vault: the device's encrypted state and its life cycle — unclaimed, locked, unlocked or
+// failed. It owns the key ring, the bootstrap and control volumes and the control store, and
+// reports each of them to the health service.
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ConflictError, LockedError, UnavailableError } from '../common/errors.js';
+import { syncDirectory } from '../common/durable.js';
+import type { HealthReporter } from '../common/health-report.js';
+import type { Module } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { KeyRing, generateRecoveryPhrase, type DataKey, type KeyRingOptions } from './crypto/keyring.js';
+import type { Tpm } from './crypto/tpm.js';
+import { ControlStore } from './store/store.js';
+import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
+import { VolumeManager } from './volumes/volumes.js';
+
+export type VaultState = 'unclaimed' | 'locked' | 'unlocked' | 'failed';
+
+/** Volumes every device has; apps get their own later. */
+const SYSTEM_VOLUMES = ['bootstrap', 'control'] as const;
+
+export interface VaultOptions {
+  stateDir: string;
+  logger: Logger;
+  health: HealthReporter;
+  tpm: Tpm | undefined;
+  /** Overrides for tests (fast scrypt); production uses the key ring's defaults. */
+  keyRing?: Partial<KeyRingOptions>;
+  /** How often the mounted volumes are checked (a dead gocryptfs process leaves a dead mount). */
+  checkIntervalMs?: number;
+  /** Test builds only (test-hooks.ts): a fault to report as if a check had failed. */
+  injectedFault?: () => string | undefined;
+}
+
+export class Vault implements Module {
+  readonly name = 'vault';
+  state: VaultState = 'unclaimed';
+  reason: string | undefined;
+  private dataKey: DataKey | undefined;
+  private store: ControlStore<ControlDocument> | undefined;
+  private readonly keyring: KeyRing;
+  private readonly volumes: VolumeManager;
+  private readonly paths: { keyring: string; volumes: string; staging: string; orphans: string };
+  private queue: Promise<unknown> = Promise.resolve();
+  private checkTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: VaultOptions) {
+    const dir = options.stateDir;
+    this.paths = {
+      keyring: path.join(dir, 'keyring.json'),
+      volumes: path.join(dir, 'volumes'),
+      staging: path.join(dir, 'setup-staging'),
+      orphans: path.join(dir, 'orphaned'),
+    };
+    this.keyring = this.keyRingAt(this.paths.keyring);
+    this.volumes = this.volumesAt(this.paths.volumes);
+  }
+
+  get tpmAvailable(): boolean {
+    return this.options.tpm !== undefined;
+  }
+
+  get controlStore(): ControlStore<ControlDocument> {
+    this.assertUnlocked();
+    return this.store!;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+    this.report('crypto', 'ok');
+    await this.exclusive(async () => {
+      if (!(await this.keyring.exists())) {
+        await this.discardHalfSetup();
+        return this.setState('unclaimed', 'not set up yet, waiting for setup');
+      }
+      const dataKey = await this.guard('crypto', 'broken key file', () => this.keyring.unlockWithTpm());
+      if (!dataKey) return this.setState('locked', 'locked, waiting for unlock');
+      this.options.logger.info('unlocked with the TPM');
+      await this.open(dataKey);
+    }).catch((err) => this.options.logger.error('vault start failed', { err }));
+    this.checkTimer = setInterval(() => void this.exclusive(() => this.checkVolumes()), this.options.checkIntervalMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.checkTimer);
+    // Volumes stay mounted: a daemon restart takes them over instead of remounting.
+    await this.exclusive(async () => {
+      await this.store?.close();
+      this.store = undefined;
+      this.dataKey?.wipe();
+      this.dataKey = undefined;
+    });
+  }
+
+  newRecoveryPhrase(): string {
+    return generateRecoveryPhrase();
+  }
+
+  /**
+   * Sets the device up. Everything is made in a staging folder; renaming the key ring into place
+   * is the commit point, so a crash at any step leaves "unclaimed" and a retry starts clean.
+   */
+  async setup(password: string, recoveryPhrase: string): Promise<void> {
+    await this.exclusive(async () => {
+      if (this.state !== 'unclaimed') throw new ConflictError('this device is already set up');
+      await this.discardHalfSetup();
+      await mkdir(this.paths.staging, { mode: 0o700 });
+      const stagedKeyring = this.keyRingAt(path.join(this.paths.staging, 'keyring.json'));
+      const stagedVolumes = this.volumesAt(path.join(this.paths.staging, 'volumes'));
+      const { dataKey } = await stagedKeyring.create(password, recoveryPhrase);
+      for (const volume of SYSTEM_VOLUMES) await stagedVolumes.create(volume, await stagedKeyring.volumePassphrase(dataKey, volume));
+      await stagedVolumes.mount('control', await stagedKeyring.volumePassphrase(dataKey, 'control'), { readOnly: false });
+      const store = await this.openStore(stagedVolumes);
+      await store.close();
+      await stagedVolumes.unmount('control');
+      await rename(path.join(this.paths.staging, 'volumes'), this.paths.volumes);
+      await rename(path.join(this.paths.staging, 'keyring.json'), this.paths.keyring);
+      await syncDirectory(this.options.stateDir);
+      await rm(this.paths.staging, { recursive: true, force: true });
+      this.options.logger.info('device set up', { tpmSealed: this.tpmAvailable });
+      await this.open(dataKey);
+    });
+  }
+
+  async unlock(password: string): Promise<void> {
+    await this.exclusive(async () => {
+      if (this.state !== 'locked') throw new ConflictError(`nothing to unlock: the device is ${this.state}`);
+      const dataKey = await this.keyring.unlockWithPassphrase(password);
+      await this.reseal(dataKey);
+      await this.open(dataKey);
+    });
+  }
+
+  async lock(): Promise<void> {
+    await this.exclusive(async () => {
+      this.assertUnlocked();
+      await this.store!.close();
+      this.store = undefined;
+      for (const volume of [...SYSTEM_VOLUMES].reverse()) await this.volumes.unmount(volume);
+      this.dataKey!.wipe();
+      this.dataKey = undefined;
+      this.setState('locked', 'locked, waiting for unlock');
+    });
+  }
+
+  async verifyPassword(password: string): Promise<void> {
+    (await this.keyring.unlockWithPassphrase(password)).wipe();
+  }
+
+  async changePassword(current: string, next: string): Promise<void> {
+    await this.exclusive(async () => {
+      this.assertUnlocked();
+      const dataKey = await this.keyring.unlockWithPassphrase(current);
+      await this.keyring.changePassphrase(dataKey, next);
+      dataKey.wipe();
+    });
+  }
+
+  async rotateRecovery(password: string): Promise<string> {
+    return this.exclusive(async () => {
+      this.assertUnlocked();
+      await this.verifyPassword(password);
+      return this.keyring.rotateRecovery(this.dataKey!);
+    });
+  }
+
+  /** The recovery key sets a new password; a locked device unlocks with it. */
+  async resetPassword(recoveryPhrase: string, next: string): Promise<void> {
+    await this.exclusive(async () => {
+      const dataKey = await this.keyring.unlockWithRecovery(recoveryPhrase);
+      await this.keyring.changePassphrase(dataKey, next);
+      if (this.state === 'locked') {
+        await this.reseal(dataKey);
+        await this.open(dataKey);
+      } else {
+        dataKey.wipe();
+      }
+    });
+  }
+
+  /** While unlocked: every system volume must be mounted; a lost mount is fatal until remounted. */
+  private async checkVolumes(): Promise<void> {
+    if (this.state !== 'unlocked') return;
+    const injected = this.options.injectedFault?.();
+    if (injected) return this.report('persistence', 'fatal', injected);
+    for (const volume of SYSTEM_VOLUMES) {
+      if ((await this.volumes.status(volume)).mounted) continue;
+      this.report('persistence', 'fatal', `volume ${volume} is not mounted`);
+      this.options.logger.error('volume lost its mount; remounting', { volume });
+      try {
+        await this.volumes.mount(volume, await this.keyring.volumePassphrase(this.dataKey!, volume), { readOnly: false });
+      } catch (err) {
+        this.options.logger.error('remount failed', { volume, err });
+        return;
+      }
+    }
+    this.report('persistence', 'ok');
+  }
+
+  assertUnlocked(): void {
+    if (this.state === 'locked') throw new LockedError();
+    if (this.state === 'unclaimed') throw new ConflictError('this device is not set up yet');
+    if (this.state === 'failed') throw new UnavailableError(`encrypted state unavailable: ${this.reason}`);
+  }
+
+  private async open(dataKey: DataKey): Promise<void> {
+    await this.guard('persistence', 'volume failed to mount', async () => {
+      for (const volume of SYSTEM_VOLUMES) {
+        await this.volumes.mount(volume, await this.keyring.volumePassphrase(dataKey, volume), { readOnly: false });
+      }
+    });
+    this.store = await this.guard('store', 'control store unusable', () => this.openStore(this.volumes));
+    this.dataKey = dataKey;
+    this.setState('unlocked');
+  }
+
+  private async openStore(volumes: VolumeManager): Promise<ControlStore<ControlDocument>> {
+    return ControlStore.open<ControlDocument>({
+      dir: path.join(volumes.mountpoint('control'), 'store'),
+      logger: this.options.logger,
+      schemaVersion: CONTROL_SCHEMA_VERSION,
+      migrations: CONTROL_MIGRATIONS,
+      initial: initialControlDocument,
+    });
+  }
+
+  private async reseal(dataKey: DataKey): Promise<void> {
+    if (!this.tpmAvailable) return;
+    const sealed = await this.keyring.reseal(dataKey);
+    this.options.logger.info(sealed ? 're-sealed the data key to the TPM' : 'could not re-seal to the TPM');
+  }
+
+  /** Leftovers of a setup that did not reach its commit point: unusable without a key ring. */
+  private async discardHalfSetup(): Promise<void> {
+    if (await exists(this.paths.staging)) {
+      const staged = this.volumesAt(path.join(this.paths.staging, 'volumes'));
+      for (const volume of await staged.list()) if (volume.mounted) await staged.unmount(volume.name);
+      await rm(this.paths.staging, { recursive: true, force: true });
+      this.options.logger.warn('removed an unfinished setup');
+    }
+    if (await exists(this.paths.volumes)) {
+      // Never delete data: volumes without a key ring cannot be opened, but a person may want them.
+      for (const volume of await this.volumes.list()) if (volume.mounted) await this.volumes.unmount(volume.name);
+      await mkdir(this.paths.orphans, { recursive: true, mode: 0o700 });
+      const target = path.join(this.paths.orphans, `volumes-${(await readdir(this.paths.orphans)).length + 1}`);
+      await rename(this.paths.volumes, target);
+      this.options.logger.warn('moved volumes without a key ring aside', { to: target });
+    }
+  }
+
+  /** Runs a step whose failure is a fatal fault of one component: reported, state failed. */
+  private async guard<T>(component: string, what: string, step: () => Promise<T>): Promise<T> {
+    try {
+      const result = await step();
+      this.report(component, 'ok');
+      return result;
+    } catch (err) {
+      const reason = `${what}: ${(err as Error).message}`;
+      if (isSecretError(err)) throw err;
+      this.report(component, 'fatal', reason);
+      this.state = 'failed';
+      this.reason = reason;
+      this.options.logger.error('fatal persistence fault', { component, reason });
+      throw new UnavailableError(reason);
+    }
+  }
+
+  private setState(state: VaultState, reason?: string): void {
+    this.state = state;
+    this.reason = reason;
+    this.report('crypto', 'ok', reason);
+  }
+
+  private report(component: string, state: 'ok' | 'fatal', reason?: string): void {
+    this.options.health.set(`daemon.${component}`, state, reason);
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private keyRingAt(file: string): KeyRing {
+    return new KeyRing({ file, tpm: this.options.tpm, logger: this.options.logger, ...this.options.keyRing });
+  }
+
+  private volumesAt(root: string): VolumeManager {
+    return new VolumeManager({ root, logger: this.options.logger });
+  }
+}
+
+/** A wrong password or recovery key is the caller's mistake, not a fault of the device. */
+function isSecretError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'status' in err && [400, 401].includes((err as { status: number }).status);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
