@@ -46,13 +46,13 @@ export class ServiceProcess {
   }
 
   /** Starts the bundle once its notification socket is bound, as systemd would. */
-  static async start(service: ServiceName, env: Record<string, string>): Promise<ServiceProcess> {
+  static async start(service: ServiceName, env: Record<string, string>, bundleDir?: string): Promise<ServiceProcess> {
     const dir = mkdtempSync(path.join(tmpdir(), `piccolo-${service}-`));
     const notifySocket = path.join(dir, 'notify.sock');
     const receiver = spawn('python3', [RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
     const receiverLines = createInterface({ input: receiver.stdout! });
     await new Promise((resolve) => receiverLines.once('line', resolve));
-    const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service)], {
+    const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service, bundleDir)], {
       env: { PATH: process.env.PATH!, NOTIFY_SOCKET: notifySocket, PICCOLO_CONFIG_FILE: path.join(dir, 'none.json'), ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -40,9 +40,17 @@ function recordingLogger(lines: Record<string, unknown>[]): Logger {
   return createLogger({ service: 'test', level: 'debug', write: (line) => void lines.push(JSON.parse(line)) });
 }
 
+const createdDirs: string[] = [];
+
 async function freshDir(): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), 'piccolo-store-'));
+  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-store-'));
+  createdDirs.push(dir);
+  return dir;
 }
+
+test.after(async () => {
+  await Promise.all(createdDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 function open(dir: string, overrides: Partial<ControlStoreOptions<Settings>> = {}): Promise<ControlStore<Settings>> {
   return ControlStore.open<Settings>({ dir, logger: silent, schemaVersion: 1, migrations: [], initial, ...overrides });
@@ -92,8 +100,13 @@ test('creates the store from initial() at rev 0 and reopens it', async () => {
   await reopened.close();
 });
 
-test('refuses a directory that does not exist instead of creating it', async () => {
-  await rejects(open(path.join(await freshDir(), 'not-mounted')), UnavailableError);
+test('creates its own directory, but not a missing parent (an unmounted volume)', async () => {
+  const volume = await freshDir();
+  const store = await open(path.join(volume, 'store'));
+  assert.is(store.rev, 0);
+  await store.close();
+  await rejects(open(path.join(volume, 'not-mounted', 'store')), UnavailableError);
+  assert.not.ok(existsSync(path.join(volume, 'not-mounted')));
 });
 
 test('each commit bumps rev by one, resolves with it and survives a reopen', async () => {

@@ -2,9 +2,9 @@
 // settings) in a directory, in production the mounted gocryptfs `control` volume. One writer
 // per store (a lock file), commits serialized through a queue, each one atomic and durable
 // before it resolves, and a checksum so damage is found at open instead of being served.
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileDurable } from '../../common/durable.js';
+import { syncDirectory, writeFileDurable } from '../../common/durable.js';
 import { UnavailableError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { StoreMigrationError, StoreTooLargeError } from './errors.js';
@@ -27,7 +27,7 @@ export const DEFAULT_MAX_BYTES = 1024 * 1024;
 export type Migration = (data: any) => unknown;
 
 export interface ControlStoreOptions<T> {
-  /** Existing directory holding the store; it is not created here (see open()). */
+  /** Directory of the store; created if missing, but its parent must exist (a mounted volume). */
   dir: string;
   logger: Logger;
   /** The schema version this code reads and writes, from 1. */
@@ -75,15 +75,13 @@ export class ControlStore<T extends object> {
    * Opens the store for writing: takes the writer lock, reads and verifies the file (or creates
    * it), migrates it to `schemaVersion` and commits that, all before returning.
    * Throws StoreCorruptError, StoreSchemaTooNewError, StoreMigrationError (each leaving the
-   * file untouched), StoreInUseError, or UnavailableError when `dir` does not exist.
+   * file untouched), StoreInUseError, or UnavailableError when the parent of `dir` does not exist.
    */
   static async open<T extends object>(options: ControlStoreOptions<T>): Promise<ControlStore<T>> {
     const { dir, logger, schemaVersion, migrations, initial, maxBytes = DEFAULT_MAX_BYTES } = options;
     if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) throw new TypeError(`schemaVersion must be an integer >= 1, got ${schemaVersion}`);
     if (migrations.length !== schemaVersion - 1) throw new TypeError(`schema v${schemaVersion} needs ${schemaVersion - 1} migrations, got ${migrations.length}`);
-    // Not created here: in production the directory is a mounted volume, and a missing one
-    // must not be papered over by writing to whatever lies underneath.
-    await requireDirectory(dir);
+    await ensureStoreDirectory(dir);
     const file = path.join(dir, STORE_FILE_NAME);
     const lock = await WriterLock.acquire({ file: path.join(dir, LOCK_FILE_NAME), logger });
     try {
@@ -206,13 +204,20 @@ function roundTrip(data: unknown): unknown {
   return JSON.parse(JSON.stringify(data));
 }
 
-async function requireDirectory(dir: string): Promise<void> {
+/**
+ * Creates the store's own directory if needed, but never its parent: in production the parent
+ * is a mounted volume, and a missing one must not be papered over by writing to whatever lies
+ * underneath. (An unmounted, empty mountpoint is the caller's check: it mounts the volume.)
+ */
+async function ensureStoreDirectory(dir: string): Promise<void> {
   try {
-    if ((await stat(dir)).isDirectory()) return;
+    await mkdir(dir, { mode: 0o700 });
+    await syncDirectory(path.dirname(dir));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UnavailableError(`the parent of control store directory ${dir} does not exist`);
+    if (code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw err;
   }
-  throw new UnavailableError(`control store directory ${dir} does not exist`);
 }
 
 async function readIfExists(file: string): Promise<Buffer | undefined> {
