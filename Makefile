@@ -1,6 +1,6 @@
 # Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
 # Each target installs what it needs first (scripts/setup.sh is quick when all is there).
-.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu clean
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store clean
 
 NODE_BIN := node_modules/.bin
 
@@ -27,6 +27,10 @@ image: setup
 
 qemu: setup
 	@scripts/qemu.sh
+
+# The control store's crash soak: 1,000 SIGKILL trials (the default suite runs 50).
+soak-store: setup
+	@$(NODE_BIN)/tsx scripts/soak-store.ts 1000
 
 clean:
 	rm -rf build .dev
