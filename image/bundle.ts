@@ -44,7 +44,8 @@ export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }:
         banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
         // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
-        loader: { '.html': 'text', '.yaml': 'text' },
+        // Portal assets and the OpenAPI document are embedded as strings: one file per service.
+        loader: { '.html': 'text', '.css': 'text', '.client.js': 'text', '.yaml': 'text' },
         define: { __PICCOLO_VERSION__: JSON.stringify(VERSION), __PICCOLO_TEST_HOOKS__: String(testHooks) },
       }),
     ),

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # services and integration tests
-  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables python3
+  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables python3 chromium
   # image build (KIWI on Debian) and boot
   kiwi kiwi-systemdeps-core kiwi-systemdeps-filesystems jing rsync fdisk grub-pc-bin dbus
   qemu-system-x86 qemu-utils

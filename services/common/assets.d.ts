@@ -8,3 +8,8 @@ declare module '*.yaml' {
   const text: string;
   export default text;
 }
+
+declare module '*.css' {
+  const text: string;
+  export default text;
+}

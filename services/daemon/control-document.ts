@@ -1,14 +1,79 @@
-// The control store's document: the device's own control data (app specs, port allocations,
-// settings arrive with their issues). Each schema change adds a migration from the previous version.
-export const CONTROL_SCHEMA_VERSION = 1;
+// The control store's document: the device's own control data. Only desired state lives here
+// (what should be installed and running, and the ports each app keeps); what actually runs is
+// always read back from the container engine. Each schema change adds a migration from the
+// previous version.
+import type { AppSpec } from './apps/spec/types.js';
+
+export const CONTROL_SCHEMA_VERSION = 2;
+
+/** How many previous specs of an app are kept for revert. */
+export const APP_HISTORY_LIMIT = 5;
+/** Finished jobs kept for the API; running ones are always kept. */
+export const FINISHED_JOBS_LIMIT = 50;
+
+export type DesiredRunState = 'running' | 'stopped';
+
+export interface PortAllocation {
+  /** Published by the engine on 127.0.0.1 only (15000-25000). */
+  hostBind: number;
+  /** Where the proxy exposes the listener to the network (35000-45000). */
+  public: number;
+}
+
+export interface AppRevision {
+  revision: number;
+  spec: AppSpec;
+  /** When this revision was installed. */
+  at: string;
+}
+
+export interface AppRecord {
+  spec: AppSpec;
+  /** Grows by one on every install, update and revert; labels the containers made from it. */
+  revision: number;
+  installedAt: string;
+  updatedAt: string;
+  run: DesiredRunState;
+  /** Previous revisions, newest first, at most APP_HISTORY_LIMIT. */
+  history: AppRevision[];
+  /** By listener name; kept for as long as the app is installed, so its ports survive restarts and updates. */
+  ports: Record<string, PortAllocation>;
+  /** The app's own network (IPv4 CIDR); fixed, so the URLs its dependents are given stay valid. */
+  subnet: string;
+}
+
+export type JobKind = 'install' | 'start' | 'stop' | 'restart' | 'update' | 'revert' | 'uninstall';
+export type JobStatus = 'running' | 'succeeded' | 'failed';
+
+export interface JobRecord {
+  id: string;
+  app: string;
+  kind: JobKind;
+  status: JobStatus;
+  /** Uninstall's purge flag: the one job parameter not already in the desired state. */
+  purge?: boolean;
+  /** Steps done out of steps planned; the plan is only known once the job runs. */
+  progress: { done: number; total: number; step?: string };
+  error?: string;
+  /** Set when a daemon restart found the job running and took it over. */
+  resumed?: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
 
 export interface ControlDocument {
   device: { createdAt: string };
+  apps: Record<string, AppRecord>;
+  /** Oldest first. */
+  jobs: JobRecord[];
 }
 
 export function initialControlDocument(): ControlDocument {
-  return { device: { createdAt: new Date().toISOString() } };
+  return { device: { createdAt: new Date().toISOString() }, apps: {}, jobs: [] };
 }
 
 /** CONTROL_MIGRATIONS[i] turns a version i+1 document into version i+2. */
-export const CONTROL_MIGRATIONS: ((doc: unknown) => unknown)[] = [];
+export const CONTROL_MIGRATIONS: ((doc: any) => unknown)[] = [
+  // v1 → v2: the app platform (apps with their ports and history, jobs).
+  (doc) => ({ ...doc, apps: {}, jobs: [] }),
+];

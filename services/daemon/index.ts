@@ -8,7 +8,9 @@ import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
 import openApiText from './api/openapi.yaml';
-import wizardPage from './wizard/index.html';
+import portalPage from './portal/index.html';
+import portalStyle from './portal/portal.css';
+import portalScript from './portal/portal.client.js';
 import { daemonRoutes } from './api/routes.js';
 import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
@@ -48,7 +50,7 @@ async function main(env: NodeJS.ProcessEnv) {
     audit: new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now }),
     logger,
     now,
-    portalPage: wizardPage,
+    portal: { page: portalPage, style: portalStyle, script: portalScript },
   });
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, logger });
   const claimOnFirstBoot = {

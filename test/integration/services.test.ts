@@ -71,6 +71,9 @@ test('daemon serves the wizard page and its version', async () => {
   assert.match(page.headers.get('content-type')!, /text\/html/);
   assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/);
   assert.match(await page.text(), /Welcome to Piccolo OS/);
+  const script = await fetch(base + '/portal.js');
+  assert.match(script.headers.get('content-type')!, /javascript/);
+  assert.match(await script.text(), /api\('POST', '\/api\/v1\/setup\/claim'/);
   const version = await getJson(base + '/api/v1/version');
   assert.equal({ ...version.body, node: undefined }, { name: 'piccolod', version: '0.1.0', api: 'v1', node: undefined });
   assert.is((await getJson(base + '/api/v1/nothing')).status, 404);

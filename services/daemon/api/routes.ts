@@ -21,9 +21,10 @@ const SETUP_TOKEN_TTL_MS = 30 * 60_000;
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
-  // The portal loads nothing from elsewhere; the inline script is the wizard's own.
-  'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  // The portal loads nothing from elsewhere and runs no inline script.
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
   'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
 };
 
 export interface ApiDeps {
@@ -35,8 +36,8 @@ export interface ApiDeps {
   audit: AuditLog;
   logger: Logger;
   now: () => number;
-  /** The portal page (the setup wizard for now). */
-  portalPage: string;
+  /** The portal's page, style sheet and script (embedded in the bundle). */
+  portal: { page: string; style: string; script: string };
 }
 
 interface PendingSetup {
@@ -89,7 +90,9 @@ export function daemonRoutes(deps: ApiDeps): Router {
   }
 
   return new Router(deps.logger)
-    .on('GET', '/', () => ({ headers: PAGE_HEADERS, body: deps.portalPage }))
+    .on('GET', '/', () => ({ headers: PAGE_HEADERS, body: deps.portal.page }))
+    .on('GET', '/portal.css', () => ({ headers: { 'content-type': 'text/css; charset=utf-8' }, body: deps.portal.style }))
+    .on('GET', '/portal.js', () => ({ headers: { 'content-type': 'text/javascript; charset=utf-8' }, body: deps.portal.script }))
     .on('GET', '/health/live', () => ({ body: { live: true } }))
     .on('GET', '/api/v1/version', () => ({ body: { name: 'piccolod', version: VERSION, api: 'v1', node: process.version } }))
 

@@ -3,7 +3,7 @@ import { PiccoloError } from '../../common/errors.js';
 
 export class WrongPassphraseError extends PiccoloError {
   constructor() {
-    super(401, 'wrong_passphrase', 'the admin passphrase is not correct');
+    super(401, 'wrong_passphrase', 'the admin password is not correct');
   }
 }
 

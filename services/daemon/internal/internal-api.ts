@@ -1,0 +1,98 @@
+// The daemon's side of the proxy's contract: a small HTTP API on a unix socket that only the
+// proxy (group piccolo) can reach. It serves the route table, with a long poll so that app
+// changes reach the proxy at once, the session check behind the proxy's auth gate, and the
+// ACME HTTP-01 challenge answers. Its data comes from interfaces, so the apps runtime, the auth
+// code and the ACME client plug in without this module knowing them.
+import type { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import { BadRequestError, NotFoundError } from '../../common/errors.js';
+import { HttpServerModule, Router, readJson } from '../../common/http.js';
+import type { Module } from '../../common/lifecycle.js';
+import type { Logger } from '../../common/logger.js';
+import { INTERNAL_PATHS, type RouteTable } from '../../common/route-table.js';
+
+export interface RouteSource extends EventEmitter {
+  current(): RouteTable;
+  /** Emits 'changed' after current() starts returning a table with a new rev. */
+  on(event: 'changed', listener: () => void): this;
+}
+
+export interface SessionChecker {
+  check(sessionId: string): Promise<{ valid: boolean; user?: string }>;
+}
+
+export interface ChallengeStore {
+  /** The key authorization for an HTTP-01 token, or undefined when no order waits for it. */
+  get(token: string): string | undefined;
+}
+
+export interface InternalApiOptions {
+  socketPath: string;
+  routes: RouteSource;
+  sessions: SessionChecker;
+  challenges: ChallengeStore;
+  logger: Logger;
+  /** How long a long poll waits for a change before answering with the same table. */
+  longPollMs?: number;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+export class InternalApi implements Module {
+  readonly name = 'internal-api';
+  private readonly server: HttpServerModule;
+  /** Long polls in flight, answered at once on stop so the server can close. */
+  private readonly waiting = new Set<() => void>();
+
+  constructor(private readonly options: InternalApiOptions) {
+    const router = new Router(options.logger)
+      .on('GET', INTERNAL_PATHS.routes, (req) => this.routes(req))
+      .on('POST', INTERNAL_PATHS.sessionCheck, async (req) => {
+        const body = (await readJson(req, 4096)) as { sessionId?: unknown };
+        if (typeof body?.sessionId !== 'string' || body.sessionId.length > 512) throw new BadRequestError('sessionId: must be a string');
+        const { valid, user } = await options.sessions.check(body.sessionId);
+        return { body: valid ? { valid, user } : { valid } };
+      })
+      .on('GET', `${INTERNAL_PATHS.acmeChallenge}/:token`, (_req, { token }) => {
+        const answer = TOKEN.test(token!) ? options.challenges.get(token!) : undefined;
+        if (answer === undefined) throw new NotFoundError('no challenge for this token');
+        return { body: answer };
+      });
+    // Group piccolo (the proxy runs with it as a supplementary group) may connect; nobody else.
+    this.server = new HttpServerModule({ name: 'internal', address: { path: options.socketPath, mode: 0o660 }, listener: router.listener, logger: options.logger });
+  }
+
+  start(): Promise<void> {
+    return this.server.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const answer of this.waiting) answer();
+    await this.server.stop();
+  }
+
+  private async routes(req: http.IncomingMessage) {
+    const wait = new URL(req.url ?? '/', 'http://internal.invalid').searchParams.get('wait');
+    if (wait !== null) {
+      if (!/^\d{1,15}$/.test(wait)) throw new BadRequestError('wait: must be the rev the caller has');
+      if (this.options.routes.current().rev === Number(wait)) await this.changeOrTimeout(req);
+    }
+    return { body: this.options.routes.current() };
+  }
+
+  private changeOrTimeout(req: http.IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.options.routes.off('changed', done);
+        req.socket.off('close', done);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.longPollMs ?? 25_000);
+      this.options.routes.on('changed', done);
+      req.socket.on('close', done);
+      this.waiting.add(done);
+    });
+  }
+}

@@ -1,0 +1,3 @@
+// The browser script is bundled as text (esbuild loader '.client.js': 'text' in image/bundle.ts).
+declare const script: string;
+export default script;

@@ -1,0 +1,118 @@
+// The portal as a person uses it: Debian's Chromium driven by playwright-core through first-boot
+// setup, lock, unlock and sign-in, against the real daemon bundle with real gocryptfs volumes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { ServiceProcess } from '../support/processes.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-'));
+const stateDir = path.join(dir, 'state');
+const SCREENSHOTS = process.env.PICCOLO_SCREENSHOTS; // a folder, to look at the pages
+const PASSWORD = 'Portal-Test-Pass-9';
+let daemon: ServiceProcess;
+let browser: Browser;
+let page: Page;
+let base = '';
+
+async function snap(name: string): Promise<void> {
+  if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  daemon = await ServiceProcess.start(
+    'daemon',
+    {
+      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
+      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
+      PICCOLO_STATE_DIR: stateDir,
+      PICCOLO_TPM_TCTI: 'none',
+      PICCOLO_CONSOLE: 'none',
+    },
+    TEST_BUNDLE_DIR,
+  );
+  await daemon.notified('READY=1', 20_000);
+  base = `http://${await daemon.address('http')}`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage();
+  page.on('dialog', (dialog) => void dialog.accept());
+});
+
+test.after(async () => {
+  await browser?.close();
+  await daemon?.kill('SIGTERM');
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mountpoint = line.split(' ')[4];
+    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
+  }
+});
+
+test('first boot: a wrong claim code is refused with a message, the right one shows the recovery key', async () => {
+  await page.goto(base + '/');
+  await page.getByTestId('wizard-title').waitFor();
+  await snap('1-claim');
+  await page.getByLabel('Claim code').fill('WRONG-CODE1');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /wrong claim code/);
+  const code = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
+  await page.getByLabel('Claim code').fill(code.toLowerCase());
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Save your recovery key' }).waitFor();
+  assert.is(await page.locator('#recovery-words li').count(), 24);
+  await snap('2-recovery');
+});
+
+test('the password step is reachable only after confirming the key; rules update as one types', async () => {
+  assert.ok(await page.locator('#recovery-next').isDisabled());
+  await page.getByLabel('I have saved my recovery key').check();
+  await page.locator('#recovery-next').click();
+  await page.getByLabel('Password', { exact: true }).fill('short');
+  assert.is(await page.locator('#password-rules li.ok').count(), 0);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat it').fill(PASSWORD);
+  assert.is(await page.locator('#password-rules li.ok').count(), 3);
+  await snap('3-password');
+  await page.getByRole('button', { name: 'Set up this device' }).click();
+  await page.getByTestId('home-title').waitFor({ timeout: 20_000 });
+  assert.is(await page.locator('#device-state').innerText(), 'Unlocked');
+  await snap('4-home');
+});
+
+test('lock, then unlock with a wrong and the right password', async () => {
+  await page.getByRole('button', { name: 'Lock device' }).click();
+  await page.getByRole('heading', { name: 'This device is locked' }).waitFor();
+  const unlock = page.locator('[data-view="unlock"]');
+  await unlock.getByLabel('Admin password', { exact: true }).fill('Not-The-Password-1');
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /password/i);
+  await snap('5-unlock-error');
+  await unlock.getByLabel('Admin password', { exact: true }).fill(PASSWORD);
+  await unlock.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByTestId('home-title').waitFor({ timeout: 20_000 });
+});
+
+test('sign out and back in; the session cookie is HttpOnly', async () => {
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'piccolo_session')!;
+  assert.ok(session.httpOnly);
+  assert.is(session.sameSite, 'Strict');
+  assert.is(await page.evaluate(() => document.cookie), '', 'scripts cannot read it');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  const login = page.locator('[data-view="login"]');
+  await login.getByLabel('Admin password', { exact: true }).fill(PASSWORD);
+  await login.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('home-title').waitFor({ timeout: 20_000 });
+});
+
+test.run();
