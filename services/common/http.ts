@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Module } from './lifecycle.js';
@@ -150,6 +151,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Bounds how long a client may take to send its request. */
   requestTimeoutMs?: number;
+  /** Handles protocol upgrades (WebSocket); without it they are refused. */
+  onUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 /** An HTTP listener as a service module: bound on start, drained on stop. */
@@ -161,6 +164,7 @@ export class HttpServerModule implements Module {
     this.name = options.name;
     this.server = http.createServer({ requestTimeout: options.requestTimeoutMs ?? 30_000 }, options.listener);
     this.server.headersTimeout = Math.min(this.server.requestTimeout, 20_000);
+    if (options.onUpgrade) this.server.on('upgrade', options.onUpgrade);
   }
 
   async start(): Promise<void> {

@@ -11,6 +11,7 @@ import openApiText from './api/openapi.yaml';
 import portalPage from './portal/index.html';
 import portalStyle from './portal/portal.css';
 import portalScript from './portal/portal.client.js';
+import { EventHub, EventStream } from './api/events.js';
 import { daemonRoutes } from './api/routes.js';
 import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
@@ -39,12 +40,22 @@ async function main(env: NodeJS.ProcessEnv) {
   health.set('daemon', 'ok');
   const tpm = config.tpmTcti === 'none' ? undefined : new Tpm({ tcti: config.tpmTcti, logger });
   const faults = TEST_HOOKS ? new FaultSwitch() : undefined;
-  const vault = new Vault({ stateDir: config.stateDir, logger, health, tpm, injectedFault: faults?.current });
+  const hub = new EventHub(now);
+  const vault = new Vault({
+    stateDir: config.stateDir,
+    logger,
+    health,
+    tpm,
+    injectedFault: faults?.current,
+    onStateChange: (state, reason) => hub.publish('vault.state', { state, reason }),
+  });
+  const sessions = new SessionStore({ now });
+  const events = new EventStream({ hub, sessions, logger });
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
   const routes = daemonRoutes({
     schema: new ApiSchema(openApiText),
     vault,
-    sessions: new SessionStore({ now }),
+    sessions,
     throttle: new AttemptThrottle({ now }),
     claim,
     audit: new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now }),
@@ -52,7 +63,8 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
   });
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, logger });
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, onUpgrade: events.handleUpgrade, logger });
+  const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
   const claimOnFirstBoot = {
     name: 'claim-code',
     start: async () => {
@@ -62,7 +74,7 @@ async function main(env: NodeJS.ProcessEnv) {
   };
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, http] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, eventStream, http] });
 }
 
 void runMain('daemon', () => main(process.env));

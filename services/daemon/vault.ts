@@ -28,6 +28,8 @@ export interface VaultOptions {
   keyRing?: Partial<KeyRingOptions>;
   /** How often the mounted volumes are checked (a dead gocryptfs process leaves a dead mount). */
   checkIntervalMs?: number;
+  /** Told of every state change (the events stream relays them). */
+  onStateChange?: (state: VaultState, reason: string | undefined) => void;
   /** Test builds only (test-hooks.ts): a fault to report as if a check had failed. */
   injectedFault?: () => string | undefined;
 }
@@ -134,6 +136,11 @@ export class Vault implements Module {
   async lock(): Promise<void> {
     await this.exclusive(async () => {
       this.assertUnlocked();
+      // App volumes first: one still in use refuses (409) before anything else has changed.
+      const system: readonly string[] = SYSTEM_VOLUMES;
+      for (const volume of await this.volumes.list()) {
+        if (volume.mounted && !system.includes(volume.name)) await this.volumes.unmount(volume.name);
+      }
       await this.store!.close();
       this.store = undefined;
       for (const volume of [...SYSTEM_VOLUMES].reverse()) await this.volumes.unmount(volume);
@@ -195,6 +202,29 @@ export class Vault implements Module {
       }
     }
     this.report('persistence', 'ok');
+  }
+
+  /** An app's persistent storage: its own encrypted volume, made on first use, mounted read-write. */
+  async ensureAppVolume(app: string): Promise<string> {
+    return this.exclusive(async () => {
+      this.assertUnlocked();
+      const volume = `app-${app}`;
+      const passphrase = await this.keyring.volumePassphrase(this.dataKey!, volume);
+      if (!(await this.volumes.status(volume)).exists) await this.volumes.create(volume, passphrase);
+      return (await this.volumes.mount(volume, passphrase, { readOnly: false })).mountpoint;
+    });
+  }
+
+  /** Purges an app's data for good (the API asks for confirmation first). */
+  async removeAppVolume(app: string): Promise<void> {
+    await this.exclusive(async () => {
+      this.assertUnlocked();
+      const volume = `app-${app}`;
+      if (!(await this.volumes.status(volume)).exists) return;
+      await this.volumes.destroy(volume);
+      await this.keyring.forgetVolume(this.dataKey!, volume);
+      this.options.logger.warn('app data purged', { app });
+    });
   }
 
   assertUnlocked(): void {
@@ -260,6 +290,7 @@ export class Vault implements Module {
       this.report(component, 'fatal', reason);
       this.state = 'failed';
       this.reason = reason;
+      this.options.onStateChange?.('failed', reason);
       this.options.logger.error('fatal persistence fault', { component, reason });
       throw new UnavailableError(reason);
     }
@@ -269,6 +300,7 @@ export class Vault implements Module {
     this.state = state;
     this.reason = reason;
     this.report('crypto', 'ok', reason);
+    this.options.onStateChange?.(state, reason);
   }
 
   private report(component: string, state: 'ok' | 'fatal', reason?: string): void {

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ServiceProcess, getJson, waitFor } from '../support/processes.js';
 import { startSwtpm, type SoftTpm } from '../support/swtpm.js';
@@ -21,6 +22,7 @@ let api = '';
 let recoveryKey = '';
 let cookie = '';
 let csrf = '';
+let events: { ws: WebSocket; received: any[] } | undefined;
 
 const shared = () => ({ PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'), PICCOLO_HEALTH_INTERVAL_MS: '200' });
 
@@ -148,10 +150,30 @@ test('state-changing requests need the CSRF token of the session', async () => {
   assert.is(await vaultState(), 'unlocked');
 });
 
+test('events stream: refused without a session or from another origin; relays the vault state', async () => {
+  const wsUrl = api.replace('http', 'ws') + '/api/v1/events';
+  const refused = (headers: Record<string, string>) =>
+    new Promise<number>((resolve) => {
+      const ws = new WebSocket(wsUrl, { headers });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+      ws.on('open', () => resolve(101));
+    });
+  assert.is(await refused({}), 401);
+  assert.is(await refused({ cookie, origin: 'http://evil.example' }), 403);
+  const ws = new WebSocket(wsUrl, { headers: { cookie, origin: api } });
+  const received: any[] = [];
+  ws.on('message', (data) => received.push(JSON.parse(String(data))));
+  await new Promise((resolve) => ws.on('open', resolve));
+  events = { ws, received };
+});
+
 test('lock → ready stays 200 with the annotation → wrong password 401 → unlock', async () => {
   const locked = await call('POST', '/api/v1/crypto/lock', { confirm: true }, { 'x-csrf-token': csrf });
   assert.is(locked.status, 200);
   assert.is(await vaultState(), 'locked');
+  const event = await waitFor(() => events!.received.find((e) => e.type === 'vault.state'), 2000, 'vault.state event');
+  assert.equal(event.data, { state: 'locked', reason: 'locked, waiting for unlock' });
+  events!.ws.close();
   const r = await waitFor(async () => {
     const now = await ready();
     return now.body.notes.some((n: string) => n.includes('locked, waiting for unlock')) ? now : undefined;

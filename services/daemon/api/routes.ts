@@ -96,6 +96,8 @@ export function daemonRoutes(deps: ApiDeps): Router {
     .on('GET', '/health/live', () => ({ body: { live: true } }))
     .on('GET', '/api/v1/version', () => ({ body: { name: 'piccolod', version: VERSION, api: 'v1', node: process.version } }))
 
+    .on('GET', '/api/v1/events', () => ({ status: 426, headers: { upgrade: 'websocket' }, body: { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } } }))
+
     .on('GET', '/api/v1/setup/status', () => ({
       body: { state: vault.state, reason: vault.reason, tpm: vault.tpmAvailable, passwordRules: PASSWORD_RULES },
     }))
