@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Module } from './lifecycle.js';
@@ -11,7 +11,7 @@ import type { Module } from './lifecycle.js';
 export interface Reply {
   status?: number;
   headers?: Record<string, string>;
-  /** A string or Buffer is sent as is; anything else as JSON. */
+  /** A string or Buffer is sent as is, a Readable streamed; anything else as JSON. */
   body?: unknown;
 }
 
@@ -84,6 +84,7 @@ export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMess
 }
 
 function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
+  if (reply.body instanceof Readable) return sendStream(res, reply, reply.body, headOnly);
   const isRaw = typeof reply.body === 'string' || Buffer.isBuffer(reply.body);
   const payload = reply.body === undefined ? '' : isRaw ? (reply.body as string | Buffer) : JSON.stringify(reply.body);
   const headers: Record<string, string | number> = {
@@ -95,6 +96,19 @@ function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
   };
   res.writeHead(reply.status ?? 200, headers);
   res.end(headOnly ? undefined : payload);
+}
+
+/** A streamed body (logs): piped with backpressure, ended when the client goes away. */
+function sendStream(res: http.ServerResponse, reply: Reply, body: Readable, headOnly: boolean): void {
+  res.writeHead(reply.status ?? 200, { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...reply.headers });
+  if (headOnly) {
+    body.destroy();
+    res.end();
+    return;
+  }
+  res.on('close', () => body.destroy());
+  body.on('error', () => res.destroy());
+  body.pipe(res);
 }
 
 /** Reads a JSON request body, refusing anything larger than limitBytes or not JSON. */

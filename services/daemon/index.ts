@@ -12,7 +12,13 @@ import portalPage from './portal/index.html';
 import portalStyle from './portal/portal.css';
 import portalScript from './portal/portal.client.js';
 import { EventHub, EventStream } from './api/events.js';
-import { daemonRoutes } from './api/routes.js';
+import { addAppRoutes } from './api/app-routes.js';
+import { daemonRoutes, sessionGuard } from './api/routes.js';
+import { Engine } from './apps/engine.js';
+import { createCatalog } from './apps/catalog/catalog.js';
+import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
+import { AppsHost } from './apps-host.js';
+import Docker from 'dockerode';
 import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
 import { ClaimCode } from './auth/claim.js';
@@ -31,6 +37,7 @@ async function main(env: NodeJS.ProcessEnv) {
       // "none" runs without a TPM: the device then unlocks only with the password.
       tpmTcti: field('PICCOLO_TPM_TCTI', String, existsSync('/dev/tpmrm0') ? 'device:/dev/tpmrm0' : 'none'),
       console: field('PICCOLO_CONSOLE', String, '/dev/console'),
+      podmanSocket: field('PICCOLO_PODMAN_SOCKET', parseAbsolutePath, '/run/podman/podman.sock'),
     },
     env,
   );
@@ -47,22 +54,30 @@ async function main(env: NodeJS.ProcessEnv) {
     health,
     tpm,
     injectedFault: faults?.current,
-    onStateChange: (state, reason) => hub.publish('vault.state', { state, reason }),
+    onStateChange: (state, reason) => {
+      hub.publish('vault.state', { state, reason });
+      appsHost.onVaultState(state);
+    },
   });
   const sessions = new SessionStore({ now });
   const events = new EventStream({ hub, sessions, logger });
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
-  const routes = daemonRoutes({
-    schema: new ApiSchema(openApiText),
+  const engine = new Engine({ docker: new Docker({ socketPath: config.podmanSocket }), logger: logger.child({ module: 'engine' }) });
+  const appsHost = new AppsHost({ engine, vault, health, hub, logger });
+  const schema = new ApiSchema(openApiText);
+  const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
+  const routes = addAppRoutes(daemonRoutes({
+    schema,
     vault,
+    apps: appsHost,
     sessions,
     throttle: new AttemptThrottle({ now }),
     claim,
-    audit: new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now }),
+    audit,
     logger,
     now,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) });
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, onUpgrade: events.handleUpgrade, logger });
   const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
   const claimOnFirstBoot = {
@@ -74,7 +89,7 @@ async function main(env: NodeJS.ProcessEnv) {
   };
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, eventStream, http] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, eventStream, http] });
 }
 
 void runMain('daemon', () => main(process.env));

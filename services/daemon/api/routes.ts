@@ -13,6 +13,7 @@ import type { ClaimCode } from '../auth/claim.js';
 import { PASSWORD_RULES, assertStrongPassword } from '../auth/password-policy.js';
 import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.js';
 import type { AttemptThrottle } from '../auth/throttle.js';
+import type { AppsHost } from '../apps-host.js';
 import type { Vault } from '../vault.js';
 import type { ApiSchema } from './schema.js';
 
@@ -30,6 +31,8 @@ const PAGE_HEADERS = {
 export interface ApiDeps {
   schema: ApiSchema;
   vault: Vault;
+  /** Stopped before a lock: running containers hold the encrypted volumes open. */
+  apps: Pick<AppsHost, 'suspend'>;
   sessions: SessionStore;
   throttle: AttemptThrottle;
   claim: ClaimCode;
@@ -67,15 +70,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
     }
   }
 
-  /** The caller's session; for state-changing requests also its CSRF token. */
-  function requireSession(req: http.IncomingMessage): Session {
-    const session = sessions.get(sessionIdOf(req));
-    if (!session) throw new UnauthorizedError('sign in first');
-    if (req.method !== 'GET' && !csrfMatches(session, headerOf(req, 'x-csrf-token'))) {
-      throw new ForbiddenError('missing or invalid X-CSRF-Token header');
-    }
-    return session;
-  }
+  const requireSession = sessionGuard(sessions);
 
   function signIn(req: http.IncomingMessage, status = 200, extra: Record<string, unknown> = {}): Reply {
     const session = sessions.create('admin');
@@ -166,6 +161,8 @@ export function daemonRoutes(deps: ApiDeps): Router {
     .on('POST', '/api/v1/crypto/lock', async (req) => {
       requireSession(req);
       await schema.body(req, 'lock');
+      vault.assertUnlocked();
+      await deps.apps.suspend();
       await vault.lock();
       sessions.destroyAll();
       await audit.record({ event: 'crypto.lock', outcome: 'ok', client: clientAddress(req) });
@@ -186,6 +183,18 @@ export function daemonRoutes(deps: ApiDeps): Router {
         return signIn(req, 200, { state: vault.state });
       });
     });
+}
+
+/** Checks the caller's session; for state-changing requests also its CSRF token. */
+export function sessionGuard(sessions: SessionStore): (req: http.IncomingMessage) => Session {
+  return (req) => {
+    const session = sessions.get(sessionIdOf(req));
+    if (!session) throw new UnauthorizedError('sign in first');
+    if (req.method !== 'GET' && !csrfMatches(session, headerOf(req, 'x-csrf-token'))) {
+      throw new ForbiddenError('missing or invalid X-CSRF-Token header');
+    }
+    return session;
+  };
 }
 
 export function sessionIdOf(req: http.IncomingMessage): string | undefined {

@@ -36,10 +36,10 @@ export class ApiSchema {
   }
 
   /** Reads the JSON body of an operation and checks it; every problem is named in a 400. */
-  async body<T>(req: http.IncomingMessage, operationId: string): Promise<T> {
+  async body<T>(req: http.IncomingMessage, operationId: string, limitBytes = 64 * 1024): Promise<T> {
     const validate = this.validators.get(operationId);
     if (!validate) throw new Error(`operation ${operationId} has no request body in the OpenAPI document`);
-    const body = await readJson(req);
+    const body = await readJson(req, limitBytes);
     if (!validate(body)) throw new BadRequestError('invalid request body', (validate.errors ?? []).map(describe));
     return body as T;
   }

@@ -1,0 +1,97 @@
+// The apps API: install (from a spec, a compose file or the catalog), life-cycle actions, history,
+// logs, stats and service discovery. Long work answers 202 with a job; its progress comes on the
+// events stream and at /api/v1/jobs/{id}.
+import type http from 'node:http';
+import { BadRequestError, NotFoundError } from '../../common/errors.js';
+import type { Router } from '../../common/http.js';
+import type { AppManager } from '../apps/manager.js';
+import type { Catalog } from '../apps/catalog/catalog.js';
+import { importCompose } from '../apps/spec/compose.js';
+import type { AppSpec } from '../apps/spec/types.js';
+import { parseAppSpec } from '../apps/spec/validate.js';
+import type { AuditLog } from '../auth/audit.js';
+import type { ApiSchema } from './schema.js';
+
+export interface AppRoutesDeps {
+  schema: ApiSchema;
+  /** The running app manager (throws 423/503 while apps are unavailable). */
+  apps: () => AppManager;
+  catalog: Catalog;
+  audit: AuditLog;
+  /** Checks the session (and the CSRF token on state-changing requests). */
+  requireSession: (req: http.IncomingMessage) => void;
+}
+
+/** An app.yaml may be 64 KiB; JSON escaping can double it. */
+const SOURCE_LIMIT_BYTES = 160 * 1024;
+
+type InstallBody = { spec?: string; compose?: string; service?: string; catalog?: string };
+
+export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
+  const { schema, apps, catalog, audit, requireSession } = deps;
+  const signedIn =
+    <P extends unknown[], R>(handler: (req: http.IncomingMessage, ...rest: P) => R) =>
+    (req: http.IncomingMessage, ...rest: P): R => {
+      requireSession(req);
+      return handler(req, ...rest);
+    };
+  const accepted = (job: unknown) => ({ status: 202, body: { job } });
+
+  return router
+    .on('GET', '/api/v1/apps', signedIn(async () => ({ body: { apps: await apps().list() } })))
+    .on('POST', '/api/v1/apps', signedIn(async (req) => {
+      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES), catalog);
+      const job = await apps().install(spec);
+      await audit.record({ event: 'app.install', outcome: 'ok', detail: spec.name });
+      return { status: 202, body: { job, warnings } };
+    }))
+    .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
+    .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
+      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES), catalog);
+      if (spec.name !== name) throw new BadRequestError(`name: the spec is for ${spec.name}, not ${name}`);
+      return { status: 202, body: { job: await apps().update(name!, spec), warnings } };
+    }))
+    .on('DELETE', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
+      const { confirm, purge = false } = await schema.body<{ confirm: string; purge?: boolean }>(req, 'uninstallApp');
+      // Destructive: the caller types the app's name, as a person confirming in the portal would.
+      if (confirm !== name) throw new BadRequestError(`confirm: type the app's name (${name}) to uninstall it`);
+      const job = await apps().uninstall(name!, { purge });
+      await audit.record({ event: purge ? 'app.purge' : 'app.uninstall', outcome: 'ok', detail: name });
+      return accepted(job);
+    }))
+    .on('POST', '/api/v1/apps/:name/start', signedIn(async (_req, { name }) => accepted(await apps().start(name!))))
+    .on('POST', '/api/v1/apps/:name/stop', signedIn(async (_req, { name }) => accepted(await apps().stop(name!))))
+    .on('POST', '/api/v1/apps/:name/restart', signedIn(async (_req, { name }) => accepted(await apps().restart(name!))))
+    .on('GET', '/api/v1/apps/:name/history', signedIn(async (_req, { name }) => ({ body: { history: apps().history(name!) } })))
+    .on('POST', '/api/v1/apps/:name/revert', signedIn(async (req, { name }) => {
+      const { revision } = await schema.body<{ revision: number }>(req, 'revertApp');
+      return accepted(await apps().revert(name!, revision));
+    }))
+    .on('GET', '/api/v1/apps/:name/services', signedIn(async (_req, { name }) => ({ body: { services: apps().services(name!) } })))
+    .on('GET', '/api/v1/apps/:name/stats', signedIn(async (_req, { name }) => ({ body: await apps().stats(name!) })))
+    .on('GET', '/api/v1/apps/:name/logs', signedIn(async (req, { name }) => {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams;
+      const tail = query.has('tail') ? Number(query.get('tail')) : 200;
+      if (!Number.isInteger(tail) || tail < 0 || tail > 100_000) throw new BadRequestError('tail: a whole number from 0 to 100000');
+      const stream = await apps().logs(name!, { tail, follow: query.get('follow') === 'true' });
+      return { headers: { 'content-type': 'text/plain; charset=utf-8' }, body: stream };
+    }))
+    .on('GET', '/api/v1/services', signedIn(() => ({ body: { services: apps().services() } })))
+    .on('GET', '/api/v1/jobs/:id', signedIn((_req, { id }) => {
+      const job = apps().job(id!);
+      if (!job) throw new NotFoundError(`no job ${id}`);
+      return { body: job };
+    }))
+    .on('GET', '/api/v1/catalog', signedIn(() => ({
+      body: { apps: catalog.listCatalog().map(({ name, description, spec }) => ({ name, description, image: spec.image })) },
+    })));
+}
+
+/** Exactly one of spec (app.yaml text), compose (+ service) or catalog (a template name). */
+function specFromInstallBody(body: InstallBody, catalog: Catalog): { spec: AppSpec; warnings: string[] } {
+  const sources = (['spec', 'compose', 'catalog'] as const).filter((key) => body[key] !== undefined);
+  if (sources.length !== 1) throw new BadRequestError('give exactly one of spec, compose or catalog');
+  if (body.spec !== undefined) return { spec: parseAppSpec(body.spec), warnings: [] };
+  if (body.compose !== undefined) return importCompose(body.compose, { serviceName: body.service });
+  return { spec: catalog.catalogEntry(body.catalog!).spec as AppSpec, warnings: [] };
+}

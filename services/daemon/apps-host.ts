@@ -1,0 +1,77 @@
+// Apps exist only while the vault is unlocked: their specs live in the control store and their
+// data in encrypted volumes. The host starts the app manager on unlock and suspends it before a
+// lock (containers hold their volumes); desired states are kept, so unlocking brings apps back.
+import { UnavailableError } from '../common/errors.js';
+import type { HealthReporter } from '../common/health-report.js';
+import type { Module } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import type { EventHub } from './api/events.js';
+import type { Engine } from './apps/engine.js';
+import { AppManager } from './apps/manager.js';
+import type { Vault, VaultState } from './vault.js';
+
+export interface AppsHostOptions {
+  engine: Engine;
+  vault: Vault;
+  health: HealthReporter;
+  hub: EventHub;
+  logger: Logger;
+}
+
+export class AppsHost implements Module {
+  readonly name = 'apps';
+  private manager: AppManager | undefined;
+  private opening: Promise<void> | undefined;
+
+  constructor(private readonly options: AppsHostOptions) {}
+
+  /** The running manager, or the reason apps are not available right now. */
+  get apps(): AppManager {
+    if (this.manager) return this.manager;
+    this.options.vault.assertUnlocked();
+    throw new UnavailableError('apps are starting; try again in a moment');
+  }
+
+  /** Wired to the vault's state changes; never awaited inside the vault's own work. */
+  readonly onVaultState = (state: VaultState): void => {
+    if (state !== 'unlocked' || this.manager || this.opening) return;
+    this.opening = this.open()
+      .catch((err) => this.options.logger.error('apps could not start', { err }))
+      .finally(() => (this.opening = undefined));
+  };
+
+  async start(): Promise<void> {
+    if (this.options.vault.state === 'unlocked') this.onVaultState('unlocked');
+  }
+
+  /** Daemon stop: apps keep running; the next daemon takes them over by their labels. */
+  async stop(): Promise<void> {
+    await this.opening;
+    await this.manager?.close();
+    this.manager = undefined;
+  }
+
+  /** Before the vault locks: stop every app container, keeping what each app should be doing. */
+  async suspend(): Promise<void> {
+    await this.stop();
+    const { engine } = this.options;
+    for (const container of (await engine.state()).containers) {
+      if (container.running) await engine.stopContainer(container.id);
+    }
+  }
+
+  private async open(): Promise<void> {
+    const { vault, engine, logger, health, hub } = this.options;
+    const manager = new AppManager({
+      store: vault.controlStore,
+      engine,
+      logger: logger.child({ module: 'apps' }),
+      volumes: { ensure: (app) => vault.ensureAppVolume(app), remove: (app) => vault.removeAppVolume(app) },
+      health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },
+    });
+    manager.subscribe((event) => hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event));
+    await manager.open();
+    this.manager = manager;
+    logger.info('apps started');
+  }
+}

@@ -1,0 +1,268 @@
+// The container engine as the app runtime sees it: Podman through its Docker-compatible API
+// (dockerode), reduced to the few operations the executor and the manager need. Nothing is
+// remembered here: every answer is read back from the engine, by the runtime's labels.
+import { PassThrough, type Readable } from 'node:stream';
+import { writeFile } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { Logger } from '../../common/logger.js';
+import { runTool, stderrTail } from '../../common/run-tool.js';
+import { LABELS, type ContainerSpec, type NetworkSpec } from './container-spec.js';
+import { EngineError, ImageUnavailableError } from './errors.js';
+import type { CurrentContainer, CurrentNetwork, CurrentState } from './planner.js';
+
+export interface ContainerStatus extends CurrentContainer {
+  state: string;
+  exitCode: number | undefined;
+  /** The engine's own words when the container failed to start. */
+  error: string | undefined;
+  startedAt: string | undefined;
+  finishedAt: string | undefined;
+}
+
+export interface EngineState extends CurrentState {
+  containers: ContainerStatus[];
+}
+
+export interface ContainerStats {
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number | undefined;
+}
+
+export interface LogOptions {
+  /** Lines from the end; all when undefined. */
+  tail?: number;
+  follow: boolean;
+}
+
+export interface EngineOptions {
+  docker: Docker;
+  logger: Logger;
+  /** How long a graceful stop may take before the engine kills the container. */
+  stopTimeoutS?: number;
+  /** Runs `ip`; a parameter so tests of other parts need no root. */
+  ipTool?: string;
+}
+
+const NOT_FOUND = 404;
+const NOT_MODIFIED = 304;
+
+export class Engine {
+  private readonly docker: Docker;
+
+  constructor(private readonly options: EngineOptions) {
+    this.docker = options.docker;
+  }
+
+  /** Every container and network carrying the runtime's labels, as they are now. */
+  async state(): Promise<EngineState> {
+    const filters = { label: [`${LABELS.managed}=true`] };
+    const [listed, networks] = await Promise.all([
+      this.call('list containers', () => this.docker.listContainers({ all: true, filters })),
+      this.call('list networks', () => this.docker.listNetworks({ filters })),
+    ]);
+    const containers: ContainerStatus[] = [];
+    for (const summary of listed) {
+      // A container may vanish between list and inspect (someone removed it); skip it then.
+      const info = await this.docker.getContainer(summary.Id).inspect().catch((err) => (statusOf(err) === NOT_FOUND ? undefined : Promise.reject(new EngineError('inspect container', err))));
+      if (!info) continue;
+      const labels = info.Config.Labels ?? {};
+      containers.push({
+        id: info.Id,
+        name: info.Name.replace(/^\//, ''),
+        app: labels[LABELS.app] ?? '',
+        role: labels[LABELS.role],
+        configHash: labels[LABELS.configHash],
+        running: info.State.Running,
+        networks: Object.keys(info.NetworkSettings.Networks ?? {}),
+        state: info.State.Status,
+        exitCode: info.State.Running ? undefined : info.State.ExitCode,
+        error: info.State.Error || undefined,
+        startedAt: validTime(info.State.StartedAt),
+        finishedAt: validTime(info.State.FinishedAt),
+      });
+    }
+    return {
+      containers,
+      networks: networks.map((network): CurrentNetwork => ({
+        name: network.Name,
+        app: network.Labels?.[LABELS.app] ?? '',
+        subnet: network.IPAM?.Config?.[0]?.Subnet,
+        internal: network.Internal,
+      })),
+    };
+  }
+
+  /** Every IPv4 subnet in use by any engine network, ours or not. */
+  async subnetsInUse(): Promise<string[]> {
+    const networks = await this.call('list networks', () => this.docker.listNetworks());
+    return networks.flatMap((network) => (network.IPAM?.Config ?? []).map((config) => config.Subnet).filter((s): s is string => !!s && s.includes('.')));
+  }
+
+  /** The image's ID, pulling it first when the engine does not have it. */
+  async resolveImage(image: string): Promise<string> {
+    const found = await this.imageId(image);
+    if (found) return found;
+    this.options.logger.info('pulling image', { image });
+    try {
+      const stream = await this.docker.pull(image);
+      await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      throw new ImageUnavailableError(image, (err as Error).message);
+    }
+    const pulled = await this.imageId(image);
+    if (!pulled) throw new ImageUnavailableError(image, 'the pull finished but the image is not there');
+    return pulled;
+  }
+
+  async createNetwork(spec: NetworkSpec): Promise<void> {
+    await this.call(`create network ${spec.name}`, () =>
+      this.docker.createNetwork({
+        Name: spec.name,
+        Driver: 'bridge',
+        Internal: spec.internal,
+        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'network' },
+        // Blocks traffic between isolated networks: apps reach each other only through depends_on.
+        Options: { isolate: 'true' },
+        IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
+      }),
+    );
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove(), [NOT_FOUND]);
+  }
+
+  async createContainer(spec: ContainerSpec, configHash: string): Promise<void> {
+    const exposed = Object.fromEntries(spec.ports.map((port) => [`${port.guestPort}/tcp`, {}]));
+    const bindings = Object.fromEntries(
+      // Fortress: published on loopback only; the proxy is what faces the network.
+      spec.ports.map((port) => [`${port.guestPort}/tcp`, [{ HostIp: '127.0.0.1', HostPort: String(port.hostPort) }]]),
+    );
+    const endpoints: Docker.EndpointsConfig = { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip } } };
+    for (const network of spec.dependencyNetworks) endpoints[network] = {};
+    await this.call(`create container ${spec.name}`, () =>
+      this.docker.createContainer({
+        name: spec.name,
+        Image: spec.imageId,
+        Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'app', [LABELS.configHash]: configHash },
+        ExposedPorts: exposed,
+        HostConfig: {
+          PortBindings: bindings,
+          Binds: spec.binds.map((bind) => `${bind.host}:${bind.container}`),
+          Tmpfs: Object.fromEntries(spec.tmpfs.map((mount) => [mount.container, mount.sizeBytes === undefined ? '' : `size=${mount.sizeBytes}`])),
+          Memory: spec.memoryBytes,
+          NanoCpus: spec.nanoCpus,
+          // The daemon restarts crashed apps itself, with a backoff the engine does not have.
+          RestartPolicy: { Name: 'no' },
+          NetworkMode: spec.network.name,
+        },
+        NetworkingConfig: { EndpointsConfig: endpoints },
+      }),
+    );
+  }
+
+  async startContainer(name: string): Promise<void> {
+    await this.call(`start container ${name}`, () => this.docker.getContainer(name).start(), [NOT_MODIFIED]);
+  }
+
+  async stopContainer(id: string): Promise<void> {
+    await this.call(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: this.options.stopTimeoutS ?? 10 }), [NOT_MODIFIED, NOT_FOUND]);
+  }
+
+  /** Stops it gracefully first, so an app being updated or removed can flush its data. */
+  async removeContainer(id: string): Promise<void> {
+    await this.stopContainer(id);
+    await this.call(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true }), [NOT_FOUND]);
+  }
+
+  /**
+   * An internal network has no gateway on the host (CNI leaves the bridge without an address),
+   * so ports published from it lead nowhere. Giving the bridge its gateway address and letting
+   * it route loopback traffic makes them work; the container still has no route out.
+   */
+  async prepareInternalNetwork(name: string): Promise<void> {
+    const info = (await this.call(`inspect network ${name}`, () => this.libpod(`/libpod/networks/${encodeURIComponent(name)}/json`))) as {
+      network_interface?: string;
+      subnets?: { subnet: string; gateway?: string }[];
+    };
+    const bridge = info.network_interface;
+    const subnet = info.subnets?.[0]?.subnet;
+    if (!bridge || !subnet) return;
+    const [base, prefix] = subnet.split('/');
+    const octets = base!.split('.').map(Number);
+    const gateway = `${octets.slice(0, 3).join('.')}.${octets[3]! + 1}/${prefix}`;
+    const result = await runTool(this.options.ipTool ?? 'ip', ['address', 'replace', gateway, 'dev', bridge]);
+    if (result.code !== 0) throw new EngineError(`give bridge ${bridge} its gateway`, new Error(stderrTail(result.stderr)));
+    await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
+  }
+
+  /** The container's output, stdout and stderr merged. */
+  async logs(name: string, options: LogOptions): Promise<Readable> {
+    const container = this.docker.getContainer(name);
+    const common = { stdout: true, stderr: true, timestamps: true, ...(options.tail === undefined ? {} : { tail: options.tail }) } as const;
+    const raw: NodeJS.ReadableStream = options.follow
+      ? await this.call(`logs of ${name}`, () => container.logs({ ...common, follow: true }))
+      : PassThrough.from([await this.call(`logs of ${name}`, () => container.logs({ ...common, follow: false }))]);
+    const out = new PassThrough();
+    this.docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    raw.on('error', (err) => out.destroy(err));
+    // A client that goes away must not leave the engine's follow stream open.
+    out.on('close', () => (raw as Readable).destroy?.());
+    return out;
+  }
+
+  async stats(name: string): Promise<ContainerStats> {
+    const stats = await this.call(`stats of ${name}`, () => this.docker.getContainer(name).stats({ stream: false }));
+    const cpuDelta = stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats?.cpu_usage?.total_usage ?? 0);
+    const systemDelta = stats.cpu_stats.system_cpu_usage - (stats.precpu_stats?.system_cpu_usage ?? 0);
+    const cpus = stats.cpu_stats.online_cpus || stats.cpu_stats.cpu_usage.percpu_usage?.length || 1;
+    const limit = stats.memory_stats.limit;
+    return {
+      cpuPercent: systemDelta > 0 && cpuDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0,
+      memoryBytes: stats.memory_stats.usage ?? 0,
+      // Without a limit the engine reports the host's memory or a huge sentinel.
+      memoryLimitBytes: limit && limit < Number.MAX_SAFE_INTEGER / 2 ? limit : undefined,
+    };
+  }
+
+  private async imageId(image: string): Promise<string | undefined> {
+    try {
+      return (await this.docker.getImage(image).inspect()).Id;
+    } catch (err) {
+      if (statusOf(err) === NOT_FOUND) return undefined;
+      throw new EngineError(`inspect image ${image}`, err);
+    }
+  }
+
+  /** Podman's own API, for what the Docker-compatible one does not tell (the bridge's name). */
+  private libpod(path: string): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.docker.modem.dial({ path: `/v4.0.0${path}`, method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } }, (err, data) =>
+        err ? reject(err) : resolve(data),
+      ),
+    );
+  }
+
+  /** Runs an engine call; the listed HTTP statuses mean "already so" and are not errors. */
+  private async call<T>(operation: string, run: () => Promise<T>, harmless: number[] = []): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (harmless.includes(statusOf(err) ?? 0)) return undefined as T;
+      this.options.logger.debug('engine call failed', { operation, err });
+      throw new EngineError(operation, err);
+    }
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+/** The engine reports "0001-01-01T00:00:00Z" for never. */
+function validTime(value: string | undefined): string | undefined {
+  return value && !value.startsWith('0001-') ? value : undefined;
+}

@@ -1,0 +1,82 @@
+// Errors of the app runtime. Each one says what is wrong in words a person can act on.
+import { BadRequestError, ConflictError, NotFoundError, PiccoloError } from '../../common/errors.js';
+
+export class AppNotFoundError extends NotFoundError {
+  constructor(readonly app: string) {
+    super(`no app named ${app} is installed`);
+  }
+}
+
+export class AppExistsError extends ConflictError {
+  constructor(readonly app: string) {
+    super(`an app named ${app} is already installed`);
+  }
+}
+
+/** Another job is already working on the app; one job per app at a time. */
+export class AppBusyError extends ConflictError {
+  constructor(readonly app: string, readonly jobId: string) {
+    super(`app ${app} is busy with job ${jobId}; try again when it has finished`, { app, jobId });
+  }
+}
+
+export class DependencyError extends BadRequestError {
+  constructor(message: string, details?: unknown) {
+    super(message, details);
+  }
+}
+
+/** depends_on goes round in a circle, so there is no order in which the apps can start. */
+export class DependencyCycleError extends BadRequestError {
+  constructor(readonly cycle: string[]) {
+    super(`depends_on forms a cycle: ${cycle.join(' → ')}`, { cycle });
+  }
+}
+
+export class RevisionNotFoundError extends NotFoundError {
+  constructor(app: string, revision: number, available: number[]) {
+    super(`app ${app} has no revision ${revision} in its history (available: ${available.join(', ') || 'none'})`);
+  }
+}
+
+export class PortRangeExhaustedError extends PiccoloError {
+  constructor(range: string) {
+    super(507, 'ports_exhausted', `no free port left in the ${range} range`);
+  }
+}
+
+/** A port the app owns is held by another process. */
+export class PortInUseError extends ConflictError {
+  constructor(
+    readonly port: number,
+    readonly holder: string | undefined,
+  ) {
+    super(`port ${port} is in use by ${holder ?? 'another process (could not tell which)'}`, { port, holder });
+  }
+}
+
+export class SubnetsExhaustedError extends PiccoloError {
+  constructor(pool: string) {
+    super(507, 'subnets_exhausted', `no free /24 network left in ${pool}`);
+  }
+}
+
+/** The image is not in the engine's store and could not be pulled. */
+export class ImageUnavailableError extends PiccoloError {
+  constructor(readonly image: string, reason: string) {
+    super(424, 'image_unavailable', `image ${image} is not available: ${reason}`, { image });
+  }
+}
+
+/** The engine refused or failed an operation; the message carries the engine's own words. */
+export class EngineError extends PiccoloError {
+  constructor(operation: string, cause: unknown) {
+    super(502, 'engine_error', `container engine: ${operation} failed: ${engineMessage(cause)}`);
+    this.cause = cause;
+  }
+}
+
+function engineMessage(cause: unknown): string {
+  const json = (cause as { json?: { message?: string } }).json;
+  return json?.message ?? (cause instanceof Error ? cause.message : String(cause));
+}

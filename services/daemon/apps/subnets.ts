@@ -1,0 +1,32 @@
+// Each app's network gets its own /24 from a /16 pool, chosen by the daemon rather than the
+// engine so that it is part of the desired state: the address of an app's container (.2), and so
+// the URLs given to its dependents, stay the same across restarts and network re-creation.
+import { SubnetsExhaustedError } from './errors.js';
+
+export const DEFAULT_SUBNET_POOL = '10.201.0.0/16';
+
+/** The lowest /24 of `pool` (an a.b.0.0/16) that overlaps none of `taken` (any CIDRs). */
+export function allocateSubnet(pool: string, taken: readonly string[]): string {
+  const [base, prefix] = pool.split('/');
+  const [a, b] = base!.split('.').map(Number);
+  if (prefix !== '16') throw new TypeError(`subnet pool must be a /16, got ${pool}`);
+  for (let c = 0; c < 256; c++) {
+    const candidate = `${a}.${b}.${c}.0/24`;
+    if (!taken.some((cidr) => overlaps(candidate, cidr))) return candidate;
+  }
+  throw new SubnetsExhaustedError(pool);
+}
+
+function overlaps(x: string, y: string): boolean {
+  const [xStart, xEnd] = range(x);
+  const [yStart, yEnd] = range(y);
+  return xStart <= yEnd && yStart <= xEnd;
+}
+
+function range(cidr: string): [number, number] {
+  const [address, bits = '32'] = cidr.split('/');
+  const value = address!.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(bits));
+  const start = value - (value % size);
+  return [start, start + size - 1];
+}

@@ -1,0 +1,26 @@
+// Where an app's persistent data lives on the host. The daemon passes the vault's implementation
+// (one gocryptfs volume per app, mounted while the device is unlocked); FolderAppVolumes is the
+// plain-folder one for tests and development.
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface AppVolumes {
+  /** Makes the app's volume available (creating it the first time) and returns its host folder. */
+  ensure(app: string): Promise<string>;
+  /** Deletes the app's data for good. */
+  remove(app: string): Promise<void>;
+}
+
+export class FolderAppVolumes implements AppVolumes {
+  constructor(private readonly root: string) {}
+
+  async ensure(app: string): Promise<string> {
+    const dir = path.join(this.root, app);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  async remove(app: string): Promise<void> {
+    await rm(path.join(this.root, app), { recursive: true, force: true });
+  }
+}

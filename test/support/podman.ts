@@ -1,0 +1,91 @@
+// A private Podman API service for integration tests (root, `podman system service` on a socket
+// in a temp folder) and busybox httpd images built locally: no registry is reachable here.
+// Everything made through it carries a run-unique prefix, so cleanup touches nothing else.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+
+const execFileAsync = promisify(execFile);
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'httpd', 'echo', 'cat', 'ls', 'sleep', 'nc', 'printf', 'ip'];
+
+export interface TestPodman {
+  docker: Docker;
+  /** Unique to this run: app names start with it, images are tagged with it. */
+  prefix: string;
+  /** Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80. */
+  buildHttpdImage(tag: string, page: string): Promise<string>;
+  /** Removes every container, network and image of this run; then stops the service. */
+  stop(): Promise<void>;
+}
+
+export async function startPodman(): Promise<TestPodman> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-podman-'));
+  const socketPath = path.join(dir, 'podman.sock');
+  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  service.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => service.once('exit', () => resolve()));
+  const docker = new Docker({ socketPath });
+  const prefix = `t${Date.now().toString(36).slice(-5)}`;
+  const images: string[] = [];
+
+  const deadline = Date.now() + 10_000;
+  while (!(await docker.ping().then(() => true, () => false))) {
+    if (Date.now() > deadline || service.exitCode !== null) throw new Error(`podman service did not answer: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  return {
+    docker,
+    prefix,
+    async buildHttpdImage(tag, page) {
+      const root = path.join(dir, `root-${tag}`);
+      await mkdir(path.join(root, 'bin'), { recursive: true });
+      await mkdir(path.join(root, 'www'));
+      await mkdir(path.join(root, 'tmp'));
+      await copyFile(BUSYBOX, path.join(root, 'bin', 'busybox'));
+      for (const applet of APPLETS) await symlink('busybox', path.join(root, 'bin', applet));
+      await writeFile(path.join(root, 'www', 'index.html'), page);
+      const tar = path.join(dir, `${tag}.tar`);
+      await execFileAsync('tar', ['-C', root, '-cf', tar, '.']);
+      const image = `localhost/${prefix}-httpd:${tag}`;
+      await execFileAsync('podman', ['import', '-q', '--change', 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]', tar, image]);
+      images.push(image);
+      return image;
+    },
+    async stop() {
+      await removeRunObjects(docker, prefix);
+      for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => {});
+      service.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Containers first (they hold the networks), then networks of apps named with the prefix. */
+export async function removeRunObjects(docker: Docker, prefix: string): Promise<void> {
+  const ours = (labels: Record<string, string> | undefined) => labels?.['piccolo.app']?.startsWith(prefix) ?? false;
+  for (const container of await docker.listContainers({ all: true })) {
+    if (ours(container.Labels) || container.Names.some((name) => name.includes(prefix))) await docker.getContainer(container.Id).remove({ force: true }).catch(() => {});
+  }
+  for (const network of await docker.listNetworks()) {
+    if (ours(network.Labels)) await docker.getNetwork(network.Id).remove().catch(() => {});
+  }
+}
+
+/** Listening TCP sockets on these ports bound to anything but 127.0.0.1, from `ss -ltn`. */
+export async function exposedBeyondLoopback(ports: readonly number[]): Promise<string[]> {
+  const { stdout } = await execFileAsync('ss', ['-ltnH']);
+  return stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[3] ?? '')
+    .filter((local) => {
+      const at = local.lastIndexOf(':');
+      return ports.includes(Number(local.slice(at + 1))) && local.slice(0, at) !== '127.0.0.1';
+    });
+}

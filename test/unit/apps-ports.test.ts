@@ -1,0 +1,62 @@
+// Port and subnet allocation, and naming the holder of a taken port.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import net from 'node:net';
+import { PortInUseError, PortRangeExhaustedError, SubnetsExhaustedError } from '../../services/daemon/apps/errors.js';
+import { allocatePorts, assertPortsFree, findPortHolder, hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
+import { allocateSubnet } from '../../services/daemon/apps/subnets.js';
+
+const small = { hostBind: { name: 'host-bind', first: 100, last: 103 }, public: { name: 'public', first: 200, last: 203 } };
+const busy = (...ports: number[]): Pick<PortProbe, 'isFree'> => ({ isFree: async (port) => !ports.includes(port) });
+
+test('lowest free ports, skipping owned ones and ones the machine uses', async () => {
+  const ports = await allocatePorts(['web', 'api'], {}, new Set([100, 200]), busy(101), small);
+  assert.equal(ports, { web: { hostBind: 102, public: 201 }, api: { hostBind: 103, public: 202 } });
+});
+
+test('listeners keep their ports; removed ones give them back', async () => {
+  const kept = { web: { hostBind: 103, public: 203 }, old: { hostBind: 100, public: 200 } };
+  const ports = await allocatePorts(['web', 'new'], kept, new Set(), busy(), small);
+  assert.equal(ports, { web: { hostBind: 103, public: 203 }, new: { hostBind: 100, public: 200 } });
+});
+
+test('an exhausted range is a clear error', async () => {
+  try {
+    await allocatePorts(['a'], {}, new Set([100, 101, 102]), busy(103), small);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, PortRangeExhaustedError);
+    assert.match((err as Error).message, /host-bind \(100-103\)/);
+  }
+});
+
+test('a taken port is refused, naming this very process as its holder', async () => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    assert.is(await hostPortProbe.isFree(port), false);
+    assert.is(await findPortHolder(port), `pid ${process.pid} (node)`);
+    try {
+      await assertPortsFree([port], hostPortProbe);
+      assert.unreachable();
+    } catch (err) {
+      assert.instance(err, PortInUseError);
+      assert.is((err as Error).message, `port ${port} is in use by pid ${process.pid} (node)`);
+    }
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  assert.is(await hostPortProbe.isFree(port), true);
+  assert.is(await findPortHolder(port), undefined);
+});
+
+test('subnets: lowest /24 of the pool clear of every taken range', () => {
+  assert.is(allocateSubnet('10.201.0.0/16', []), '10.201.0.0/24');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.201.0.0/24', '10.201.1.7/24', '10.88.0.0/16']), '10.201.2.0/24');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.201.0.0/23']), '10.201.2.0/24');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.0.0.0/8', '10.202.0.0/16'].slice(1)), '10.201.0.0/24');
+  assert.throws(() => allocateSubnet('10.201.0.0/16', ['10.0.0.0/8']), (err: Error) => err instanceof SubnetsExhaustedError);
+});
+
+test.run();
