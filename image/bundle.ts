@@ -40,8 +40,17 @@ export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }:
         minifySyntax: true,
         legalComments: 'none',
         logLevel: 'warning',
-        // CommonJS dependencies (dockerode, node-forge) call require(): give ESM output one.
-        banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+        // CommonJS dependencies (dockerode and its modem, node-forge) use require() and __dirname:
+        // give the ESM output both.
+        banner: {
+          js: [
+            "import { createRequire as __createRequire } from 'node:module';",
+            "import { fileURLToPath as __fileURLToPath } from 'node:url';",
+            'const require = __createRequire(import.meta.url);',
+            'const __filename = __fileURLToPath(import.meta.url);',
+            "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+          ].join(' '),
+        },
         // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
         // Portal assets and the OpenAPI document are embedded as strings: one file per service.

@@ -14,6 +14,8 @@ const APPLETS = ['sh', 'httpd', 'echo', 'cat', 'ls', 'sleep', 'nc', 'printf', 'i
 
 export interface TestPodman {
   docker: Docker;
+  /** The API socket, for a daemon process (PICCOLO_PODMAN_SOCKET). */
+  socketPath: string;
   /** Unique to this run: app names start with it, images are tagged with it. */
   prefix: string;
   /** Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80. */
@@ -41,6 +43,7 @@ export async function startPodman(): Promise<TestPodman> {
 
   return {
     docker,
+    socketPath,
     prefix,
     async buildHttpdImage(tag, page) {
       const root = path.join(dir, `root-${tag}`);

@@ -1,0 +1,156 @@
+// Apps through the daemon's API, end to end: the real daemon bundle, real Podman, the app's data
+// in its own gocryptfs volume. Install from a spec, serve, lock (apps stop, volumes close),
+// unlock (apps come back with their data), uninstall with confirmation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { ServiceProcess, waitFor } from '../support/processes.js';
+import { exposedBeyondLoopback, startPodman, type TestPodman } from '../support/podman.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-api-'));
+const stateDir = path.join(dir, 'state');
+const PASSWORD = 'Apps-Api-Secret-42';
+let podman: TestPodman;
+let daemon: ServiceProcess;
+let api = '';
+let cookie = '';
+let csrf = '';
+let app = '';
+let image = '';
+
+async function call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(api + route, {
+    method,
+    headers: { cookie, 'x-csrf-token': csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const json = res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  if (res.headers.get('set-cookie')) cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  if (json?.csrfToken) csrf = json.csrfToken;
+  return { status: res.status, body: json };
+}
+
+async function jobDone(job: { id: string }): Promise<any> {
+  return waitFor(async () => {
+    const { body } = await call('GET', `/api/v1/jobs/${job.id}`);
+    return body.status === 'running' || body.status === 'queued' ? undefined : body;
+  }, 60_000, `job ${job.id}`);
+}
+
+async function page(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/`)).text();
+}
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  podman = await startPodman();
+  app = `${podman.prefix}web`;
+  image = await podman.buildHttpdImage('v1', '<h1>hello from the app</h1>');
+  daemon = await ServiceProcess.start(
+    'daemon',
+    {
+      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
+      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
+      PICCOLO_STATE_DIR: stateDir,
+      PICCOLO_TPM_TCTI: 'none',
+      PICCOLO_CONSOLE: 'none',
+      PICCOLO_PODMAN_SOCKET: podman.socketPath,
+    },
+    TEST_BUNDLE_DIR,
+  );
+  await daemon.notified('READY=1', 20_000);
+  api = `http://${await daemon.address('http')}`;
+  const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
+  const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
+  assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
+});
+
+test.after(async () => {
+  await daemon?.kill('SIGTERM');
+  await podman?.stop();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+    const mountpoint = line.split(' ')[4];
+    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
+  }
+});
+
+test('apps need a session; the catalog lists templates', async () => {
+  const saved = cookie;
+  cookie = '';
+  assert.is((await call('GET', '/api/v1/apps')).status, 401);
+  cookie = saved;
+  const catalog = await call('GET', '/api/v1/catalog');
+  assert.is(catalog.status, 200);
+  assert.ok(catalog.body.apps.length >= 3);
+});
+
+test('a bad spec is a 400 naming each problem; nothing is installed', async () => {
+  const bad = await call('POST', '/api/v1/apps', { spec: `name: ${app}\nimage: ${image}\nlisteners:\n  - name: web\n    guest_port: 70000\n    protocl: http\n` });
+  assert.is(bad.status, 400);
+  assert.ok(bad.body.error.details.some((d: string) => d.startsWith('listeners[0].guest_port')), JSON.stringify(bad.body));
+  assert.ok(bad.body.error.details.some((d: string) => d.includes('did you mean protocol')), JSON.stringify(bad.body));
+  assert.equal((await call('GET', '/api/v1/apps')).body.apps, []);
+});
+
+test('install from a spec: running, served on a loopback host-bind port, data in its encrypted volume', async () => {
+  const spec = [
+    `name: ${app}`,
+    `image: ${image}`,
+    'listeners:',
+    '  - name: web',
+    '    guest_port: 80',
+    '    protocol: http',
+    'storage:',
+    '  persistent:',
+    '    data:',
+    '      container: /data',
+  ].join('\n');
+  const t0 = Date.now();
+  const install = await call('POST', '/api/v1/apps', { spec });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  const job = await jobDone(install.body.job);
+  assert.is(job.status, 'succeeded', JSON.stringify(job));
+  const view = (await call('GET', `/api/v1/apps/${app}`)).body;
+  assert.is(view.state, 'running');
+  const hostPort = view.services[0].hostBindPort;
+  assert.match(await page(hostPort), /hello from the app/);
+  console.log(`  install to serving through the API: ${Date.now() - t0} ms`);
+  const services = (await call('GET', '/api/v1/services')).body.services;
+  assert.equal(services.map((s: any) => `${s.app}/${s.listener}`), [`${app}/web`]);
+  assert.equal(await exposedBeyondLoopback([hostPort]), []);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  assert.ok(mounts.includes(`/volumes/app-${app}/mnt`), 'the app volume is a gocryptfs mount');
+  assert.match((await call('GET', `/api/v1/apps/${app}/logs?tail=5`)).body, /.*/);
+  const stats = await call('GET', `/api/v1/apps/${app}/stats`);
+  assert.is(stats.status, 200);
+  assert.type(stats.body.memoryBytes, 'number');
+});
+
+test('lock stops the app and closes its volume; unlock brings both back', async () => {
+  const hostPort = (await call('GET', `/api/v1/apps/${app}`)).body.services[0].hostBindPort;
+  assert.is((await call('POST', '/api/v1/crypto/lock', { confirm: true })).status, 200);
+  assert.not.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(`/volumes/app-${app}/mnt`));
+  assert.is((await call('GET', '/api/v1/apps')).status, 401, 'the lock ended the session');
+  const unlock = await call('POST', '/api/v1/crypto/unlock', { password: PASSWORD });
+  assert.is(unlock.status, 200);
+  await waitFor(async () => ((await call('GET', `/api/v1/apps/${app}`)).body.state === 'running' ? true : undefined), 60_000, 'app back');
+  await waitFor(async () => ((await page(hostPort).catch(() => '')).includes('hello') ? true : undefined), 20_000, 'page back on the same port');
+});
+
+test('uninstall needs the app name typed as confirmation; purge removes the data', async () => {
+  const unconfirmed = await call('DELETE', `/api/v1/apps/${app}`, { confirm: 'yes' });
+  assert.is(unconfirmed.status, 400);
+  assert.match(unconfirmed.body.error.message, /type the app's name/);
+  const removal = await call('DELETE', `/api/v1/apps/${app}`, { confirm: app, purge: true });
+  assert.is(removal.status, 202);
+  assert.is((await jobDone(removal.body.job)).status, 'succeeded');
+  assert.is((await call('GET', `/api/v1/apps/${app}`)).status, 404);
+  assert.match(readFileSync(path.join(stateDir, 'audit.log'), 'utf8'), /"event":"app.purge"/);
+});
+
+test.run();
