@@ -36,7 +36,11 @@ export class AppsHost implements Module {
   readonly onVaultState = (state: VaultState): void => {
     if (state !== 'unlocked' || this.manager || this.opening) return;
     this.opening = this.open()
-      .catch((err) => this.options.logger.error('apps could not start', { err }))
+      .catch((err) => {
+        // The device still works without apps (portal, storage); say why they are missing.
+        this.options.logger.error('apps could not start', { err });
+        this.options.health.set('daemon.apps', 'degraded', `apps unavailable: ${(err as Error).message}`);
+      })
       .finally(() => (this.opening = undefined));
   };
 
