@@ -15,8 +15,13 @@ const env = {
   PICCOLO_TPM_TCTI: process.env.PICCOLO_TPM_TCTI ?? 'none',
   PICCOLO_CONSOLE: 'none',
   PICCOLO_DAEMON_LISTEN: process.env.PICCOLO_DAEMON_LISTEN ?? '127.0.0.1:8080',
+  PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(devDir, 'daemon-internal.sock'),
+  PICCOLO_PROXY_DAEMON_SOCKET: path.join(devDir, 'daemon-internal.sock'),
+  PICCOLO_PROXY_CERT_DIR: path.join(devDir, 'proxy-certs'),
   PICCOLO_HEALTH_LISTEN: process.env.PICCOLO_HEALTH_LISTEN ?? '127.0.0.1:4040',
-  PICCOLO_PROXY_LISTEN: process.env.PICCOLO_PROXY_LISTEN ?? '127.0.0.1:35000',
+  // The portal as in the image: through the proxy, which forwards it to the daemon.
+  PICCOLO_PROXY_LISTEN: process.env.PICCOLO_PROXY_LISTEN ?? '127.0.0.1:8000',
+  PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
   PICCOLO_TUNNEL_LISTEN: process.env.PICCOLO_TUNNEL_LISTEN ?? '127.0.0.1:4041',
 };
 mkdirSync(devDir, { recursive: true });
@@ -32,7 +37,7 @@ for (const service of order) {
   });
   children.push(child);
 }
-console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_DAEMON_LISTEN}/`);
+console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
 console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}\n`);
 
 let stopping = false;

@@ -1,7 +1,8 @@
 // Small HTTP helpers: a router, JSON bodies with a size limit, and the one place where errors
 // become responses. A handler throws a PiccoloError for a 4xx; anything else is a logged 500.
 import http from 'node:http';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable, type Duplex } from 'node:stream';
 import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
@@ -185,6 +186,7 @@ export class HttpServerModule implements Module {
     const { address } = this.options;
     if ('path' in address) {
       // A socket file left by a killed predecessor would make bind fail with EADDRINUSE.
+      await mkdir(path.dirname(address.path), { recursive: true, mode: 0o750 });
       await rm(address.path, { force: true });
       await listen(this.server, address);
       await chmod(address.path, address.mode);

@@ -8,10 +8,15 @@ import type { Logger } from '../common/logger.js';
 import type { EventHub } from './api/events.js';
 import type { Engine } from './apps/engine.js';
 import { AppManager } from './apps/manager.js';
+import { routesFromApps } from './apps/routes-from-apps.js';
+import type { Route } from '../common/route-table.js';
 import type { Vault, VaultState } from './vault.js';
 
 export interface AppsHostOptions {
   engine: Engine;
+  /** Told the proxy's routes whenever apps change (and [] while apps are unavailable). */
+  onRoutes: (routes: Route[]) => void;
+  deviceName: string;
   vault: Vault;
   health: HealthReporter;
   hub: EventHub;
@@ -53,14 +58,31 @@ export class AppsHost implements Module {
     await this.opening;
     await this.manager?.close();
     this.manager = undefined;
+    this.options.onRoutes([]);
   }
 
   /** Before the vault locks: stop every app container, keeping what each app should be doing. */
   async suspend(): Promise<void> {
+    // Without a manager, this daemon started no app: nothing to stop.
+    const wasRunning = this.manager !== undefined || this.opening !== undefined;
     await this.stop();
-    const { engine } = this.options;
-    for (const container of (await engine.state()).containers) {
-      if (container.running) await engine.stopContainer(container.id);
+    if (!wasRunning) return;
+    const { engine, logger } = this.options;
+    try {
+      for (const container of (await engine.state()).containers) {
+        if (container.running) await engine.stopContainer(container.id);
+      }
+    } catch (err) {
+      // Safe to go on: a container still holding its volume makes the lock refuse (busy).
+      logger.warn('could not stop app containers before the lock', { err });
+    }
+  }
+
+  private async publishRoutes(manager: AppManager): Promise<void> {
+    try {
+      this.options.onRoutes(routesFromApps(await manager.list(), this.options.deviceName));
+    } catch (err) {
+      this.options.logger.error('could not publish routes to the proxy', { err });
     }
   }
 
@@ -73,9 +95,13 @@ export class AppsHost implements Module {
       volumes: { ensure: (app) => vault.ensureAppVolume(app), remove: (app) => vault.removeAppVolume(app) },
       health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },
     });
-    manager.subscribe((event) => hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event));
+    manager.subscribe((event) => {
+      hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event);
+      if (event.type === 'app-state' || event.type === 'app-removed') void this.publishRoutes(manager);
+    });
     await manager.open();
     this.manager = manager;
+    await this.publishRoutes(manager);
     logger.info('apps started');
   }
 }

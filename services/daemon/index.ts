@@ -1,7 +1,7 @@
 // Composition root of piccolod: encrypted persistence, auth, the API, the portal and setup wizard.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { field, loadServiceConfig, parseAbsolutePath, parseListen } from '../common/config.js';
+import { field, loadServiceConfig, parseAbsolutePath, parseListen, type Parse } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -18,6 +18,8 @@ import { Engine } from './apps/engine.js';
 import { createCatalog } from './apps/catalog/catalog.js';
 import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
 import { AppsHost } from './apps-host.js';
+import { InternalApi } from './internal/internal-api.js';
+import { InMemoryRouteSource } from './internal/memory-route-source.js';
 import Docker from 'dockerode';
 import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
@@ -32,7 +34,10 @@ async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
     'daemon',
     {
-      listen: field('PICCOLO_DAEMON_LISTEN', parseListen, parseListen('0.0.0.0:80')),
+      // Loopback only: the proxy is the device's door and forwards the portal here.
+      listen: field('PICCOLO_DAEMON_LISTEN', parseListen, parseListen('127.0.0.1:8080')),
+      internalSocket: field('PICCOLO_DAEMON_INTERNAL_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/internal.sock'),
+      deviceName: field('PICCOLO_DEVICE_NAME', parseDeviceName, 'piccolo'),
       stateDir: field('PICCOLO_STATE_DIR', parseAbsolutePath, '/var/lib/piccolo'),
       // "none" runs without a TPM: the device then unlocks only with the password.
       tpmTcti: field('PICCOLO_TPM_TCTI', String, existsSync('/dev/tpmrm0') ? 'device:/dev/tpmrm0' : 'none'),
@@ -63,7 +68,8 @@ async function main(env: NodeJS.ProcessEnv) {
   const events = new EventStream({ hub, sessions, logger });
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
   const engine = new Engine({ docker: new Docker({ socketPath: config.podmanSocket }), logger: logger.child({ module: 'engine' }) });
-  const appsHost = new AppsHost({ engine, vault, health, hub, logger });
+  const routeSource = new InMemoryRouteSource();
+  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, onRoutes: (routes) => routeSource.set({ routes }) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const routes = addAppRoutes(daemonRoutes({
@@ -80,6 +86,20 @@ async function main(env: NodeJS.ProcessEnv) {
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) });
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, onUpgrade: events.handleUpgrade, logger });
   const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
+  const internalApi = new InternalApi({
+    socketPath: config.internalSocket,
+    routes: routeSource,
+    sessions: { check: async (id) => ({ valid: !!sessions.get(id), user: sessions.get(id)?.user }) },
+    // ACME HTTP-01 answers arrive with the certificates work; until then no token is known.
+    challenges: { get: () => undefined },
+    logger,
+  });
+  // The portal route goes to the proxy once the daemon's own port is bound.
+  const portalRoute = {
+    name: 'portal-route',
+    start: async () => void routeSource.set({ portal: { hostBindPort: http.port, hostnames: [`${config.deviceName}.local`] } }),
+    stop: async () => {},
+  };
   const claimOnFirstBoot = {
     name: 'claim-code',
     start: async () => {
@@ -88,8 +108,15 @@ async function main(env: NodeJS.ProcessEnv) {
     stop: async () => {},
   };
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
-  // The health reporter first, so that a vault fault during start is reported.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, eventStream, http] });
+  // The health reporter first, so that a vault fault during start is reported. The events stream
+  // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, http, eventStream, portalRoute, internalApi] });
 }
+
+/** The device's name in <listener>-<app>.<name>.local: one DNS label. */
+const parseDeviceName: Parse<string> = (raw) => {
+  if (!/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/.test(raw)) throw new Error('must be a DNS label: lower-case letters, digits, dashes');
+  return raw;
+};
 
 void runMain('daemon', () => main(process.env));

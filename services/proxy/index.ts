@@ -1,25 +1,94 @@
-// Composition root of the proxy: the public listeners for app services.
-// In this first slice every listener answers 404 until the route table from the daemon arrives.
-import { field, loadServiceConfig, parseList, parseListen } from '../common/config.js';
+// Composition root of the proxy: the only door into the device. The portal listeners route by
+// host name (apps and the portal); each app listener gets its own public port, opened and
+// closed as the route table from the daemon changes.
+import { field, loadServiceConfig, parseAbsolutePath, parseList, parseListen, parsePositiveInt } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
-import { HttpServerModule, Router } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
+import type { RouteTable } from '../common/route-table.js';
+import { CertStore } from './cert-store.js';
+import { DaemonClient } from './daemon-client.js';
+import { FrontDoor } from './front-door.js';
+import { HttpForwarder } from './http-forwarder.js';
+import { AppListeners, PortListener } from './listeners.js';
+import { RouteClient } from './route-client.js';
+import { Routing } from './routing.js';
+import { SessionCache } from './session-cache.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
     'proxy',
-    { listen: field('PICCOLO_PROXY_LISTEN', (raw) => parseList(raw).map(parseListen), [parseListen('0.0.0.0:35000')]) },
+    {
+      /** The portal listeners: host-name routing to the portal and the apps, plain HTTP and TLS on the same port. */
+      listen: field('PICCOLO_PROXY_LISTEN', (raw) => parseList(raw).map(parseListen), [parseListen('0.0.0.0:80'), parseListen('0.0.0.0:443')]),
+      /** Where the apps' public ports are opened. */
+      bindHost: field('PICCOLO_PROXY_BIND_HOST', String, '0.0.0.0'),
+      daemonSocket: field('PICCOLO_PROXY_DAEMON_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/internal.sock'),
+      certDir: field('PICCOLO_PROXY_CERT_DIR', parseAbsolutePath, '/var/lib/piccolo-proxy/certs'),
+      loginUrl: field('PICCOLO_PROXY_LOGIN_URL', parseLoginUrl, 'http://{host}/'),
+      headersTimeoutMs: field('PICCOLO_PROXY_HEADERS_TIMEOUT_MS', parsePositiveInt, 10_000),
+      requestTimeoutMs: field('PICCOLO_PROXY_REQUEST_TIMEOUT_MS', parsePositiveInt, 300_000),
+      keepAliveTimeoutMs: field('PICCOLO_PROXY_KEEPALIVE_TIMEOUT_MS', parsePositiveInt, 30_000),
+      upstreamTimeoutMs: field('PICCOLO_PROXY_UPSTREAM_TIMEOUT_MS', parsePositiveInt, 60_000),
+      maxBodyBytes: field('PICCOLO_PROXY_MAX_BODY_BYTES', parsePositiveInt, 1024 ** 3),
+      maxHeaderBytes: field('PICCOLO_PROXY_MAX_HEADER_BYTES', parsePositiveInt, 16 * 1024),
+    },
     env,
   );
   const logger = createLogger({ service: 'proxy', level: config.logLevel });
-  // Until the route table from the daemon arrives, every other request gets a clear 404.
-  const listener = new Router(logger).on('GET', '/health/live', () => ({ body: { live: true } })).listener;
-  const listeners = config.listen.map((address, i) => new HttpServerModule({ name: `listener-${i}`, address, listener, logger }));
   const health = new HealthReporter({ socketPath: config.healthSocket, intervalMs: config.healthIntervalMs, logger });
   health.set('proxy', 'ok');
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [...listeners, health] });
+
+  const daemon = new DaemonClient({ socketPath: config.daemonSocket });
+  const certs = new CertStore({ dir: config.certDir, logger });
+  const pipelineDeps = { sessions: new SessionCache({ daemon, logger }), loginUrl: config.loginUrl, logger };
+  const portalPorts = new Set<number>();
+  let routing = Routing.empty();
+  const frontDoor = new FrontDoor({
+    routing: () => routing,
+    portalPorts,
+    certs,
+    forwarder: new HttpForwarder({ logger, upstreamTimeoutMs: config.upstreamTimeoutMs, maxBodyBytes: config.maxBodyBytes }),
+    daemon,
+    limits: config,
+    logger,
+  });
+  const portalListeners = config.listen.map((address, i) => new PortListener(`listener-${i}`, address, frontDoor.onConnection, logger));
+  const registerPortalPorts = {
+    name: 'portal-ports',
+    start: async () => portalListeners.forEach((listener) => portalPorts.add(listener.port)),
+    stop: async () => {},
+  };
+  const appListeners = new AppListeners({ bindHost: config.bindHost, onConnection: frontDoor.onConnection, logger });
+
+  const applyTable = async (table: RouteTable) => {
+    const next = routing.next(table, pipelineDeps, portalPorts);
+    for (const reason of next.skipped) logger.error('route skipped', { reason });
+    routing = next.routing;
+    await appListeners.reconcile(new Map([...routing.ports].map(([port, served]) => [port, served.name])));
+    await certs.coverDeviceNames(routing.portalHostnames).catch((err) => logger.error('cannot issue the device certificate', { err }));
+    logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
+  };
+  const routeClient = new RouteClient({
+    daemon,
+    logger,
+    onTable: applyTable,
+    onLinkState: (link) => (link.up ? health.set('proxy', 'ok') : health.set('proxy', 'degraded', link.reason)),
+  });
+
+  return startService({
+    logger,
+    notifier: createNotifier({ env, pid: process.pid }),
+    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, health],
+  });
+}
+
+/** An absolute http(s) URL in which "{host}" stands for the host name the browser asked for. */
+function parseLoginUrl(raw: string): string {
+  const url = new URL(raw.replace('{host}', 'device.invalid'));
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http or https URL');
+  return raw;
 }
 
 void runMain('proxy', () => main(process.env));

@@ -68,6 +68,8 @@ test.before(async () => {
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
   assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
+  // The app manager starts right after the unlock; until then apps answer 503.
+  await waitFor(async () => ((await call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
 });
 
 test.after(async () => {

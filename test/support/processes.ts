@@ -53,7 +53,14 @@ export class ServiceProcess {
     const receiverLines = createInterface({ input: receiver.stdout! });
     await new Promise((resolve) => receiverLines.once('line', resolve));
     const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service, bundleDir)], {
-      env: { PATH: process.env.PATH!, NOTIFY_SOCKET: notifySocket, PICCOLO_CONFIG_FILE: path.join(dir, 'none.json'), ...env },
+      env: {
+        PATH: process.env.PATH!,
+        NOTIFY_SOCKET: notifySocket,
+        PICCOLO_CONFIG_FILE: path.join(dir, 'none.json'),
+        // Each daemon its own internal socket: a second one would take over a shared path.
+        PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(dir, 'internal.sock'),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     return new ServiceProcess(service, receiverLines, receiver, child);

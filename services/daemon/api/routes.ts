@@ -16,8 +16,8 @@ import type { AttemptThrottle } from '../auth/throttle.js';
 import type { AppsHost } from '../apps-host.js';
 import type { Vault } from '../vault.js';
 import type { ApiSchema } from './schema.js';
+import { SESSION_COOKIE } from '../../common/route-table.js';
 
-export const SESSION_COOKIE = 'piccolo_session';
 const SETUP_TOKEN_TTL_MS = 30 * 60_000;
 
 const PAGE_HEADERS = {

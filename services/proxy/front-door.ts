@@ -1,0 +1,211 @@
+// Every accepted connection comes through here and goes one of four ways, decided by its port's
+// route: raw TCP or TLS passthrough are spliced to the app; HTTP is parsed by one shared HTTP
+// server, either plain or after TLS termination (the first byte tells them apart, so one port
+// serves both). The portal listeners route by name instead: SNI picks a passthrough app, the
+// Host header picks an app or the portal, and an unknown host gets a 404 page.
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Module } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { USER_HEADER } from '../common/route-table.js';
+import type { CertStore } from './cert-store.js';
+import { TLS_SETTINGS } from './cert-store.js';
+import { MAX_CLIENT_HELLO, looksLikeTls, parseClientHello } from './client-hello.js';
+import type { DaemonClient } from './daemon-client.js';
+import type { HttpForwarder } from './http-forwarder.js';
+import { hostName, type Rejection } from './middleware.js';
+import { sendProblem, writeRawProblem } from './problem-pages.js';
+import type { Routing, ServedRoute, Upstream } from './routing.js';
+import { peek, splice } from './sockets.js';
+
+export interface ClientLimits {
+  /** Time to send the request line and headers (slowloris), and to start a TLS handshake. */
+  headersTimeoutMs: number;
+  /** Time to send a whole request, body included. */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+export interface FrontDoorOptions {
+  routing: () => Routing;
+  /** Ports of the portal listeners, which route by name; filled in as they bind. */
+  portalPorts: ReadonlySet<number>;
+  certs: CertStore;
+  forwarder: HttpForwarder;
+  daemon: Pick<DaemonClient, 'acmeChallenge'>;
+  limits: ClientLimits;
+  logger: Logger;
+}
+
+const ACME_PREFIX = '/.well-known/acme-challenge/';
+
+type Destination = { served: ServedRoute } | { portal: Upstream } | { problem: Rejection };
+
+export class FrontDoor implements Module {
+  readonly name = 'front-door';
+  private readonly http: http.Server;
+  /** Made on start: it needs the device certificate, which the cert store loads on its start. */
+  private tls!: tls.Server;
+
+  constructor(private readonly options: FrontDoorOptions) {
+    const { limits } = options;
+    this.http = http.createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks the two timeouts above on this interval; its default (30 s) lets slow clients linger.
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      noDelay: true,
+    });
+    this.http.on('request', (req, res) => void this.onRequest(req, res));
+    this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as net.Socket, head));
+  }
+
+  async start(): Promise<void> {
+    // The HTTP server never listens itself (the port listeners hand it connections), but Node only
+    // starts its header and request timeout checks on 'listening'. Without them, slowloris wins.
+    this.http.emit('listening');
+    this.tls = tls.createServer({
+      ...this.options.certs.devicePair,
+      ...TLS_SETTINGS,
+      handshakeTimeout: this.options.limits.headersTimeoutMs,
+      SNICallback: (serverName, done) => done(null, this.options.certs.contextFor(serverName)),
+    });
+    this.options.certs.onDeviceCertificate((pair) => this.tls.setSecureContext({ ...pair, ...TLS_SETTINGS }));
+    this.tls.on('secureConnection', (socket) => this.http.emit('connection', socket));
+    this.tls.on('tlsClientError', (err) => this.options.logger.debug('TLS handshake failed', { err }));
+  }
+
+  async stop(): Promise<void> {
+    this.http.closeIdleConnections();
+    this.http.close();
+    await new Promise((resolve) => setTimeout(resolve, 200).unref());
+    this.http.closeAllConnections();
+  }
+
+  /** The entry point for every connection accepted on every port. */
+  readonly onConnection = (socket: net.Socket): void => {
+    // Errors before a handler takes the socket (a reset during the first read) must not crash the process.
+    socket.on('error', ignore);
+    const port = socket.localPort!;
+    if (this.options.portalPorts.has(port)) return void this.portalConnection(socket);
+    const served = this.options.routing().forPort(port);
+    if (!served || !served.pipeline.admitConnection(socket, clientAddress(socket))) return void socket.destroy();
+    const { flow, protocol } = served.route;
+    if (protocol === 'raw' || flow === 'tls') return this.spliceTo(socket, served.upstream.port);
+    void this.httpConnection(socket);
+  };
+
+  private async httpConnection(socket: net.Socket): Promise<void> {
+    const first = await peek(socket, (data) => data.length > 0, { maxBytes: 1, timeoutMs: this.options.limits.headersTimeoutMs });
+    if (!first) return void socket.destroy();
+    if (looksLikeTls(first)) return void this.tls.emit('connection', socket);
+    socket.resume();
+    this.http.emit('connection', socket);
+  }
+
+  private async portalConnection(socket: net.Socket): Promise<void> {
+    const { limits } = this.options;
+    const first = await peek(socket, (data) => data.length > 0, { maxBytes: 1, timeoutMs: limits.headersTimeoutMs });
+    if (!first) return void socket.destroy();
+    if (!looksLikeTls(first)) {
+      socket.resume();
+      return void this.http.emit('connection', socket);
+    }
+    const hello = await peek(socket, (data) => parseClientHello(data).kind !== 'incomplete', { maxBytes: MAX_CLIENT_HELLO + 5, timeoutMs: limits.headersTimeoutMs });
+    const parsed = hello ? parseClientHello(hello) : undefined;
+    if (parsed?.kind !== 'hello') return void socket.destroy();
+    const passthrough = this.options.routing().forServerName(parsed.serverName);
+    if (!passthrough) return void this.tls.emit('connection', socket);
+    if (!passthrough.pipeline.admitConnection(socket, clientAddress(socket))) return void socket.destroy();
+    socket.resume();
+    this.spliceTo(socket, passthrough.upstream.port);
+  }
+
+  private spliceTo(socket: net.Socket, port: number): void {
+    const app = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
+    splice(socket, app);
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    delete req.headers[USER_HEADER];
+    try {
+      if (req.url?.startsWith(ACME_PREFIX)) return await this.acmeChallenge(req, res);
+      const secure = isSecure(req.socket);
+      const destination = await this.destination(req, secure, res);
+      if ('problem' in destination) return sendProblem(req, res, destination.problem.status, destination.problem.message, destination.problem.headers);
+      const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
+      this.options.forwarder.forward(req, res, upstream, secure);
+    } catch (err) {
+      this.options.logger.error('request failed', { err, method: req.method, url: req.url });
+      if (!res.headersSent) sendProblem(req, res, 500, 'the proxy failed on this request');
+      else res.destroy();
+    }
+  }
+
+  private async onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    delete req.headers[USER_HEADER];
+    try {
+      const secure = isSecure(socket);
+      const destination = await this.destination(req, secure);
+      if ('problem' in destination) return writeRawProblem(socket, destination.problem.status, destination.problem.message, destination.problem.headers);
+      const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
+      this.options.forwarder.upgrade(req, socket, head, upstream, secure);
+    } catch (err) {
+      this.options.logger.error('upgrade failed', { err, url: req.url });
+      writeRawProblem(socket, 500, 'the proxy failed on this request');
+    }
+  }
+
+  /** Where a request goes, after the route's middleware had its say. */
+  private async destination(req: http.IncomingMessage, secure: boolean, res?: http.ServerResponse): Promise<Destination> {
+    const routing = this.options.routing();
+    const port = req.socket.localPort!;
+    let served: ServedRoute | undefined;
+    if (this.options.portalPorts.has(port)) {
+      const host = hostName(req.headers.host ?? '');
+      const match = routing.forHost(host);
+      if (match.kind === 'portal') return { portal: match.upstream };
+      if (match.kind === 'unknown') return { problem: { status: 404, message: `no route for ${host || 'a request without a host name'}: no app on this device answers at that name` } };
+      served = match.served;
+    } else {
+      served = routing.forPort(port);
+      if (!served) return { problem: { status: 404, message: 'no route: this port has no app any more' } };
+    }
+    if (served.pipeline.checksRequests) {
+      const rejection = await served.pipeline.checkRequest({ req, client: clientAddress(req.socket), secure }, res);
+      if (rejection) return { problem: rejection };
+    }
+    return { served };
+  }
+
+  private async acmeChallenge(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const token = decodeURIComponent(req.url!.slice(ACME_PREFIX.length).split('?')[0]!);
+    let answer: string | undefined;
+    try {
+      answer = await this.options.daemon.acmeChallenge(token);
+    } catch (err) {
+      this.options.logger.warn('ACME challenge lookup failed', { err });
+      return sendProblem(req, res, 503, 'cannot reach the certificate service right now');
+    }
+    if (answer === undefined) return sendProblem(req, res, 404, 'no ACME challenge for this token');
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' });
+    res.end(answer);
+  }
+}
+
+function isSecure(socket: net.Socket): boolean {
+  return (socket as tls.TLSSocket).encrypted === true;
+}
+
+/** The client's address as an access list sees it: IPv4 clients on a dual-stack socket unwrapped. */
+function clientAddress(socket: net.Socket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function ignore(): void {}

@@ -1,0 +1,135 @@
+// HTTP/1.1 forwarding to an app: headers rewritten for the upstream (X-Forwarded-*, Forwarded,
+// hop-by-hop removed), bodies streamed both ways with backpressure (pipe), request bodies
+// bounded, upstream silence bounded. A WebSocket upgrade is passed on once and then the two
+// sockets are spliced: frames flow through untouched.
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from '../common/logger.js';
+import { sendProblem, writeRawProblem } from './problem-pages.js';
+import type { Upstream } from './routing.js';
+import { splice } from './sockets.js';
+
+export interface ForwarderOptions {
+  logger: Logger;
+  /** An upstream silent this long gets a 504 (or, mid-response, a dropped connection). */
+  upstreamTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
+/** Only these methods are retried on a keep-alive connection the upstream had just closed. */
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+class UpstreamTimeoutError extends Error {}
+
+export class HttpForwarder {
+  constructor(private readonly options: ForwarderOptions) {}
+
+  forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, secure: boolean): void {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > this.options.maxBodyBytes) {
+      // The body will not be read, so the connection cannot carry another request.
+      res.shouldKeepAlive = false;
+      return sendProblem(req, res, 413, `the request body is larger than ${this.options.maxBodyBytes} bytes`);
+    }
+    const headers = upstreamHeaders(req, secure, false);
+    const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
+    if (chunked) headers['transfer-encoding'] = 'chunked';
+    this.send(req, res, upstream, headers, chunked || (declared !== undefined && declared !== '0'), true);
+  }
+
+  upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, upstream: Upstream, secure: boolean): void {
+    const headers = upstreamHeaders(req, secure, true);
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (const [name, value] of Object.entries(headers)) {
+      for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
+    }
+    const app = net.connect({ host: '127.0.0.1', port: upstream.port, allowHalfOpen: true, noDelay: true });
+    let answered = false;
+    app.once('data', () => (answered = true));
+    app.once('error', (err) => {
+      if (!answered) writeRawProblem(client, 502, `the app is not answering (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+    });
+    app.write(lines.join('\r\n') + '\r\n\r\n');
+    if (head.length) app.write(head);
+    splice(client, app);
+  }
+
+  private send(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, headers: http.OutgoingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
+    const upstreamReq = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path: req.url, headers, agent: upstream.agent });
+    let responded = false;
+    upstreamReq.setTimeout(this.options.upstreamTimeoutMs, () => upstreamReq.destroy(new UpstreamTimeoutError()));
+    upstreamReq.on('response', (upstreamRes) => {
+      responded = true;
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders(upstreamRes));
+      upstreamRes.pipe(res);
+      // The app died mid-response: nothing honest can be sent but a cut connection.
+      upstreamRes.once('error', () => res.destroy());
+      upstreamRes.once('aborted', () => res.destroy());
+    });
+    upstreamReq.on('error', (err) => {
+      if (responded || res.headersSent) return void res.destroy();
+      if (mayRetry && upstreamReq.reusedSocket && !hasBody && RETRYABLE.has(req.method ?? '') && !(err instanceof UpstreamTimeoutError)) {
+        // A pooled connection the app closed while it sat idle: the request never reached it.
+        return this.send(req, res, upstream, headers, hasBody, false);
+      }
+      if (err instanceof UpstreamTimeoutError) return sendProblem(req, res, 504, `the app did not answer within ${this.options.upstreamTimeoutMs / 1000} s`);
+      sendProblem(req, res, 502, `the app is not answering (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+    });
+    // The client went away: stop the upstream exchange too.
+    res.once('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    if (!hasBody) return void upstreamReq.end();
+    this.streamBody(req, res, upstreamReq);
+  }
+
+  private streamBody(req: http.IncomingMessage, res: http.ServerResponse, upstreamReq: http.ClientRequest): void {
+    let received = 0;
+    const limit = this.options.maxBodyBytes;
+    const countBytes = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= limit) return;
+      req.off('data', countBytes);
+      req.unpipe(upstreamReq);
+      upstreamReq.destroy();
+      if (res.headersSent) return void res.destroy();
+      res.shouldKeepAlive = false;
+      sendProblem(req, res, 413, `the request body is larger than ${limit} bytes`);
+    };
+    req.on('data', countBytes);
+    req.pipe(upstreamReq);
+  }
+}
+
+/** The request headers the app sees: hop-by-hop ones removed, the proxy's forwarding facts added. */
+export function upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgrade: boolean): http.OutgoingHttpHeaders {
+  const listed = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((token) => token.trim()));
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith('x-forwarded-') || name === 'forwarded') continue;
+    headers[name] = value;
+  }
+  // The proxy is the edge: what clients claim about earlier hops is dropped, not passed on.
+  const client = req.socket.remoteAddress ?? '';
+  const proto = secure ? 'https' : 'http';
+  headers['x-forwarded-for'] = client;
+  headers['x-forwarded-proto'] = proto;
+  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  const forwardedFor = client.includes(':') ? `"[${client}]"` : client;
+  headers.forwarded = `for=${forwardedFor};proto=${proto}${req.headers.host ? `;host="${req.headers.host.replace(/["\\]/g, '')}"` : ''}`;
+  if (upgrade) {
+    headers.connection = 'Upgrade';
+    headers.upgrade = req.headers.upgrade;
+  }
+  return headers;
+}
+
+function responseHeaders(res: http.IncomingMessage): http.OutgoingHttpHeaders {
+  const listed = new Set((res.headers.connection ?? '').toLowerCase().split(',').map((token) => token.trim()));
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (!HOP_BY_HOP.has(name) && !listed.has(name)) headers[name] = value;
+  }
+  return headers;
+}

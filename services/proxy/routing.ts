@@ -1,0 +1,108 @@
+// The route table compiled for serving: routes by public port and by host name, each with its
+// middleware pipeline and a pooled keep-alive agent to its upstream. A new table keeps the
+// pipelines (their rate-limit buckets and connection counts) and agents (their idle upstream
+// connections) of routes that did not change.
+import http from 'node:http';
+import { isIP } from 'node:net';
+import type { PortalRoute, Route, RouteTable } from '../common/route-table.js';
+import { Pipeline, type PipelineDeps } from './middleware.js';
+
+export interface Upstream {
+  port: number;
+  agent: http.Agent;
+}
+
+export interface ServedRoute {
+  route: Route;
+  /** "app/listener", for logs. */
+  name: string;
+  upstream: Upstream;
+  pipeline: Pipeline;
+}
+
+export type HostMatch = { kind: 'route'; served: ServedRoute } | { kind: 'portal'; upstream: Upstream } | { kind: 'unknown' };
+
+export class Routing {
+  private constructor(
+    readonly rev: number | undefined,
+    private readonly byPort: Map<number, ServedRoute>,
+    private readonly byHost: Map<string, ServedRoute>,
+    private readonly portal: { route: PortalRoute; upstream: Upstream } | undefined,
+    private readonly agents: Map<number, http.Agent>,
+    private readonly pipelines: Map<string, Pipeline>,
+  ) {}
+
+  static empty(): Routing {
+    return new Routing(undefined, new Map(), new Map(), undefined, new Map(), new Map());
+  }
+
+  /** Compiles a table; routes whose public port is one of reservedPorts (the portal listeners) are skipped. */
+  next(table: RouteTable, deps: PipelineDeps, reservedPorts: ReadonlySet<number>): { routing: Routing; skipped: string[] } {
+    const agents = new Map<number, http.Agent>();
+    const agentFor = (port: number): Upstream => {
+      const agent = agents.get(port) ?? this.agents.get(port) ?? newAgent();
+      agents.set(port, agent);
+      return { port, agent };
+    };
+    const pipelines = new Map<string, Pipeline>();
+    const byPort = new Map<number, ServedRoute>();
+    const byHost = new Map<string, ServedRoute>();
+    const skipped: string[] = [];
+    for (const route of table.routes) {
+      const name = `${route.app}/${route.listener}`;
+      if (reservedPorts.has(route.publicPort)) {
+        skipped.push(`${name}: public port ${route.publicPort} is a portal listener`);
+        continue;
+      }
+      const key = JSON.stringify([name, route.protocol, route.access, route.middleware]);
+      const pipeline = this.pipelines.get(key) ?? new Pipeline(route, deps);
+      pipelines.set(key, pipeline);
+      const served = { route, name, upstream: agentFor(route.hostBindPort), pipeline };
+      byPort.set(route.publicPort, served);
+      for (const hostname of route.hostnames) byHost.set(hostname, served);
+    }
+    const portal = table.portal ? { route: table.portal, upstream: agentFor(table.portal.hostBindPort) } : undefined;
+    // Idle connections to upstreams nobody routes to any more are closed; busy ones finish first.
+    for (const [port, agent] of this.agents) if (!agents.has(port)) agent.destroy();
+    return { routing: new Routing(table.rev, byPort, byHost, portal, agents, pipelines), skipped };
+  }
+
+  get ports(): Map<number, ServedRoute> {
+    return this.byPort;
+  }
+
+  get portalHostnames(): string[] {
+    return this.portal?.route.hostnames ?? [];
+  }
+
+  forPort(port: number): ServedRoute | undefined {
+    return this.byPort.get(port);
+  }
+
+  /** Routing on the portal port: an app by its full name or first label, else the device itself, else unknown. */
+  forHost(hostname: string): HostMatch {
+    const served = this.byHost.get(hostname) ?? this.byHost.get(hostname.split('.')[0]!);
+    if (served) return { kind: 'route', served };
+    if (this.portal && (this.portal.route.hostnames.includes(hostname) || hostname === 'localhost' || isIP(hostname) !== 0)) {
+      return { kind: 'portal', upstream: this.portal.upstream };
+    }
+    return { kind: 'unknown' };
+  }
+
+  /** A passthrough (flow tls) route named by a ClientHello's SNI. */
+  forServerName(serverName: string | undefined): ServedRoute | undefined {
+    if (!serverName) return undefined;
+    const match = this.forHost(serverName);
+    return match.kind === 'route' && match.served.route.flow === 'tls' ? match.served : undefined;
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+  }
+}
+
+function newAgent(): http.Agent {
+  // LIFO keeps the busiest few connections warm and lets the rest time out, so a burst does not
+  // leave hundreds of idle upstream connections behind.
+  return new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 });
+}

@@ -1,0 +1,132 @@
+// TLS through the proxy: termination with the local CA's device certificate, certificates from
+// the store by SNI (exact, then wildcard) with hot reload, TLS 1.2 minimum and ALPN http/1.1,
+// and passthrough by SNI to an app that terminates TLS itself.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import tls from 'node:tls';
+import { bundleServices } from '../../image/bundle.js';
+import { LocalCa } from '../../services/proxy/local-ca.js';
+import { waitFor } from '../support/processes.js';
+import { echoServer, freePort, listenOn, route, startProxy, type ProxyHarness } from '../support/proxy-harness.js';
+
+let harness: ProxyHarness;
+let app: { server: http.Server; port: number };
+let appPort = 0;
+let caCert = '';
+
+test.before(async () => {
+  await bundleServices();
+  app = await echoServer('app');
+  harness = await startProxy();
+  appPort = await freePort();
+  await harness.setRoutes({
+    portal: { hostBindPort: app.port, hostnames: ['piccolo.local'] },
+    routes: [route({ app: 'blog', publicPort: appPort, hostBindPort: app.port, hostnames: ['web-blog.piccolo.local'] })],
+  });
+  caCert = readFileSync(path.join(harness.dir, 'certs', 'local-ca', 'ca.cert.pem'), 'utf8');
+});
+
+test.after(async () => {
+  await harness?.stop();
+  app?.server.close();
+});
+
+function handshake(port: number, options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['http/1.1'], ...options }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+async function httpsGet(port: number, servername: string, ca: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/', headers: { host: servername }, createConnection: () => tls.connect({ host: '127.0.0.1', port, servername, ca }) }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(body) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the device certificate from the local CA covers the portal names and app subdomains; the same port also speaks plain HTTP', async () => {
+  const viaName = await httpsGet(harness.portalPort, 'web-blog.piccolo.local', caCert);
+  assert.is(viaName.status, 200);
+  assert.is(viaName.body.headers['x-forwarded-proto'], 'https');
+  const viaAppPort = await httpsGet(appPort, 'piccolo.local', caCert);
+  assert.is(viaAppPort.body.headers.forwarded, `for=127.0.0.1;proto=https;host="piccolo.local"`);
+  const socket = await handshake(appPort, { servername: 'piccolo.local', ca: caCert });
+  assert.is(socket.alpnProtocol, 'http/1.1');
+  assert.ok(['TLSv1.2', 'TLSv1.3'].includes(socket.getProtocol()!));
+  socket.destroy();
+  const plain = await fetch(`http://127.0.0.1:${appPort}/`);
+  assert.is(plain.status, 200);
+});
+
+test('TLS 1.1 and older are refused', async () => {
+  const err = await handshake(appPort, { servername: 'piccolo.local', ca: caCert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }).then(
+    (s) => (s.destroy(), 'connected'),
+    (e) => e.code ?? e.message,
+  );
+  assert.is.not(err, 'connected');
+});
+
+test('certificates in the store win by exact name, then wildcard; a new file is picked up without a restart', async () => {
+  const other = LocalCa.create('test');
+  const wildcard = other.issue(['*.example.test']);
+  writeFileSync(path.join(harness.dir, 'certs', 'wildcard.pem'), wildcard.key + wildcard.cert);
+  await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'certificates loaded' && (l.names as string[]).includes('*.example.test')), 5000, 'reload');
+  const longLived = await handshake(appPort, { servername: 'a.example.test', ca: other.root.cert });
+  assert.is(longLived.getPeerX509Certificate()!.subjectAltName, 'DNS:*.example.test');
+
+  const exact = other.issue(['a.example.test']);
+  writeFileSync(path.join(harness.dir, 'certs', 'exact.pem'), exact.key + exact.cert);
+  await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'certificates loaded' && (l.names as string[]).includes('a.example.test')), 5000, 'reload');
+  const fresh = await handshake(appPort, { servername: 'a.example.test', ca: other.root.cert });
+  assert.is(fresh.getPeerX509Certificate()!.subjectAltName, 'DNS:a.example.test');
+  const sibling = await handshake(appPort, { servername: 'b.example.test', ca: other.root.cert });
+  assert.is(sibling.getPeerX509Certificate()!.subjectAltName, 'DNS:*.example.test');
+  // The connection made before the reload still works.
+  longLived.write('GET / HTTP/1.1\r\nHost: a.example.test\r\nConnection: close\r\n\r\n');
+  const reply = await new Promise<string>((resolve) => {
+    let data = '';
+    longLived.on('data', (d) => (data += d)).on('end', () => resolve(data));
+  });
+  assert.match(reply, /^HTTP\/1.1 200/);
+  for (const s of [fresh, sibling]) s.destroy();
+});
+
+test('flow tls: passthrough to an app that terminates TLS itself, on its own port and by SNI on the portal port', async () => {
+  const appCa = LocalCa.create('app');
+  const pair = appCa.issue(['vault.piccolo.local']);
+  const tlsApp = tls.createServer({ ...pair }, (socket) => socket.end(`app saw SNI ${(socket as any).servername}`));
+  const tlsAppPort = await listenOn(tlsApp);
+  const publicPort = await freePort();
+  await harness.setRoutes({ routes: [...harness.routes.current().routes, route({ app: 'vault', flow: 'tls', publicPort, hostBindPort: tlsAppPort, hostnames: ['vault.piccolo.local'] })] });
+  for (const port of [publicPort, harness.portalPort]) {
+    const socket = await handshake(port, { servername: 'vault.piccolo.local', ca: appCa.root.cert, ALPNProtocols: undefined });
+    const text = await new Promise<string>((resolve) => {
+      let data = '';
+      socket.on('data', (d) => (data += d)).on('end', () => resolve(data));
+    });
+    assert.is(text, 'app saw SNI vault.piccolo.local', `port ${port}`);
+  }
+  tlsApp.close();
+});
+
+test('garbage that starts like TLS on the portal port is dropped without harm', async () => {
+  const net = await import('node:net');
+  const closed = await new Promise<boolean>((resolve) => {
+    const socket = net.connect(harness.portalPort, '127.0.0.1', () => socket.write(Buffer.from([22, 3, 1, 0, 5, 9, 9, 9, 9, 9])));
+    socket.on('close', () => resolve(true));
+    socket.on('error', () => {});
+  });
+  assert.ok(closed);
+  assert.is((await fetch(`http://127.0.0.1:${harness.portalPort}/`, { headers: { host: 'piccolo.local' } })).status, 200);
+});
+
+test.run();
