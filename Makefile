@@ -1,6 +1,6 @@
 # Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
 # Each target installs what it needs first (scripts/setup.sh is quick when all is there).
-.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store clean
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy clean
 
 NODE_BIN := node_modules/.bin
 
@@ -31,6 +31,13 @@ qemu: setup
 # The control store's crash soak: 1,000 SIGKILL trials (the default suite runs 50).
 soak-store: setup
 	@$(NODE_BIN)/tsx scripts/soak-store.ts 1000
+
+# Benchmarks against peers run in the same run (ratios in bench/results/); not part of make test.
+bench: bench-proxy
+
+bench-proxy:
+	@scripts/setup.sh bench
+	@$(NODE_BIN)/tsx bench/proxy.ts
 
 clean:
 	rm -rf build .dev

@@ -11,6 +11,8 @@ APT_PACKAGES=(
   kiwi kiwi-systemdeps-core kiwi-systemdeps-filesystems jing rsync fdisk grub-pc-bin dbus
   qemu-system-x86 qemu-utils
 )
+# `scripts/setup.sh bench`: also the peers the benchmarks compare against.
+[ "${1:-}" = bench ] && APT_PACKAGES+=(nginx haproxy caddy wrk iperf3 util-linux)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
