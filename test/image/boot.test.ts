@@ -70,7 +70,9 @@ test('the image boots to a ready Piccolo with the setup wizard served', async ()
 
     const wizard = await httpStatus(g.portalUrl, 10_000);
     assert.is(wizard?.status, 200, 'GET / on the portal port');
-    assert.ok(/text\/html/.test(wizard?.type ?? '') || /<html/i.test(wizard?.body ?? ''), `wizard page is HTML (content-type ${wizard?.type})`);
+    assert.match(wizard?.type ?? '', /text\/html/, 'wizard page is HTML');
+    assert.match(wizard?.body ?? '', /Welcome to Piccolo OS/, 'the setup wizard, served through the proxy');
+    assert.match(await readFile(g.serialLog, 'utf8'), /Piccolo OS setup claim code: [A-Z2-9]{5}-[A-Z2-9]{5}/, 'claim code on the console');
 
     const health = report.times.get('piccolo-health');
     const healthStartMs = health ? (health.ready - health.start) / 1000 : NaN;

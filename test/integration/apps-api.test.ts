@@ -3,12 +3,11 @@
 // unlock (apps come back with their data), uninstall with confirmation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ServiceProcess, waitFor } from '../support/processes.js';
+import { startTestDaemon, unmountUnder, waitFor, type ServiceProcess } from '../support/processes.js';
 import { exposedBeyondLoopback, startPodman, type TestPodman } from '../support/podman.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-api-'));
@@ -51,20 +50,7 @@ test.before(async () => {
   podman = await startPodman();
   app = `${podman.prefix}web`;
   image = await podman.buildHttpdImage('v1', '<h1>hello from the app</h1>');
-  daemon = await ServiceProcess.start(
-    'daemon',
-    {
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
-      PICCOLO_STATE_DIR: stateDir,
-      PICCOLO_TPM_TCTI: 'none',
-      PICCOLO_CONSOLE: 'none',
-      PICCOLO_PODMAN_SOCKET: podman.socketPath,
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await daemon.notified('READY=1', 20_000);
-  api = `http://${await daemon.address('http')}`;
+  ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
   assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
@@ -75,10 +61,7 @@ test.before(async () => {
 test.after(async () => {
   await daemon?.kill('SIGTERM');
   await podman?.stop();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
-    const mountpoint = line.split(' ')[4];
-    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
-  }
+  unmountUnder(dir);
 });
 
 test('apps need a session; the catalog lists templates', async () => {

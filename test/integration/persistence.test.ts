@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ServiceProcess, getJson, waitFor } from '../support/processes.js';
+import { ServiceProcess, getJson, unmountUnder, waitFor } from '../support/processes.js';
 import { startSwtpm, type SoftTpm } from '../support/swtpm.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-persistence-'));
@@ -88,10 +88,7 @@ test.after(async () => {
   await daemon?.kill('SIGTERM');
   await health.kill('SIGTERM');
   // Volumes outlive the daemon by design; the test leaves none behind.
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mountpoint = line.split(' ')[4];
-    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
-  }
+  unmountUnder(dir);
   await tpm.stop();
 });
 

@@ -2,13 +2,12 @@
 // setup, lock, unlock and sign-in, against the real daemon bundle with real gocryptfs volumes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ServiceProcess } from '../support/processes.js';
+import { startTestDaemon, unmountUnder, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-'));
 const stateDir = path.join(dir, 'state');
@@ -25,19 +24,7 @@ async function snap(name: string): Promise<void> {
 
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
-  daemon = await ServiceProcess.start(
-    'daemon',
-    {
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
-      PICCOLO_STATE_DIR: stateDir,
-      PICCOLO_TPM_TCTI: 'none',
-      PICCOLO_CONSOLE: 'none',
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await daemon.notified('READY=1', 20_000);
-  base = `http://${await daemon.address('http')}`;
+  ({ proc: daemon, api: base } = await startTestDaemon(stateDir));
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -49,10 +36,7 @@ test.before(async () => {
 test.after(async () => {
   await browser?.close();
   await daemon?.kill('SIGTERM');
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mountpoint = line.split(' ')[4];
-    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
-  }
+  unmountUnder(dir);
 });
 
 test('first boot: a wrong claim code is refused with a message, the right one shows the recovery key', async () => {

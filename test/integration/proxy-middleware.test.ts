@@ -8,6 +8,7 @@ import net from 'node:net';
 import { bundleServices } from '../../image/bundle.js';
 import { waitFor } from '../support/processes.js';
 import { echoServer, freePort, route, startProxy, type ProxyHarness } from '../support/proxy-harness.js';
+import { rawGet } from '../support/http-get.js';
 
 let harness: ProxyHarness;
 let app: { server: http.Server; port: number };
@@ -34,31 +35,19 @@ test.after(async () => {
   app?.server.close();
 });
 
-function get(port: number, headers: Record<string, string> = {}, path = '/page?x=1'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 test('auth: an API client without a session gets 401; a browser is sent to the portal login with the way back', async () => {
-  assert.is((await get(ports.gated)).status, 401);
-  const browser = await get(ports.gated, { accept: 'text/html', host: 'nas.local:1234' });
+  assert.is((await rawGet(ports.gated)).status, 401);
+  const browser = await rawGet(ports.gated, { accept: 'text/html', host: 'nas.local:1234' });
   assert.is(browser.status, 302);
   const location = new URL(browser.headers.location!);
   assert.is(location.origin + location.pathname, 'http://nas.local:8080/login');
   assert.is(location.searchParams.get('next'), 'http://nas.local:1234/page?x=1');
-  assert.is((await get(ports.gated, { cookie: 'piccolo_session=forged' })).status, 401);
+  assert.is((await rawGet(ports.gated, { cookie: 'piccolo_session=forged' })).status, 401);
 });
 
 test('auth: a valid session passes; the app learns the user but never sees the session cookie', async () => {
   harness.sessions.set('s3cret', 'alice');
-  const res = await get(ports.gated, { cookie: 'theme=dark; piccolo_session=s3cret; lang=en', 'x-piccolo-user': 'mallory' });
+  const res = await rawGet(ports.gated, { cookie: 'theme=dark; piccolo_session=s3cret; lang=en', 'x-piccolo-user': 'mallory' });
   assert.is(res.status, 200);
   const seen = JSON.parse(res.body);
   assert.is(seen.headers.cookie, 'theme=dark; lang=en');
@@ -67,9 +56,9 @@ test('auth: a valid session passes; the app learns the user but never sees the s
 });
 
 test('a private listener is gated even without auth in its middleware, on its port and by host name', async () => {
-  assert.is((await get(ports.privateDefault)).status, 401);
-  assert.is((await get(harness.portalPort, { host: 'web-private.piccolo.local' })).status, 401);
-  assert.is((await get(ports.privateDefault, { cookie: 'piccolo_session=s3cret' })).status, 200);
+  assert.is((await rawGet(ports.privateDefault)).status, 401);
+  assert.is((await rawGet(harness.portalPort, { host: 'web-private.piccolo.local' })).status, 401);
+  assert.is((await rawGet(ports.privateDefault, { cookie: 'piccolo_session=s3cret' })).status, 200);
 });
 
 test('auth: WebSocket upgrades are gated too', async () => {
@@ -85,14 +74,14 @@ test('auth: WebSocket upgrades are gated too', async () => {
 
 test('rate_limit: the burst passes, then 429 with Retry-After', async () => {
   const statuses = [];
-  for (let i = 0; i < 5; i++) statuses.push((await get(ports.limited)).status);
+  for (let i = 0; i < 5; i++) statuses.push((await rawGet(ports.limited)).status);
   assert.equal(statuses, [200, 200, 200, 429, 429]);
-  const limited = await get(ports.limited);
+  const limited = await rawGet(ports.limited);
   assert.ok(Number(limited.headers['retry-after']) >= 1);
 });
 
 test('ip_allow: a client outside the list is refused at connect time', async () => {
-  const outcome = await get(ports.lanOnly).then((r) => `status ${r.status}`, (err) => err.code);
+  const outcome = await rawGet(ports.lanOnly).then((r) => `status ${r.status}`, (err) => err.code);
   assert.match(outcome, /ECONNRESET|EPIPE|socket hang up/);
 });
 
@@ -104,11 +93,11 @@ test('connection_limit: a third concurrent connection is refused; a slot frees w
   };
   const [a, b] = [await open(), await open()];
   await new Promise((r) => setTimeout(r, 100));
-  const third = await get(ports.capped).then((r) => `status ${r.status}`, (err) => err.code);
+  const third = await rawGet(ports.capped).then((r) => `status ${r.status}`, (err) => err.code);
   assert.match(third, /ECONNRESET|EPIPE|socket hang up/);
   a.destroy();
   await new Promise((r) => setTimeout(r, 100));
-  assert.is((await get(ports.capped)).status, 200);
+  assert.is((await rawGet(ports.capped)).status, 200);
   b.destroy();
 });
 

@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import { bundleServices } from '../../image/bundle.js';
+import { rawGet } from '../support/http-get.js';
 import { echoServer, freePort, listenOn, rawExchange, route, startProxy, type ProxyHarness } from '../support/proxy-harness.js';
 
 let harness: ProxyHarness;
@@ -34,17 +35,7 @@ test.after(async () => {
   for (const s of [blog, wiki, portal]) s?.server.close();
 });
 
-async function get(port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      })
-      .on('error', reject);
-  });
-}
+const get = (port: number, path = '/', headers: Record<string, string> = {}) => rawGet(port, headers, path);
 
 test('each app port forwards to its app with X-Forwarded-* and Forwarded; hop-by-hop headers stay behind', async () => {
   const res = await get(ports.blog, '/posts?id=1', {

@@ -2,31 +2,19 @@
 // fully set up or unclaimed, and a retry of setup works.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ServiceProcess } from '../support/processes.js';
+import { ServiceProcess, startTestDaemon, unmountUnder } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-setup-crash-'));
 const running: ServiceProcess[] = [];
 
 async function daemonIn(stateDir: string): Promise<{ proc: ServiceProcess; api: string }> {
-  const proc = await ServiceProcess.start(
-    'daemon',
-    {
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
-      PICCOLO_STATE_DIR: stateDir,
-      PICCOLO_TPM_TCTI: 'none',
-      PICCOLO_CONSOLE: 'none',
-    },
-    TEST_BUNDLE_DIR,
-  );
-  running.push(proc);
-  await proc.notified('READY=1', 20_000);
-  return { proc, api: `http://${await proc.address('http')}` };
+  const daemon = await startTestDaemon(stateDir);
+  running.push(daemon.proc);
+  return daemon;
 }
 
 async function post(api: string, route: string, body: unknown): Promise<{ status: number; body: any }> {
@@ -50,10 +38,7 @@ test.before(() => bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true }).t
 
 test.after(async () => {
   await Promise.all(running.map((p) => p.kill('SIGKILL')));
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mountpoint = line.split(' ')[4];
-    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
-  }
+  unmountUnder(dir);
 });
 
 for (const killAfterMs of [0, 100, 250, 500, 800]) {

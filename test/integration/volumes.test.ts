@@ -10,22 +10,13 @@ import { createLogger } from '../../services/common/logger.js';
 import { KeyRing } from '../../services/daemon/crypto/keyring.js';
 import { InvalidVolumeNameError, VolumeBusyError, VolumeError, VolumeExistsError, VolumeModeConflictError, WrongVolumePassphraseError } from '../../services/daemon/volumes/errors.js';
 import { VolumeManager } from '../../services/daemon/volumes/volumes.js';
+import { rejects } from '../support/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-volumes-'));
 const root = path.join(dir, 'volumes');
 const logger = createLogger({ service: 'test', level: 'error' });
 const manager = () => new VolumeManager({ root, logger });
 const PASS = 'Rk3XGzv0a5f2-example-volume-passphrase_0123';
-
-async function rejects<T extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, type, `expected ${type.name}, got ${(err as Error).name}: ${(err as Error).message}`);
-    return err as T;
-  }
-  throw new Error(`expected ${type.name}, nothing was thrown`);
-}
 
 /** Mount table lines for one mount point: more than one would be a stacked second mount. */
 function mountLines(mountpoint: string): number {

@@ -1,12 +1,12 @@
 // Runs the real service bundles as child processes for integration tests, each with its own
 // systemd notification socket (test/support/notify-receiver.py) and captured JSON logs.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { bundlePath, type ServiceName } from '../../image/bundle.js';
+import { TEST_BUNDLE_DIR, bundlePath, type ServiceName } from '../../image/bundle.js';
 
 const RECEIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'notify-receiver.py');
 
@@ -100,4 +100,33 @@ export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefi
 export async function getJson(url: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url);
   return { status: res.status, body: await res.json() };
+}
+
+/**
+ * The daemon's test build with its state in stateDir: no TPM, no system console, and no health
+ * service unless env names one. Resolves once it is READY, with its HTTP base URL.
+ */
+export async function startTestDaemon(stateDir: string, env: Record<string, string> = {}): Promise<{ proc: ServiceProcess; api: string }> {
+  const proc = await ServiceProcess.start(
+    'daemon',
+    {
+      PICCOLO_HEALTH_SOCKET: path.join(stateDir, '..', 'no-health.sock'),
+      PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
+      PICCOLO_STATE_DIR: stateDir,
+      PICCOLO_TPM_TCTI: 'none',
+      PICCOLO_CONSOLE: 'none',
+      ...env,
+    },
+    TEST_BUNDLE_DIR,
+  );
+  await proc.notified('READY=1', 20_000);
+  return { proc, api: `http://${await proc.address('http')}` };
+}
+
+/** Volumes outlive the daemon by design: a test unmounts every FUSE mount it left under dir. */
+export function unmountUnder(dir: string): void {
+  const mountpoints = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
+  for (const mountpoint of mountpoints.reverse()) {
+    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
+  }
 }

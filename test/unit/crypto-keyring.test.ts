@@ -17,6 +17,7 @@ import {
 import { generateRecoveryPhrase, KeyRing, type KeyRingOptions } from '../../services/daemon/crypto/keyring.js';
 import { entropyFromRecoveryPhrase } from '../../services/daemon/crypto/recovery-phrase.js';
 import type { SealedBlob, SecretSealer } from '../../services/daemon/crypto/tpm.js';
+import { rejects } from '../support/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-keyring-'));
 const FAST_SCRYPT = { N: 2 ** 10, r: 8, p: 1 };
@@ -30,16 +31,6 @@ function keyRing(file: string, extra: Partial<KeyRingOptions> = {}): KeyRing {
 
 function newFile(): string {
   return path.join(dir, `keyring-${++fileCount}.json`);
-}
-
-async function rejects<T extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, type, `expected ${type.name}, got ${(err as Error).name}: ${(err as Error).message}`);
-    return err as T;
-  }
-  throw new Error(`expected ${type.name}, nothing was thrown`);
 }
 
 /** Replaces one word of a phrase. */
