@@ -80,7 +80,7 @@ export class Vault implements Module {
       this.options.logger.info('unlocked with the TPM');
       await this.open(dataKey);
     }).catch((err) => this.options.logger.error('vault start failed', { err }));
-    this.checkTimer = setInterval(() => void this.exclusive(() => this.checkVolumes()), this.options.checkIntervalMs ?? 1000);
+    this.checkTimer = setInterval(() => void this.exclusive(() => this.checkVolumes()), this.options.checkIntervalMs ?? 500);
   }
 
   async stop(): Promise<void> {

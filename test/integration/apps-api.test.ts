@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { startTestDaemon, unmountUnder, waitFor, type ServiceProcess } from '../support/processes.js';
+import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { exposedBeyondLoopback, startPodman, type TestPodman } from '../support/podman.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-api-'));
@@ -61,7 +61,7 @@ test.before(async () => {
 test.after(async () => {
   await daemon?.kill('SIGTERM');
   await podman?.stop();
-  unmountUnder(dir);
+  removeTestDir(dir);
 });
 
 test('apps need a session; the catalog lists templates', async () => {

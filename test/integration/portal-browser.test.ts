@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { startTestDaemon, unmountUnder, type ServiceProcess } from '../support/processes.js';
+import { startTestDaemon, removeTestDir, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-'));
 const stateDir = path.join(dir, 'state');
@@ -36,7 +36,7 @@ test.before(async () => {
 test.after(async () => {
   await browser?.close();
   await daemon?.kill('SIGTERM');
-  unmountUnder(dir);
+  removeTestDir(dir);
 });
 
 test('first boot: a wrong claim code is refused with a message, the right one shows the recovery key', async () => {

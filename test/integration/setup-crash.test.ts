@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ServiceProcess, startTestDaemon, unmountUnder } from '../support/processes.js';
+import { ServiceProcess, startTestDaemon, removeTestDir } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-setup-crash-'));
 const running: ServiceProcess[] = [];
@@ -38,7 +38,7 @@ test.before(() => bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true }).t
 
 test.after(async () => {
   await Promise.all(running.map((p) => p.kill('SIGKILL')));
-  unmountUnder(dir);
+  removeTestDir(dir);
 });
 
 for (const killAfterMs of [0, 100, 250, 500, 800]) {

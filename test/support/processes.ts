@@ -1,7 +1,7 @@
 // Runs the real service bundles as child processes for integration tests, each with its own
 // systemd notification socket (test/support/notify-receiver.py) and captured JSON logs.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -25,6 +25,7 @@ export class ServiceProcess {
     receiverLines: Interface,
     receiver: ChildProcess,
     private readonly child: ChildProcess,
+    dir: string,
   ) {
     receiverLines.on('line', (line) => {
       const parsed = JSON.parse(line);
@@ -40,6 +41,7 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) =>
       child.on('exit', (code) => {
         receiver.kill();
+        rmSync(dir, { recursive: true, force: true });
         resolve(code);
       }),
     );
@@ -63,7 +65,7 @@ export class ServiceProcess {
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    return new ServiceProcess(service, receiverLines, receiver, child);
+    return new ServiceProcess(service, receiverLines, receiver, child, dir);
   }
 
   get pid(): number {
@@ -123,10 +125,11 @@ export async function startTestDaemon(stateDir: string, env: Record<string, stri
   return { proc, api: `http://${await proc.address('http')}` };
 }
 
-/** Volumes outlive the daemon by design: a test unmounts every FUSE mount it left under dir. */
-export function unmountUnder(dir: string): void {
+/** Volumes outlive the daemon by design: a test unmounts every FUSE mount it left under dir, then removes dir. */
+export function removeTestDir(dir: string): void {
   const mountpoints = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
   for (const mountpoint of mountpoints.reverse()) {
     if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
   }
+  rmSync(dir, { recursive: true, force: true });
 }
