@@ -82,6 +82,7 @@ async function main(env: NodeJS.ProcessEnv) {
     audit,
     logger,
     now,
+    deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) });
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, onUpgrade: events.handleUpgrade, logger });
@@ -89,7 +90,12 @@ async function main(env: NodeJS.ProcessEnv) {
   const internalApi = new InternalApi({
     socketPath: config.internalSocket,
     routes: routeSource,
-    sessions: { check: async (id) => ({ valid: !!sessions.get(id), user: sessions.get(id)?.user }) },
+    sessions: {
+      check: async (id) => {
+        const session = sessions.get(id);
+        return { valid: session !== undefined, user: session?.user };
+      },
+    },
     // ACME HTTP-01 answers arrive with the certificates work; until then no token is known.
     challenges: { get: () => undefined },
     logger,

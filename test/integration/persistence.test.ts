@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -246,6 +247,21 @@ test('a volume whose gocryptfs dies is fatal, then remounted', async () => {
   await waitFor(() => daemon!.logs.find((l) => l.msg === 'volume lost its mount; remounting' && l.volume === 'control'), 3000, 'lost mount noticed');
   await waitFor(async () => ((await ready()).status === 200 ? true : undefined), 5000, 'remounted');
   assert.ok(gocryptfsMounts().includes(control));
+});
+
+test('signed in at <device>.local, the cookie also covers the apps at <listener>-<app>.<device>.local', async () => {
+  const login = (host: string) =>
+    new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ password: 'Brand-New-Secret-7' });
+      const req = http.request(`${api}/api/v1/auth/login`, { method: 'POST', headers: { host, 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+        res.resume();
+        resolve(String(res.headers['set-cookie']));
+      });
+      req.on('error', reject).end(body);
+    });
+  assert.match(await login('piccolo.local'), /Domain=piccolo\.local/);
+  assert.not.match(await login('192.168.1.20:8080'), /Domain=/);
+  assert.not.match(await login('piccolo.local.evil.example'), /Domain=/);
 });
 
 test('failed logins are throttled with Retry-After', async () => {

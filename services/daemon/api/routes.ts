@@ -39,6 +39,8 @@ export interface ApiDeps {
   audit: AuditLog;
   logger: Logger;
   now: () => number;
+  /** The device's name: apps answer at <listener>-<app>.<deviceName>.local. */
+  deviceName: string;
   /** The portal's page, style sheet and script (embedded in the bundle). */
   portal: { page: string; style: string; script: string };
 }
@@ -80,6 +82,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       secure: isHttps(req),
       path: '/',
       maxAge: Math.floor(sessions.maxAgeMs / 1000),
+      domain: cookieDomain(req, deps.deviceName),
     });
     return { status, headers: { 'set-cookie': cookie }, body: { authenticated: true, user: session.user, csrfToken: session.csrfToken, ...extra } };
   }
@@ -209,6 +212,16 @@ function headerOf(req: http.IncomingMessage, name: string): string | undefined {
 
 function clientAddress(req: http.IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
+}
+
+/**
+ * Signed in at <device>.local, the session must also reach <listener>-<app>.<device>.local, where
+ * the proxy's auth gate checks it. On any other host (an IP address) the cookie stays host-only.
+ */
+function cookieDomain(req: http.IncomingMessage, deviceName: string): string | undefined {
+  const host = (headerOf(req, 'host') ?? '').replace(/:\d+$/, '').toLowerCase();
+  const domain = `${deviceName}.local`;
+  return host === domain || host.endsWith(`.${domain}`) ? domain : undefined;
 }
 
 /** Over TLS, or behind Piccolo's own proxy (on loopback) that terminated TLS. */
