@@ -99,4 +99,23 @@ test('sign out and back in; the session cookie is HttpOnly', async () => {
   await page.getByTestId('home-title').waitFor({ timeout: 20_000 });
 });
 
+test('after sign-in the portal returns to the app that sent the browser (?next=), never to another site', async () => {
+  const signInWith = async (next: string) => {
+    await page.goto(`${base}/?next=${encodeURIComponent(next)}`);
+    await page.locator('[data-view="home"]:not([hidden]), [data-view="login"]:not([hidden])').waitFor();
+    const logout = page.getByRole('button', { name: 'Sign out' });
+    if (await logout.isVisible()) await logout.click();
+    const login = page.locator('[data-view="login"]');
+    await login.waitFor();
+    await login.getByLabel('Admin password', { exact: true }).fill(PASSWORD);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+  };
+  const appUrl = `${base}/api/v1/version?from=app`;
+  await signInWith(appUrl);
+  await page.waitForURL(appUrl);
+  await signInWith('http://evil.example/steal');
+  await page.getByTestId('home-title').waitFor({ timeout: 20_000 });
+  assert.match(page.url(), new RegExp(`^${base}/`));
+});
+
 test.run();

@@ -53,7 +53,28 @@ function onSubmit(id, handler) {
 
 function signedIn(data) {
   csrfToken = data.csrfToken;
+  if (returnToApp()) return undefined;
   return refresh();
+}
+
+/**
+ * The proxy's auth gate sends browsers here with ?next=<the app's URL>. Back there after sign-in,
+ * but only to this device (its own host name or an app's name below it), never elsewhere.
+ */
+function returnToApp() {
+  const next = new URLSearchParams(location.search).get('next');
+  if (!next) return false;
+  let target;
+  try {
+    target = new URL(next, location.href);
+  } catch {
+    return false;
+  }
+  const own = location.hostname;
+  const onDevice = target.hostname === own || target.hostname.endsWith(`.${own}`);
+  if (!onDevice || !['http:', 'https:'].includes(target.protocol)) return false;
+  location.assign(target.href);
+  return true;
 }
 
 async function refresh() {
