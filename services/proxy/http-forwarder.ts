@@ -104,32 +104,43 @@ export class HttpForwarder {
 
 /** The request headers the app sees: hop-by-hop ones removed, the proxy's forwarding facts added. */
 export function upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgrade: boolean): http.OutgoingHttpHeaders {
-  const listed = new Set((req.headers.connection ?? '').toLowerCase().split(',').map((token) => token.trim()));
+  // On the hot path: no Set, no [name, value] pairs, and the Connection header split only when there is one.
+  const source = req.headers;
+  const listed = source.connection ? connectionTokens(source.connection) : undefined;
   const headers: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith('x-forwarded-') || name === 'forwarded') continue;
-    headers[name] = value;
+  for (const name of Object.keys(source)) {
+    if (HOP_BY_HOP.has(name) || name === 'forwarded' || name.startsWith('x-forwarded-') || (listed !== undefined && listed.includes(name))) continue;
+    headers[name] = source[name];
   }
   // The proxy is the edge: what clients claim about earlier hops is dropped, not passed on.
   const client = req.socket.remoteAddress ?? '';
   const proto = secure ? 'https' : 'http';
+  const host = source.host;
   headers['x-forwarded-for'] = client;
   headers['x-forwarded-proto'] = proto;
-  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  if (host) headers['x-forwarded-host'] = host;
   const forwardedFor = client.includes(':') ? `"[${client}]"` : client;
-  headers.forwarded = `for=${forwardedFor};proto=${proto}${req.headers.host ? `;host="${req.headers.host.replace(/["\\]/g, '')}"` : ''}`;
+  headers.forwarded = `for=${forwardedFor};proto=${proto}${host ? `;host="${host.replace(QUOTE_OR_BACKSLASH, '')}"` : ''}`;
   if (upgrade) {
     headers.connection = 'Upgrade';
-    headers.upgrade = req.headers.upgrade;
+    headers.upgrade = source.upgrade;
   }
   return headers;
 }
 
+const QUOTE_OR_BACKSLASH = /["\\]/g;
+
 function responseHeaders(res: http.IncomingMessage): http.OutgoingHttpHeaders {
-  const listed = new Set((res.headers.connection ?? '').toLowerCase().split(',').map((token) => token.trim()));
+  const source = res.headers;
+  const listed = source.connection ? connectionTokens(source.connection) : undefined;
   const headers: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (!HOP_BY_HOP.has(name) && !listed.has(name)) headers[name] = value;
+  for (const name of Object.keys(source)) {
+    if (!HOP_BY_HOP.has(name) && (listed === undefined || !listed.includes(name))) headers[name] = source[name];
   }
   return headers;
+}
+
+/** The header names a Connection header lists (lower-cased, trimmed): hop-by-hop for this one message. */
+function connectionTokens(value: string): string[] {
+  return value.toLowerCase().split(',').map((token) => token.trim());
 }
