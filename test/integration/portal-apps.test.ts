@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ServiceProcess, startTestDaemon, removeTestDir, waitFor } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
@@ -54,10 +55,7 @@ test.before(async () => {
     TEST_BUNDLE_DIR,
   );
   await proxy.notified('READY=1', 20_000);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
 });
 

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { startTestDaemon, removeTestDir, type ServiceProcess } from '../support/processes.js';
 
@@ -25,10 +26,7 @@ async function snap(name: string): Promise<void> {
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('dialog', (dialog) => void dialog.accept());
 });
