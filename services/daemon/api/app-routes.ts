@@ -6,6 +6,7 @@ import { BadRequestError, NotFoundError } from '../../common/errors.js';
 import type { Router } from '../../common/http.js';
 import type { AppManager } from '../apps/manager.js';
 import type { Catalog } from '../apps/catalog/catalog.js';
+import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
 import { importCompose } from '../apps/spec/compose.js';
 import type { AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
@@ -41,6 +42,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     .on('GET', '/api/v1/apps', signedIn(async () => ({ body: { apps: await apps().list() } })))
     .on('POST', '/api/v1/apps', signedIn(async (req) => {
       const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES), catalog);
+      assertHostLabelsFree(spec, await apps().list());
       const job = await apps().install(spec);
       await audit.record({ event: 'app.install', outcome: 'ok', detail: spec.name });
       return { status: 202, body: { job, warnings } };
@@ -49,6 +51,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
       const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES), catalog);
       if (spec.name !== name) throw new BadRequestError(`name: the spec is for ${spec.name}, not ${name}`);
+      assertHostLabelsFree(spec, await apps().list());
       return { status: 202, body: { job: await apps().update(name!, spec), warnings } };
     }))
     .on('DELETE', '/api/v1/apps/:name', signedIn(async (req, { name }) => {

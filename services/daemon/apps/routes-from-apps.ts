@@ -1,7 +1,31 @@
 // What the proxy should serve, derived from the installed apps: one route per listener, with its
 // access rule, middleware and the host names that reach it on the portal port.
+import { ConflictError } from '../../common/errors.js';
 import { defaultAccess, type Route } from '../../common/route-table.js';
 import type { AppView } from './manager.js';
+import type { AppSpec } from './spec/types.js';
+
+/** The host-name label of a listener: <listener>-<app>, as in <listener>-<app>.<device>.local. */
+export function hostLabel(app: string, listener: string): string {
+  return `${listener}-${app}`;
+}
+
+/**
+ * Dashes are allowed in both names, so "c" of app "a-b" and "c-a" of app "b" would share the
+ * label "c-a-b": such a spec is refused at install, naming the app that holds the label.
+ */
+export function assertHostLabelsFree(spec: Pick<AppSpec, 'name' | 'listeners'>, installed: readonly Pick<AppView, 'name' | 'spec'>[]): void {
+  const taken = new Map<string, string>();
+  for (const app of installed) {
+    if (app.name === spec.name) continue;
+    for (const listener of app.spec.listeners) taken.set(hostLabel(app.name, listener.name), `${app.name}/${listener.name}`);
+  }
+  const clashes = spec.listeners
+    .map((listener, i) => ({ i, label: hostLabel(spec.name, listener.name) }))
+    .filter(({ label }) => taken.has(label))
+    .map(({ i, label }) => `listeners[${i}].name: its host name ${label} is already used by ${taken.get(label)}`);
+  if (clashes.length) throw new ConflictError('the app would share a host name with another app', clashes);
+}
 
 export function routesFromApps(apps: readonly AppView[], deviceName: string): Route[] {
   return apps.flatMap((app) =>
@@ -16,7 +40,7 @@ export function routesFromApps(apps: readonly AppView[], deviceName: string): Ro
         protocol: service.protocol,
         access: defaultAccess(app.spec.type, service.protocol, listener.public),
         middleware: listener.protocol_middleware.map((m) => ({ name: m.name, params: { ...m.params } })),
-        hostnames: [`${service.listener}-${app.name}.${deviceName}.local`, `${service.publicPort}-${app.name}`],
+        hostnames: [`${hostLabel(app.name, service.listener)}.${deviceName}.local`, `${service.publicPort}-${app.name}`],
       };
     }),
   );

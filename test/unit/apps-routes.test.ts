@@ -1,0 +1,41 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConflictError } from '../../services/common/errors.js';
+import { assertHostLabelsFree, routesFromApps } from '../../services/daemon/apps/routes-from-apps.js';
+import type { AppView } from '../../services/daemon/apps/manager.js';
+import { normalizeSpec } from '../../services/daemon/apps/spec/normalize.js';
+
+const spec = (name: string, listeners: string[], extra: object = {}) =>
+  normalizeSpec({ name, image: 'localhost/x:1', listeners: listeners.map((l, i) => ({ name: l, guest_port: 80 + i, protocol: 'http' })), ...extra });
+
+function view(name: string, listeners: string[], extra: object = {}): AppView {
+  const s = spec(name, listeners, extra);
+  return {
+    name,
+    spec: s,
+    services: s.listeners.map((l, i) => ({ app: name, listener: l.name, guestPort: l.guest_port, hostBindPort: 15000 + i, publicPort: 35000 + i, localUrl: `http://127.0.0.1:${15000 + i}`, protocol: l.protocol, flow: l.flow })),
+  } as unknown as AppView;
+}
+
+test('a listener whose <listener>-<app> label another app already has is a 409 naming it', () => {
+  const installed = [view('a-b', ['c'])];
+  try {
+    assertHostLabelsFree(spec('b', ['c-a', 'web']), installed);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, ConflictError);
+    assert.equal((err as ConflictError).details, ['listeners[0].name: its host name c-a-b is already used by a-b/c']);
+  }
+  assertHostLabelsFree(spec('b', ['web']), installed);
+  assertHostLabelsFree(spec('a-b', ['c']), installed); // an update of the same app
+});
+
+test('routes: one per listener, private by default for user apps, with both host names', () => {
+  const routes = routesFromApps([view('blog', ['web']), view('api', ['rest'], { type: 'system' })], 'nas');
+  assert.equal(routes.map((r) => [r.app, r.listener, r.access, r.hostnames.join(' ')]), [
+    ['blog', 'web', 'private', 'web-blog.nas.local 35000-blog'],
+    ['api', 'rest', 'public', 'rest-api.nas.local 35000-api'],
+  ]);
+});
+
+test.run();
