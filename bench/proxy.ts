@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleServices, bundlePath, REPO_ROOT } from '../image/bundle.js';
+import { freePort } from '../image/qemu.js';
 import { createLogger } from '../services/common/logger.js';
 import { InternalApi } from '../services/daemon/internal/internal-api.js';
 import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
@@ -27,14 +28,6 @@ function pinned(core: string, command: string, args: string[], env: NodeJS.Proce
   const child = spawn('taskset', ['-c', core, command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return child;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function waitPort(port: number): Promise<void> {

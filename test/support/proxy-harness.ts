@@ -57,13 +57,8 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Prox
 }
 
 /** A port free right now (bound then released), for a public port in a route. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** Tests of the proxy import it from here with the rest of the harness. */
+export { freePort } from '../../image/qemu.js';
 
 /** An upstream HTTP server that echoes what it got as JSON. */
 export async function echoServer(name: string): Promise<{ server: http.Server; port: number }> {

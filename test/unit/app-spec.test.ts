@@ -6,20 +6,16 @@ import { MAX_YAML_BYTES } from '../../services/daemon/apps/spec/safe-yaml.js';
 import { parseDuration, parseSize } from '../../services/daemon/apps/spec/units.js';
 import { editDistance } from '../../services/daemon/apps/spec/suggest.js';
 import { parseAppSpec } from '../../services/daemon/apps/spec/validate.js';
+import { thrown } from '../support/assertions.js';
 
 const FIXTURES = new URL('../fixtures/apps/', import.meta.url);
 const fixtures = (kind: 'good' | 'bad') =>
   readdirSync(new URL(kind, FIXTURES)).filter((file) => file.endsWith('.yaml')).map((file) => ({ file, text: readFileSync(new URL(`${kind}/${file}`, FIXTURES), 'utf8') }));
 
 function problemsOf(text: string): string[] {
-  try {
-    parseAppSpec(text);
-  } catch (err) {
-    assert.instance(err, BadRequestError);
-    assert.is((err as BadRequestError).message, 'invalid app spec');
-    return (err as BadRequestError).details as string[];
-  }
-  throw new Error('expected the spec to be refused');
+  const err = thrown(() => parseAppSpec(text), BadRequestError);
+  assert.is(err.message, 'invalid app spec');
+  return err.details as string[];
 }
 
 for (const { file, text } of fixtures('good')) {

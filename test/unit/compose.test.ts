@@ -2,16 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BadRequestError } from '../../services/common/errors.js';
 import { importCompose, type ComposeImportOptions } from '../../services/daemon/apps/spec/compose.js';
+import { thrown } from '../support/assertions.js';
 
-function problemsOf(text: string, options?: ComposeImportOptions): string[] {
-  try {
-    importCompose(text, options);
-  } catch (err) {
-    assert.instance(err, BadRequestError);
-    return (err as BadRequestError).details as string[];
-  }
-  throw new Error('expected the compose file to be refused');
-}
+/** The problems of a compose file that must be refused. */
+const problemsOf = (text: string, options?: ComposeImportOptions): string[] =>
+  thrown(() => importCompose(text, options), BadRequestError).details as string[];
 
 const WIKI = `
 x-defaults: &defaults

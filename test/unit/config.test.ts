@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { field, loadConfig, loadServiceConfig, parseList, parseListen, parsePositiveInt } from '../../services/common/config.js';
 import { ConfigError } from '../../services/common/errors.js';
+import { thrown } from '../support/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-config-'));
 const spec = {
@@ -13,15 +14,7 @@ const spec = {
   names: field('X_NAMES', parseList),
 };
 
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = (fn: () => unknown): string[] => thrown(fn, ConfigError).problems;
 
 test('parseListen reads host:port, [v6]:port and :port', () => {
   assert.equal(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
