@@ -9,7 +9,8 @@ export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const BUNDLE_DIR = path.join(REPO_ROOT, 'build', 'bundles');
+// PICCOLO_BUNDLE_DIR / PICCOLO_TEST_BUNDLE_DIR: separate outputs for runs side by side in one tree.
+export const BUNDLE_DIR = process.env.PICCOLO_BUNDLE_DIR ?? path.join(REPO_ROOT, 'build', 'bundles');
 
 export function bundlePath(service: ServiceName, outDir = BUNDLE_DIR): string {
   return path.join(outDir, service, 'index.mjs');
@@ -24,7 +25,7 @@ export interface BundleOptions {
 }
 
 /** Test bundles, with hooks, live apart so they never reach the image. */
-export const TEST_BUNDLE_DIR = path.join(REPO_ROOT, 'build', 'test-bundles');
+export const TEST_BUNDLE_DIR = process.env.PICCOLO_TEST_BUNDLE_DIR ?? path.join(REPO_ROOT, 'build', 'test-bundles');
 
 export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }: BundleOptions = {}): Promise<string[]> {
   await Promise.all(
