@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # services and integration tests
-  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables python3 chromium
+  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables python3 chromium pebble
   # image build (KIWI on Debian) and boot
   kiwi kiwi-systemdeps-core kiwi-systemdeps-filesystems jing rsync fdisk grub-pc-bin dbus
   qemu-system-x86 qemu-utils
@@ -45,4 +45,18 @@ stamp=node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# The real Nexus relay server, a peer for the remote-access end-to-end test, built from its Go
+# module when Go >= 1.24 is there. Where it cannot be had, say so: the test then skips that part.
+NEXUS_MODULE=github.com/AtDexters-Lab/nexus-proxy/cmd/nexus-proxy-server@v0.3.14
+export PATH="$PATH:/usr/local/go/bin:${GOPATH:-$HOME/go}/bin"
+if ! command -v nexus-proxy-server >/dev/null; then
+  if command -v go >/dev/null && go version | grep -qE 'go1\.(2[4-9]|[3-9][0-9])'; then
+    if ! out=$(go install "$NEXUS_MODULE" 2>&1); then
+      echo "setup: the real Nexus server is not installed ($(printf '%s' "$out" | grep -m1 -oE '[0-9]{3} [A-Za-z ]+|not available|no matching.*' || echo "go install failed")): the end-to-end test runs against our relay only"
+    fi
+  else
+    echo "setup: Go 1.24 or newer not found: the real Nexus server is not installed; the end-to-end test runs against our relay only"
+  fi
 fi
