@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultAccess, parseRouteTable, validateMiddleware, RouteTableError } from '../../services/common/route-table.js';
-import { Backoff } from '../../services/proxy/backoff.js';
+import { Backoff } from '../../services/common/backoff.js';
 import { TokenBuckets } from '../../services/proxy/middleware.js';
 
 test('middleware parameters are validated with paths, as the daemon does at install time', () => {

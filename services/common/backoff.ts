@@ -1,11 +1,16 @@
 // Retry delays for a link that keeps failing: exponential with jitter (so restarted peers do not
-// retry in step; half the delay is fixed so a retry never comes at once), capped, and forgotten only once the link has stayed up for a while —
-// a link that flaps every second must not retry at the first, shortest delay forever.
+// retry in step), capped, and forgotten only once the link has stayed up for a while — a link
+// that flaps every second must not retry at the first, shortest delay forever.
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
   /** A link up at least this long counts as stable: the next failure starts from initialMs again. */
   stableMs: number;
+  /**
+   * full: anywhere in [0, ceiling] (spreads a crowd of clients best; a relay restart must not get
+   * them all back at once). equal: [ceiling/2, ceiling], so a retry never comes at once.
+   */
+  jitter?: 'full' | 'equal';
   now?: () => number;
   random?: () => number;
 }
@@ -16,7 +21,7 @@ export class Backoff {
 
   constructor(private readonly options: BackoffOptions) {}
 
-  /** The link works (a call succeeded). */
+  /** The link works (a call succeeded, a session opened). */
   succeeded(): void {
     this.upSince ??= this.now();
   }
@@ -27,7 +32,14 @@ export class Backoff {
     this.upSince = undefined;
     const ceiling = Math.min(this.options.maxMs, this.options.initialMs * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
-    return Math.round(ceiling / 2 + ((this.options.random ?? Math.random)() * ceiling) / 2);
+    const random = (this.options.random ?? Math.random)();
+    return Math.round(this.options.jitter === 'full' ? random * ceiling : ceiling / 2 + (random * ceiling) / 2);
+  }
+
+  /** Starts over from initialMs (the link's configuration changed: old failures say nothing about it). */
+  reset(): void {
+    this.attempt = 0;
+    this.upSince = undefined;
   }
 
   private now(): number {
