@@ -86,3 +86,10 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** A write that only the leader node may make; `leader` says where to make it, when known. */
+export class NotLeaderError extends PiccoloError {
+  constructor(readonly leader: string | undefined) {
+    super(409, 'not_leader', `this node is not the leader; manage the device at ${leader ?? 'the leader node'}`, { leader: leader ?? null });
+  }
+}

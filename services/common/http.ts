@@ -18,6 +18,9 @@ export interface Reply {
 
 export type Handler = (req: http.IncomingMessage, params: Record<string, string>) => Promise<Reply> | Reply;
 
+/** `route` names the matched route as list() does: "POST /api/v1/apps/:name/start". */
+export type RouteCheck = (req: http.IncomingMessage, route: string) => void | Promise<void>;
+
 interface Route {
   method: string;
   segments: string[];
@@ -26,8 +29,15 @@ interface Route {
 
 export class Router {
   private readonly routes: Route[] = [];
+  private readonly checks: RouteCheck[] = [];
 
   constructor(private readonly logger: Logger) {}
+
+  /** Runs `check` before the handler of every matched route; a check refuses a request by throwing. */
+  before(check: RouteCheck): this {
+    this.checks.push(check);
+    return this;
+  }
 
   on(method: string, pattern: string, handler: Handler): this {
     this.routes.push({ method, segments: pattern.split('/'), handler });
@@ -54,7 +64,10 @@ export class Router {
       const params = matchSegments(route.segments, segments);
       if (!params) continue;
       const method = req.method === 'HEAD' ? 'GET' : req.method;
-      if (route.method === method) return route.handler(req, params);
+      if (route.method === method) {
+        for (const check of this.checks) await check(req, `${route.method} ${route.segments.join('/')}`);
+        return route.handler(req, params);
+      }
       allowed.push(route.method);
     }
     if (allowed.length) throw new MethodNotAllowedError(allowed);
