@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import type { EventHub } from './api/events.js';
 import type { Engine } from './apps/engine.js';
 import { AppManager } from './apps/manager.js';
+import type { AppLeadership } from './cluster/app-leadership.js';
 import { routesFromApps } from './apps/routes-from-apps.js';
 import type { Route } from '../common/route-table.js';
 import type { Vault, VaultState } from './vault.js';
@@ -17,6 +18,8 @@ export interface AppsHostOptions {
   /** Told the proxy's routes whenever apps change (and [] while apps are unavailable). */
   onRoutes: (routes: Route[]) => void;
   deviceName: string;
+  /** Which apps this node runs and serves: those it leads. */
+  leadership: AppLeadership;
   vault: Vault;
   health: HealthReporter;
   hub: EventHub;
@@ -27,6 +30,7 @@ export class AppsHost implements Module {
   readonly name = 'apps';
   private manager: AppManager | undefined;
   private opening: Promise<void> | undefined;
+  private stopFollowingRoles: (() => void) | undefined;
 
   constructor(private readonly options: AppsHostOptions) {}
 
@@ -56,6 +60,8 @@ export class AppsHost implements Module {
   /** Daemon stop: apps keep running; the next daemon takes them over by their labels. */
   async stop(): Promise<void> {
     await this.opening;
+    this.stopFollowingRoles?.();
+    this.stopFollowingRoles = undefined;
     await this.manager?.close();
     this.manager = undefined;
     this.options.onRoutes([]);
@@ -80,24 +86,31 @@ export class AppsHost implements Module {
 
   private async publishRoutes(manager: AppManager): Promise<void> {
     try {
-      this.options.onRoutes(routesFromApps(await manager.list(), this.options.deviceName));
+      const routes = routesFromApps(await manager.list(), this.options.deviceName);
+      this.options.onRoutes(this.options.leadership.servedLocally(routes));
     } catch (err) {
       this.options.logger.error('could not publish routes to the proxy', { err });
     }
   }
 
   private async open(): Promise<void> {
-    const { vault, engine, logger, health, hub } = this.options;
+    const { vault, engine, logger, health, hub, leadership } = this.options;
     const manager = new AppManager({
       store: vault.controlStore,
       engine,
       logger: logger.child({ module: 'apps' }),
       volumes: { ensure: (app) => vault.ensureAppVolume(app), remove: (app) => vault.removeAppVolume(app) },
       health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },
+      effectiveRun: leadership.effectiveRun,
     });
     manager.subscribe((event) => {
       hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event);
       if (event.type === 'app-state' || event.type === 'app-removed') void this.publishRoutes(manager);
+    });
+    // The route goes (or comes back) at once; the container follows when the manager gets to it.
+    this.stopFollowingRoles = leadership.onAppRoleChange((app) => {
+      void this.publishRoutes(manager);
+      void manager.converge(app);
     });
     await manager.open();
     this.manager = manager;

@@ -18,6 +18,10 @@ import { Engine } from './apps/engine.js';
 import { createCatalog } from './apps/catalog/catalog.js';
 import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
 import { AppsHost } from './apps-host.js';
+import { AppLeadership } from './cluster/app-leadership.js';
+import { leaderOnlyWrites } from './cluster/management-writes.js';
+import { addRoleTestRoutes } from './cluster/role-test-hook.js';
+import { ScriptedRoles, SingleNodeRoles, type RoleSource } from './cluster/roles.js';
 import { InternalApi } from './internal/internal-api.js';
 import { InMemoryRouteSource } from './internal/memory-route-source.js';
 import Docker from 'dockerode';
@@ -52,6 +56,11 @@ async function main(env: NodeJS.ProcessEnv) {
   health.set('daemon', 'ok');
   const tpm = config.tpmTcti === 'none' ? undefined : new Tpm({ tcti: config.tpmTcti, logger });
   const faults = TEST_HOOKS ? new FaultSwitch() : undefined;
+  // A single node leads everything; test builds let a test flip roles as a cluster engine would.
+  const scriptedRoles = TEST_HOOKS ? new ScriptedRoles(`${config.deviceName}.local`) : undefined;
+  const roles: RoleSource = scriptedRoles ?? new SingleNodeRoles(`${config.deviceName}.local`);
+  const leadership = new AppLeadership({ roles, logger: logger.child({ module: 'leadership' }) });
+  leadership.logChanges();
   const hub = new EventHub(now);
   const vault = new Vault({
     stateDir: config.stateDir,
@@ -69,7 +78,7 @@ async function main(env: NodeJS.ProcessEnv) {
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
   const engine = new Engine({ docker: new Docker({ socketPath: config.podmanSocket }), logger: logger.child({ module: 'engine' }) });
   const routeSource = new InMemoryRouteSource();
-  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, onRoutes: (routes) => routeSource.set({ routes }) });
+  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, leadership, onRoutes: (routes) => routeSource.set({ routes }) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const routes = addAppRoutes(daemonRoutes({
@@ -84,8 +93,8 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) });
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults ? faults.addRoutes(routes) : routes).listener, onUpgrade: events.handleUpgrade, logger });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) }).before(leaderOnlyWrites(roles));
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener, onUpgrade: events.handleUpgrade, logger });
   const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
   const internalApi = new InternalApi({
     socketPath: config.internalSocket,

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { ComponentState } from '../../common/health-report.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
-import { APP_HISTORY_LIMIT, FINISHED_JOBS_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type JobKind, type JobRecord } from '../control-document.js';
+import { APP_HISTORY_LIMIT, FINISHED_JOBS_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
 import { engineName, renderApp, type DesiredApp } from './container-spec.js';
 import { checkDependencies } from './dependencies.js';
 import type { ContainerStats, ContainerStatus, Engine, EngineState, LogOptions } from './engine.js';
@@ -48,6 +48,11 @@ export interface AppManagerOptions {
   superviseIntervalMs?: number;
   healthIntervalMs?: number;
   restart?: RestartPolicy;
+  /**
+   * The run state to converge an app to, given its desired one: leadership (cluster/) stops here
+   * the apps another node leads, without touching what the store says they should be doing.
+   */
+  effectiveRun?: (app: string, desired: DesiredRunState) => DesiredRunState;
 }
 
 export interface ServiceEntry {
@@ -130,6 +135,14 @@ export class AppManager {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.queue;
+  }
+
+  /** Converges one app again, e.g. after its effective run state changed; resolves when done. */
+  converge(app: string): Promise<void> {
+    return this.enqueue(async () => {
+      await this.reconcile(new Set([app]));
+      await this.publish();
+    });
   }
 
   subscribe(listener: (event: AppEvent) => void): () => void {
@@ -387,7 +400,7 @@ export class AppManager {
     for (const [name, app] of prepared) {
       try {
         const rendered = renderApp(app, prepared);
-        desired.push({ name, run: app.record.run, dependsOn: app.record.spec.depends_on, ...rendered });
+        desired.push({ name, run: this.runOf(name, app.record), dependsOn: app.record.spec.depends_on, ...rendered });
       } catch (err) {
         failures.set(name, err as Error);
       }
@@ -433,7 +446,7 @@ export class AppManager {
     const policy = this.options.restart ?? DEFAULT_RESTART;
     const due = new Set<string>();
     for (const [name, record] of Object.entries(this.doc.apps)) {
-      if (record.run !== 'running' || this.active.has(name)) continue;
+      if (this.runOf(name, record) !== 'running' || this.active.has(name)) continue;
       const container = engine.containers.find((c) => c.name === engineName(name));
       const backoff = this.backoff.get(name);
       if (container?.running) {
@@ -460,7 +473,7 @@ export class AppManager {
     const targets: HealthTarget[] = [];
     for (const [name, record] of Object.entries(this.doc.apps)) {
       const check = record.spec.healthcheck?.http;
-      if (!check || record.run !== 'running' || this.active.has(name) || this.failures.has(name)) continue;
+      if (!check || this.runOf(name, record) !== 'running' || this.active.has(name) || this.failures.has(name)) continue;
       const port = record.ports[check.port];
       if (!port) continue;
       targets.push({ app: name, url: `http://127.0.0.1:${port.hostBind}${check.path}`, timeoutMs: check.timeout_ms, retries: check.retries });
@@ -495,7 +508,7 @@ export class AppManager {
   }
 
   private stateOf(name: string, record: DeepReadonly<AppRecord>, container: ContainerStatus | undefined) {
-    return deriveState({ run: record.run, container, activeJob: this.active.get(name), failure: this.failures.get(name), backoff: this.backoff.get(name), now: this.now() });
+    return deriveState({ run: this.runOf(name, record), container, activeJob: this.active.get(name), failure: this.failures.get(name), backoff: this.backoff.get(name), now: this.now() });
   }
 
   /** Emits an event for each app whose state or reason changed, and reports to health. */
@@ -546,6 +559,10 @@ export class AppManager {
 
   private get doc(): DeepReadonly<ControlDocument> {
     return this.store.data;
+  }
+
+  private runOf(name: string, record: DeepReadonly<AppRecord>): DesiredRunState {
+    return this.options.effectiveRun?.(name, record.run) ?? record.run;
   }
 
   private get portProbe(): PortProbe {

@@ -32,11 +32,11 @@ export class SingleNodeRoles extends EventEmitter implements RoleSource {
     super();
   }
 
-  role(): Role {
+  role(_resource: string): Role {
     return 'leader';
   }
 
-  leader(): string {
+  leader(_resource: string): string {
     return this.self;
   }
 }
