@@ -46,6 +46,11 @@ export interface Route {
 /** The portal: the daemon's own HTTP server on loopback, reached through the proxy's portal listeners. */
 export interface PortalRoute {
   hostBindPort: number;
+  /**
+   * The daemon's portal socket: when set, the proxy forwards the portal there instead of to
+   * 127.0.0.1:hostBindPort, and the daemon believes the X-Forwarded-* headers only on it.
+   */
+  socketPath?: string;
   /** Names that mean "the device itself", e.g. "piccolo.local"; IP literals and localhost always do. */
   hostnames: string[];
 }
@@ -55,7 +60,23 @@ export interface RouteTable {
   rev: number;
   portal: PortalRoute | null;
   routes: Route[];
+  /**
+   * Certificates the daemon obtained (ACME), PEM, each a private key and its chain, leaf first.
+   * The proxy keeps them in memory and prefers them over its local-CA certificate.
+   */
+  certificates?: CertificatePair[];
 }
+
+export interface CertificatePair {
+  key: string;
+  cert: string;
+}
+
+/** More would be a table gone wrong: a device has one name per app listener, plus the portal. */
+export const MAX_CERTIFICATES = 512;
+const MAX_PEM_CHARS = 64 * 1024;
+const PEM_KEY = /^\s*-----BEGIN ([A-Z ]*)PRIVATE KEY-----[A-Za-z0-9+/=\s]+-----END \1PRIVATE KEY-----\s*$/;
+const PEM_CHAIN = /^\s*(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$/;
 
 /** Private `type: user` HTTP listeners get the auth gate unless the spec says public. */
 export function defaultAccess(appType: 'user' | 'system', protocol: Protocol, declaredPublic: boolean): Route['access'] {
@@ -190,6 +211,9 @@ export function parseRouteTable(doc: unknown): RouteTable {
     else {
       port(portal.hostBindPort, problems, 'portal.hostBindPort');
       hostnames(portal.hostnames, problems, 'portal.hostnames');
+      if (portal.socketPath !== undefined && (typeof portal.socketPath !== 'string' || !portal.socketPath.startsWith('/') || portal.socketPath.length > 107)) {
+        problems.push('portal.socketPath: must be an absolute path of at most 107 characters');
+      }
     }
   }
   if (!Array.isArray(routes)) problems.push('routes: must be a list');
@@ -211,6 +235,7 @@ export function parseRouteTable(doc: unknown): RouteTable {
       hostnames(route.hostnames, problems, `${at}.hostnames`);
     });
   }
+  if (doc.certificates !== undefined) certificates(doc.certificates, problems);
   if (problems.length) throw new RouteTableError(problems);
   return doc as unknown as RouteTable;
 }
@@ -228,6 +253,18 @@ function hostnames(value: unknown, problems: string[], at: string): void {
     if (typeof name !== 'string' || name.length > 253 || !name.split('.').every((label) => LABEL.test(label))) {
       problems.push(`${at}[${i}]: must be a lower-case host name`);
     }
+  });
+}
+
+/** Shape only (the proxy parses the keys): problems name the entry, never a key's text. */
+function certificates(value: unknown, problems: string[]): void {
+  if (!Array.isArray(value) || value.length > MAX_CERTIFICATES) return void problems.push(`certificates: must be a list of at most ${MAX_CERTIFICATES}`);
+  value.forEach((pair, i) => {
+    const at = `certificates[${i}]`;
+    if (!isObject(pair)) return void problems.push(`${at}: must be an object with key and cert`);
+    for (const field of Object.keys(pair)) if (field !== 'key' && field !== 'cert') problems.push(`${at}.${field}: unknown field`);
+    if (typeof pair.key !== 'string' || pair.key.length > MAX_PEM_CHARS || !PEM_KEY.test(pair.key)) problems.push(`${at}.key: must be one PEM private key`);
+    if (typeof pair.cert !== 'string' || pair.cert.length > MAX_PEM_CHARS || !PEM_CHAIN.test(pair.cert)) problems.push(`${at}.cert: must be PEM certificates (the chain, leaf first)`);
   });
 }
 

@@ -1,7 +1,8 @@
 // Certificates for TLS the proxy terminates, looked up by SNI: an exact name first, then a
-// wildcard one label up, then the device certificate from the local CA. Certificates are PEM
-// files in one folder, each holding a private key and its chain (ACME will write them there);
-// the folder is watched and reloaded on change, so new handshakes use new certificates while
+// wildcard one label up, then the device certificate from the local CA. They come from the route
+// table (the daemon's ACME certificates, kept in memory only) and from PEM files in one folder,
+// each holding a private key and its chain; the table's win where both name the same host. The
+// folder is watched and reloaded on change. Either way new handshakes use new certificates while
 // connections already established keep theirs.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
+import type { CertificatePair } from '../common/route-table.js';
 import { LocalCa, type KeyAndCert } from './local-ca.js';
 
 export interface CertStoreOptions {
@@ -25,6 +27,10 @@ const ALWAYS_ON_DEVICE_CERT = ['localhost', '127.0.0.1'];
 export class CertStore implements Module {
   readonly name = 'cert-store';
   private byName = new Map<string, tls.SecureContext>();
+  private fromFiles = new Map<string, tls.SecureContext>();
+  private fromTable = new Map<string, tls.SecureContext>();
+  /** The table's certificates as last applied, so an unchanged list is not parsed again. */
+  private tableText = '[]';
   private ca!: LocalCa;
   private device!: { names: string[]; pair: KeyAndCert; context: tls.SecureContext };
   private watcher: FSWatcher | undefined;
@@ -105,15 +111,32 @@ export class CertStore implements Module {
     const files = this.persistent ? (await readdir(this.options.dir)).filter((file) => file.endsWith('.pem')).sort() : [];
     for (const file of files) {
       try {
-        const pair = splitPem(await readFile(path.join(this.options.dir, file), 'utf8'));
-        const context = tls.createSecureContext({ ...pair, ...TLS_SETTINGS });
-        for (const name of certificateNames(pair.cert)) next.set(name, context);
+        addContext(next, splitPem(await readFile(path.join(this.options.dir, file), 'utf8')));
       } catch (err) {
         this.options.logger.warn('certificate file skipped', { file, err });
       }
     }
-    this.byName = next;
+    this.fromFiles = next;
+    this.byName = new Map([...this.fromFiles, ...this.fromTable]);
     this.options.logger.info('certificates loaded', { files: files.length, names: [...next.keys()] });
+  }
+
+  /** The route table's certificates replace the previous ones; a bad pair is logged (by index, never its key) and skipped. */
+  useTableCertificates(pairs: CertificatePair[]): void {
+    const text = JSON.stringify(pairs);
+    if (text === this.tableText) return;
+    const next = new Map<string, tls.SecureContext>();
+    pairs.forEach((pair, index) => {
+      try {
+        addContext(next, splitPem(pair.key + '\n' + pair.cert));
+      } catch (err) {
+        this.options.logger.warn('route table certificate skipped', { index, err: (err as Error).message });
+      }
+    });
+    this.tableText = text;
+    this.fromTable = next;
+    this.byName = new Map([...this.fromFiles, ...this.fromTable]);
+    this.options.logger.info('route table certificates loaded', { certificates: pairs.length, names: [...next.keys()] });
   }
 
   private setDevice(pair: KeyAndCert): void {
@@ -152,6 +175,11 @@ export class CertStore implements Module {
       return undefined;
     }
   }
+}
+
+function addContext(byName: Map<string, tls.SecureContext>, pair: KeyAndCert): void {
+  const context = tls.createSecureContext({ ...pair, ...TLS_SETTINGS });
+  for (const name of certificateNames(pair.cert)) byName.set(name, context);
 }
 
 /** Splits a PEM bundle into its private key and its certificate chain. */

@@ -2,21 +2,25 @@
 // route: raw TCP or TLS passthrough are spliced to the app; HTTP is parsed by one shared HTTP
 // server, either plain or after TLS termination (the first byte tells them apart, so one port
 // serves both). The portal listeners route by name instead: SNI picks a passthrough app, the
-// Host header picks an app or the portal, and an unknown host gets a 404 page.
+// Host header picks an app or the portal, and an unknown host gets a 404 page. The tunnel's TLS
+// ingress routes by name too, but speaks only TLS, and its client is the one its PROXY header names.
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { USER_HEADER } from '../common/route-table.js';
+import { ACME_PREFIX, answerAcmeChallenge } from './acme-challenge.js';
 import type { CertStore } from './cert-store.js';
 import { TLS_SETTINGS } from './cert-store.js';
 import { MAX_CLIENT_HELLO, looksLikeTls, parseClientHello } from './client-hello.js';
+import type { ClientAddresses } from './client-address.js';
 import type { DaemonClient } from './daemon-client.js';
-import type { HttpForwarder } from './http-forwarder.js';
+import { connectUpstream, type HttpForwarder, type Origin } from './http-forwarder.js';
 import { hostName, type Rejection } from './middleware.js';
 import { sendProblem, writeRawProblem } from './problem-pages.js';
-import type { Routing, ServedRoute, Upstream } from './routing.js';
+import { isPassthrough, type Routing, type ServedRoute, type Upstream } from './routing.js';
+import { readProxyHeader } from './proxy-header.js';
 import { peek, splice } from './sockets.js';
 
 export interface ClientLimits {
@@ -36,11 +40,10 @@ export interface FrontDoorOptions {
   certs: CertStore;
   forwarder: HttpForwarder;
   daemon: Pick<DaemonClient, 'acmeChallenge'>;
+  clients: ClientAddresses;
   limits: ClientLimits;
   logger: Logger;
 }
-
-const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 type Destination = { served: ServedRoute } | { portal: Upstream } | { problem: Rejection };
 
@@ -76,7 +79,10 @@ export class FrontDoor implements Module {
       SNICallback: (serverName, done) => done(null, this.options.certs.contextFor(serverName)),
     });
     this.options.certs.onDeviceCertificate((pair) => this.tls.setSecureContext({ ...pair, ...TLS_SETTINGS }));
-    this.tls.on('secureConnection', (socket) => this.http.emit('connection', socket));
+    this.tls.on('secureConnection', (socket) => {
+      this.options.clients.carryOver(socket);
+      this.http.emit('connection', socket);
+    });
     this.tls.on('tlsClientError', (err) => this.options.logger.debug('TLS handshake failed', { err }));
   }
 
@@ -94,10 +100,18 @@ export class FrontDoor implements Module {
     const port = socket.localPort!;
     if (this.options.portalPorts.has(port)) return void this.portalConnection(socket);
     const served = this.options.routing().forPort(port);
-    if (!served || !served.pipeline.admitConnection(socket, clientAddress(socket))) return void socket.destroy();
-    const { flow, protocol } = served.route;
-    if (protocol === 'raw' || flow === 'tls') return this.spliceTo(socket, served.upstream.port);
+    if (!served || !served.pipeline.admitConnection(socket, this.options.clients.of(socket))) return void socket.destroy();
+    if (isPassthrough(served.route)) return splice(socket, connectUpstream(served.upstream));
     void this.httpConnection(socket);
+  };
+
+  /** A connection on the tunnel's TLS ingress: the PROXY header first, then TLS routed by name. */
+  readonly onTunnelTlsConnection = async (socket: net.Socket): Promise<void> => {
+    socket.on('error', ignore);
+    const client = await readProxyHeader(socket, this.options.limits.headersTimeoutMs);
+    if (client === undefined) return void socket.destroy();
+    this.options.clients.set(socket, client);
+    await this.tlsByName(socket);
   };
 
   private async httpConnection(socket: net.Socket): Promise<void> {
@@ -109,26 +123,25 @@ export class FrontDoor implements Module {
   }
 
   private async portalConnection(socket: net.Socket): Promise<void> {
-    const { limits } = this.options;
-    const first = await peek(socket, (data) => data.length > 0, { maxBytes: 1, timeoutMs: limits.headersTimeoutMs });
+    const first = await peek(socket, (data) => data.length > 0, { maxBytes: 1, timeoutMs: this.options.limits.headersTimeoutMs });
     if (!first) return void socket.destroy();
     if (!looksLikeTls(first)) {
       socket.resume();
       return void this.http.emit('connection', socket);
     }
-    const hello = await peek(socket, (data) => parseClientHello(data).kind !== 'incomplete', { maxBytes: MAX_CLIENT_HELLO + 5, timeoutMs: limits.headersTimeoutMs });
+    await this.tlsByName(socket);
+  }
+
+  /** SNI naming a passthrough route splices to the app; any other ClientHello is terminated here; anything else is dropped. */
+  private async tlsByName(socket: net.Socket): Promise<void> {
+    const hello = await peek(socket, (data) => parseClientHello(data).kind !== 'incomplete', { maxBytes: MAX_CLIENT_HELLO + 5, timeoutMs: this.options.limits.headersTimeoutMs });
     const parsed = hello ? parseClientHello(hello) : undefined;
     if (parsed?.kind !== 'hello') return void socket.destroy();
     const passthrough = this.options.routing().forServerName(parsed.serverName);
     if (!passthrough) return void this.tls.emit('connection', socket);
-    if (!passthrough.pipeline.admitConnection(socket, clientAddress(socket))) return void socket.destroy();
+    if (!passthrough.pipeline.admitConnection(socket, this.options.clients.of(socket))) return void socket.destroy();
     socket.resume();
-    this.spliceTo(socket, passthrough.upstream.port);
-  }
-
-  private spliceTo(socket: net.Socket, port: number): void {
-    const app = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
-    splice(socket, app);
+    splice(socket, connectUpstream(passthrough.upstream));
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -136,21 +149,21 @@ export class FrontDoor implements Module {
     // there would still slow down every later access to the headers object.
     if (req.headers[USER_HEADER] !== undefined) delete req.headers[USER_HEADER];
     try {
-      if (req.url?.startsWith(ACME_PREFIX)) return void this.acmeChallenge(req, res).catch((err) => this.requestFailed(req, res, err));
-      const secure = isSecure(req.socket);
-      const destination = this.destination(req, secure, res);
+      if (req.url?.startsWith(ACME_PREFIX)) return void answerAcmeChallenge(req, res, this.options).catch((err) => this.requestFailed(req, res, err));
+      const origin = this.originOf(req.socket);
+      const destination = this.destination(req, origin, res);
       // The common case (no request middleware) stays synchronous: no promise, no extra tick.
-      if (destination instanceof Promise) destination.then((found) => this.answer(req, res, found, secure)).catch((err) => this.requestFailed(req, res, err));
-      else this.answer(req, res, destination, secure);
+      if (destination instanceof Promise) destination.then((found) => this.answer(req, res, found, origin)).catch((err) => this.requestFailed(req, res, err));
+      else this.answer(req, res, destination, origin);
     } catch (err) {
       this.requestFailed(req, res, err);
     }
   }
 
-  private answer(req: http.IncomingMessage, res: http.ServerResponse, destination: Destination, secure: boolean): void {
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, destination: Destination, origin: Origin): void {
     if ('problem' in destination) return sendProblem(req, res, destination.problem.status, destination.problem.message, destination.problem.headers);
     const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
-    this.options.forwarder.forward(req, res, upstream, secure);
+    this.options.forwarder.forward(req, res, upstream, origin);
   }
 
   private requestFailed(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
@@ -162,11 +175,11 @@ export class FrontDoor implements Module {
   private async onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     if (req.headers[USER_HEADER] !== undefined) delete req.headers[USER_HEADER];
     try {
-      const secure = isSecure(socket);
-      const destination = await this.destination(req, secure);
+      const origin = this.originOf(socket);
+      const destination = await this.destination(req, origin);
       if ('problem' in destination) return writeRawProblem(socket, destination.problem.status, destination.problem.message, destination.problem.headers);
       const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
-      this.options.forwarder.upgrade(req, socket, head, upstream, secure);
+      this.options.forwarder.upgrade(req, socket, head, upstream, origin);
     } catch (err) {
       this.options.logger.error('upgrade failed', { err, url: req.url });
       writeRawProblem(socket, 500, 'the proxy failed on this request');
@@ -174,11 +187,12 @@ export class FrontDoor implements Module {
   }
 
   /** Where a request goes, after the route's middleware had its say (a promise only if it has middleware to ask). */
-  private destination(req: http.IncomingMessage, secure: boolean, res?: http.ServerResponse): Destination | Promise<Destination> {
+  private destination(req: http.IncomingMessage, origin: Origin, res?: http.ServerResponse): Destination | Promise<Destination> {
     const routing = this.options.routing();
-    const port = req.socket.localPort!;
+    const port = req.socket.localPort;
     let served: ServedRoute | undefined;
-    if (this.options.portalPorts.has(port)) {
+    // No port: the tunnel's TLS ingress (a unix socket), which routes by name as the portal port does.
+    if (port === undefined || this.options.portalPorts.has(port)) {
       const host = hostName(req.headers.host ?? '');
       const match = routing.forHost(host);
       if (match.kind === 'portal') return { portal: match.upstream };
@@ -190,32 +204,12 @@ export class FrontDoor implements Module {
     }
     if (!served.pipeline.checksRequests) return { served };
     const admitted = served;
-    return served.pipeline.checkRequest({ req, client: clientAddress(req.socket), secure }, res).then((rejection) => (rejection ? { problem: rejection } : { served: admitted }));
+    return served.pipeline.checkRequest({ req, ...origin }, res).then((rejection) => (rejection ? { problem: rejection } : { served: admitted }));
   }
 
-  private async acmeChallenge(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const token = decodeURIComponent(req.url!.slice(ACME_PREFIX.length).split('?')[0]!);
-    let answer: string | undefined;
-    try {
-      answer = await this.options.daemon.acmeChallenge(token);
-    } catch (err) {
-      this.options.logger.warn('ACME challenge lookup failed', { err });
-      return sendProblem(req, res, 503, 'cannot reach the certificate service right now');
-    }
-    if (answer === undefined) return sendProblem(req, res, 404, 'no ACME challenge for this token');
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' });
-    res.end(answer);
+  private originOf(socket: net.Socket): Origin {
+    return { secure: (socket as tls.TLSSocket).encrypted === true, client: this.options.clients.of(socket) };
   }
-}
-
-function isSecure(socket: net.Socket): boolean {
-  return (socket as tls.TLSSocket).encrypted === true;
-}
-
-/** The client's address as an access list sees it: IPv4 clients on a dual-stack socket unwrapped. */
-function clientAddress(socket: net.Socket): string {
-  const address = socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function ignore(): void {}

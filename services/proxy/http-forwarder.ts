@@ -9,6 +9,12 @@ import { sendProblem, writeRawProblem } from './problem-pages.js';
 import type { Upstream } from './routing.js';
 import { splice } from './sockets.js';
 
+/** What the proxy vouches for about a request: whether TLS carried it, and who sent it (ClientAddresses). */
+export interface Origin {
+  secure: boolean;
+  client: string;
+}
+
 export interface ForwarderOptions {
   logger: Logger;
   /** An upstream silent this long gets a 504 (or, mid-response, a dropped connection). */
@@ -25,26 +31,26 @@ class UpstreamTimeoutError extends Error {}
 export class HttpForwarder {
   constructor(private readonly options: ForwarderOptions) {}
 
-  forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, secure: boolean): void {
+  forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, origin: Origin): void {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > this.options.maxBodyBytes) {
       // The body will not be read, so the connection cannot carry another request.
       res.shouldKeepAlive = false;
       return sendProblem(req, res, 413, `the request body is larger than ${this.options.maxBodyBytes} bytes`);
     }
-    const headers = upstreamHeaders(req, secure, false);
+    const headers = upstreamHeaders(req, origin, false);
     const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
     if (chunked) headers['transfer-encoding'] = 'chunked';
     this.send(req, res, upstream, headers, chunked || (declared !== undefined && declared !== '0'), true);
   }
 
-  upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, upstream: Upstream, secure: boolean): void {
-    const headers = upstreamHeaders(req, secure, true);
+  upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, upstream: Upstream, origin: Origin): void {
+    const headers = upstreamHeaders(req, origin, true);
     const lines = [`${req.method} ${req.url} HTTP/1.1`];
     for (const [name, value] of Object.entries(headers)) {
       for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
     }
-    const app = net.connect({ host: '127.0.0.1', port: upstream.port, allowHalfOpen: true, noDelay: true });
+    const app = connectUpstream(upstream);
     let answered = false;
     app.once('data', () => (answered = true));
     app.once('error', (err) => {
@@ -56,7 +62,7 @@ export class HttpForwarder {
   }
 
   private send(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, headers: http.OutgoingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
-    const upstreamReq = http.request({ host: '127.0.0.1', port: upstream.port, method: req.method, path: req.url, headers, agent: upstream.agent });
+    const upstreamReq = http.request({ ...requestTarget(upstream), method: req.method, path: req.url, headers, agent: upstream.agent });
     let responded = false;
     upstreamReq.setTimeout(this.options.upstreamTimeoutMs, () => upstreamReq.destroy(new UpstreamTimeoutError()));
     upstreamReq.on('response', (upstreamRes) => {
@@ -103,7 +109,7 @@ export class HttpForwarder {
 }
 
 /** The request headers the app sees: hop-by-hop ones removed, the proxy's forwarding facts added. */
-export function upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgrade: boolean): http.OutgoingHttpHeaders {
+export function upstreamHeaders(req: http.IncomingMessage, { secure, client }: Origin, upgrade: boolean): http.OutgoingHttpHeaders {
   // On the hot path: no Set, no [name, value] pairs, and the Connection header split only when there is one.
   const source = req.headers;
   const listed = source.connection ? connectionTokens(source.connection) : undefined;
@@ -113,7 +119,6 @@ export function upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgr
     headers[name] = source[name];
   }
   // The proxy is the edge: what clients claim about earlier hops is dropped, not passed on.
-  const client = req.socket.remoteAddress ?? '';
   const proto = secure ? 'https' : 'http';
   const host = source.host;
   headers['x-forwarded-for'] = client;
@@ -129,6 +134,16 @@ export function upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgr
 }
 
 const QUOTE_OR_BACKSLASH = /["\\]/g;
+
+/** A raw connection to the upstream (WebSocket upgrades, passthrough). */
+export function connectUpstream({ target }: Upstream): net.Socket {
+  const where = 'port' in target ? { host: '127.0.0.1', port: target.port } : { path: target.socketPath };
+  return net.connect({ ...where, allowHalfOpen: true, noDelay: true });
+}
+
+function requestTarget({ target }: Upstream): http.RequestOptions {
+  return 'port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath };
+}
 
 function responseHeaders(res: http.IncomingMessage): http.OutgoingHttpHeaders {
   const source = res.headers;

@@ -1,6 +1,7 @@
 // Composition root of the proxy: the only door into the device. The portal listeners route by
 // host name (apps and the portal); each app listener gets its own public port, opened and
-// closed as the route table from the daemon changes.
+// closed as the route table from the daemon changes; the tunnel ingress sockets take what
+// arrives through the relay.
 import { field, loadServiceConfig, parseAbsolutePath, parseList, parseListen, parsePositiveInt } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -8,6 +9,7 @@ import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
 import type { RouteTable } from '../common/route-table.js';
 import { CertStore } from './cert-store.js';
+import { ClientAddresses } from './client-address.js';
 import { DaemonClient } from './daemon-client.js';
 import { FrontDoor } from './front-door.js';
 import { HttpForwarder } from './http-forwarder.js';
@@ -15,6 +17,7 @@ import { AppListeners, PortListener } from './listeners.js';
 import { RouteClient } from './route-client.js';
 import { Routing } from './routing.js';
 import { SessionCache } from './session-cache.js';
+import { TunnelIngress } from './tunnel-ingress.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
@@ -33,6 +36,10 @@ async function main(env: NodeJS.ProcessEnv) {
       upstreamTimeoutMs: field('PICCOLO_PROXY_UPSTREAM_TIMEOUT_MS', parsePositiveInt, 60_000),
       maxBodyBytes: field('PICCOLO_PROXY_MAX_BODY_BYTES', parsePositiveInt, 1024 ** 3),
       maxHeaderBytes: field('PICCOLO_PROXY_MAX_HEADER_BYTES', parsePositiveInt, 16 * 1024),
+      /** The tunnel ingress: relay streams, each led by a PROXY v2 header; TLS, and plain HTTP (ACME and redirects only). */
+      tunnelTlsSocket: field('PICCOLO_PROXY_TUNNEL_TLS_SOCKET', parseAbsolutePath, '/run/piccolo-proxy/tunnel-tls.sock'),
+      tunnelHttpSocket: field('PICCOLO_PROXY_TUNNEL_HTTP_SOCKET', parseAbsolutePath, '/run/piccolo-proxy/tunnel-http.sock'),
+      tunnelGroup: field('PICCOLO_PROXY_TUNNEL_GROUP', String, 'piccolo-tunnel'),
     },
     env,
   );
@@ -44,6 +51,7 @@ async function main(env: NodeJS.ProcessEnv) {
   const certs = new CertStore({ dir: config.certDir, logger });
   const pipelineDeps = { sessions: new SessionCache({ daemon, logger }), loginUrl: config.loginUrl, logger };
   const portalPorts = new Set<number>();
+  const clients = new ClientAddresses();
   let routing = Routing.empty();
   const frontDoor = new FrontDoor({
     routing: () => routing,
@@ -51,6 +59,18 @@ async function main(env: NodeJS.ProcessEnv) {
     certs,
     forwarder: new HttpForwarder({ logger, upstreamTimeoutMs: config.upstreamTimeoutMs, maxBodyBytes: config.maxBodyBytes }),
     daemon,
+    clients,
+    limits: config,
+    logger,
+  });
+  const tunnelIngress = new TunnelIngress({
+    tlsSocket: config.tunnelTlsSocket,
+    httpSocket: config.tunnelHttpSocket,
+    group: config.tunnelGroup,
+    onTlsConnection: (socket) => void frontDoor.onTunnelTlsConnection(socket),
+    routing: () => routing,
+    daemon,
+    clients,
     limits: config,
     logger,
   });
@@ -66,6 +86,7 @@ async function main(env: NodeJS.ProcessEnv) {
     const next = routing.next(table, pipelineDeps, portalPorts);
     for (const reason of next.skipped) logger.error('route skipped', { reason });
     routing = next.routing;
+    certs.useTableCertificates(table.certificates ?? []);
     await appListeners.reconcile(new Map([...routing.ports].map(([port, served]) => [port, served.name])));
     await certs.coverDeviceNames(routing.portalHostnames).catch((err) => logger.error('cannot issue the device certificate', { err }));
     logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
@@ -80,7 +101,7 @@ async function main(env: NodeJS.ProcessEnv) {
   return startService({
     logger,
     notifier: createNotifier({ env, pid: process.pid }),
-    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, health],
+    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, tunnelIngress, health],
   });
 }
 

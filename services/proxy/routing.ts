@@ -8,7 +8,8 @@ import type { PortalRoute, Route, RouteTable } from '../common/route-table.js';
 import { Pipeline, type PipelineDeps } from './middleware.js';
 
 export interface Upstream {
-  port: number;
+  /** An app on 127.0.0.1:port, or the portal on the daemon's unix socket. */
+  target: { port: number } | { socketPath: string };
   agent: http.Agent;
 }
 
@@ -28,7 +29,7 @@ export class Routing {
     private readonly byPort: Map<number, ServedRoute>,
     private readonly byHost: Map<string, ServedRoute>,
     private readonly portal: { route: PortalRoute; upstream: Upstream } | undefined,
-    private readonly agents: Map<number, http.Agent>,
+    private readonly agents: Map<number | string, http.Agent>,
     private readonly pipelines: Map<string, Pipeline>,
   ) {}
 
@@ -38,11 +39,12 @@ export class Routing {
 
   /** Compiles a table; routes whose public port is one of reservedPorts (the portal listeners) are skipped. */
   next(table: RouteTable, deps: PipelineDeps, reservedPorts: ReadonlySet<number>): { routing: Routing; skipped: string[] } {
-    const agents = new Map<number, http.Agent>();
-    const agentFor = (port: number): Upstream => {
-      const agent = agents.get(port) ?? this.agents.get(port) ?? newAgent();
-      agents.set(port, agent);
-      return { port, agent };
+    const agents = new Map<number | string, http.Agent>();
+    const agentFor = (target: Upstream['target']): Upstream => {
+      const key = 'port' in target ? target.port : target.socketPath;
+      const agent = agents.get(key) ?? this.agents.get(key) ?? newAgent();
+      agents.set(key, agent);
+      return { target, agent };
     };
     const pipelines = new Map<string, Pipeline>();
     const byPort = new Map<number, ServedRoute>();
@@ -57,11 +59,12 @@ export class Routing {
       const key = JSON.stringify([name, route.protocol, route.access, route.middleware]);
       const pipeline = this.pipelines.get(key) ?? new Pipeline(route, deps);
       pipelines.set(key, pipeline);
-      const served = { route, name, upstream: agentFor(route.hostBindPort), pipeline };
+      const served = { route, name, upstream: agentFor({ port: route.hostBindPort }), pipeline };
       byPort.set(route.publicPort, served);
       for (const hostname of route.hostnames) byHost.set(hostname, served);
     }
-    const portal = table.portal ? { route: table.portal, upstream: agentFor(table.portal.hostBindPort) } : undefined;
+    const { portal: portalRoute } = table;
+    const portal = portalRoute ? { route: portalRoute, upstream: agentFor(portalRoute.socketPath ? { socketPath: portalRoute.socketPath } : { port: portalRoute.hostBindPort }) } : undefined;
     // Idle connections to upstreams nobody routes to any more are closed; busy ones finish first.
     for (const [port, agent] of this.agents) if (!agents.has(port)) agent.destroy();
     return { routing: new Routing(table.rev, byPort, byHost, portal, agents, pipelines), skipped };
@@ -89,16 +92,21 @@ export class Routing {
     return { kind: 'unknown' };
   }
 
-  /** A passthrough (flow tls) route named by a ClientHello's SNI. */
+  /** A passthrough route (flow tls, or raw) named by a ClientHello's SNI. */
   forServerName(serverName: string | undefined): ServedRoute | undefined {
     if (!serverName) return undefined;
     const match = this.forHost(serverName);
-    return match.kind === 'route' && match.served.route.flow === 'tls' ? match.served : undefined;
+    return match.kind === 'route' && isPassthrough(match.served.route) ? match.served : undefined;
   }
 
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
   }
+}
+
+/** Bytes go to the app untouched: it terminates TLS itself, or speaks no HTTP at all. */
+export function isPassthrough(route: Route): boolean {
+  return route.flow === 'tls' || route.protocol === 'raw';
 }
 
 function newAgent(): http.Agent {

@@ -61,6 +61,10 @@ export class ServiceProcess {
         PICCOLO_CONFIG_FILE: path.join(dir, 'none.json'),
         // Each daemon its own internal socket: a second one would take over a shared path.
         PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(dir, 'internal.sock'),
+        // The same for the daemon's portal socket and the proxy's tunnel ingress.
+        PICCOLO_DAEMON_PORTAL_SOCKET: path.join(dir, 'portal.sock'),
+        PICCOLO_PROXY_TUNNEL_TLS_SOCKET: path.join(dir, 'tunnel-tls.sock'),
+        PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: path.join(dir, 'tunnel-http.sock'),
         ...env,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
