@@ -1,0 +1,134 @@
+// Leadership hooks end to end: the real daemon bundle (test build, whose hook plays the cluster
+// engine), real Podman, an app from a locally built busybox image. A follower event for the app
+// stops its container and withdraws its proxy route (tunnel mode), leader again brings it back;
+// a kernel follower refuses management writes with a 409 naming the leader, and still reads.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import http from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { INTERNAL_PATHS, type RouteTable } from '../../services/common/route-table.js';
+import { engineName } from '../../services/daemon/apps/container-spec.js';
+import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
+import { startPodman, type TestPodman } from '../support/podman.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-leadership-'));
+const stateDir = path.join(dir, 'state');
+const internalSocket = path.join(dir, 'internal.sock');
+const PASSWORD = 'Leadership-Secret-42';
+let podman: TestPodman;
+let daemon: ServiceProcess;
+let api = '';
+let cookie = '';
+let csrf = '';
+let app = '';
+
+async function call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(api + route, {
+    method,
+    headers: { cookie, 'x-csrf-token': csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (res.headers.get('set-cookie')) cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  if (json?.csrfToken) csrf = json.csrfToken;
+  return { status: res.status, body: json };
+}
+
+/** The route table the proxy would get, read from the daemon's internal socket. */
+function routeTable(): Promise<RouteTable> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ socketPath: internalSocket, path: INTERNAL_PATHS.routes }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve(JSON.parse(text)));
+      })
+      .on('error', reject);
+  });
+}
+
+const appRoutes = async () => (await routeTable()).routes.filter((route) => route.app === app);
+/** Read back from Podman, never from the daemon: running, stopping (httpd ignores SIGTERM, so ~10 s), exited... */
+const containerState = async () => (await podman.docker.getContainer(engineName(app)).inspect()).State.Status;
+const page = async (port: number) => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.text();
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  podman = await startPodman();
+  app = `${podman.prefix}lead`;
+  const image = await podman.buildHttpdImage('lead', '<h1>led here</h1>');
+  ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
+  const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
+  const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
+  assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
+  await waitFor(async () => ((await call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  const install = await call('POST', '/api/v1/apps', { spec: `name: ${app}\nimage: ${image}\nlisteners:\n  - name: web\n    guest_port: 80\n    protocol: http\n` });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  await waitFor(async () => ((await call('GET', `/api/v1/apps/${app}`)).body.state === 'running' ? true : undefined), 60_000, 'app running');
+});
+
+test.after(async () => {
+  await daemon?.kill('SIGTERM');
+  await podman?.stop();
+  removeTestDir(dir);
+});
+
+test('a leader runs the app and the proxy has its route', async () => {
+  assert.is(await containerState(), 'running');
+  assert.is((await appRoutes()).length, 1);
+  assert.equal((await call('GET', `/api/v1/test/role?resource=app:${app}`)).body, { resource: `app:${app}`, role: 'leader', leader: 'piccolo.local', mode: 'local' });
+});
+
+test('a follower event for the app stops its container, withdraws its route, and puts it in tunnel mode', async () => {
+  const hostPort = (await call('GET', `/api/v1/apps/${app}`)).body.services[0].hostBindPort;
+  const flipped = await call('POST', '/api/v1/test/role', { resource: `app:${app}`, role: 'follower', leader: 'node-b.local' });
+  assert.equal(flipped.body, { resource: `app:${app}`, role: 'follower', leader: 'node-b.local', mode: 'tunnel' });
+  await waitFor(async () => ((await containerState()) === 'exited' ? true : undefined), 30_000, 'container stopped');
+  assert.equal(await appRoutes(), [], 'no local proxy route for a follower app');
+  assert.is(await page(hostPort), undefined, 'nothing served locally');
+  const view = (await call('GET', `/api/v1/apps/${app}`)).body;
+  assert.is(view.state, 'stopped');
+  assert.is(view.run, 'running', 'the desired state is kept');
+  assert.ok(
+    daemon.logs.some((line) => line.app === app && line.leader === 'node-b.local' && /tunnel mode/.test(String(line.msg))),
+    'single-node mode logs the tunnel mode',
+  );
+  // Supervision (every 2 s, first restart after 2 s) must not bring a follower's app back.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  assert.is(await containerState(), 'exited', 'still stopped after supervision rounds');
+});
+
+test('leader again, the app returns to its desired state and its route comes back', async () => {
+  await call('POST', '/api/v1/test/role', { resource: `app:${app}`, role: 'leader' });
+  await waitFor(async () => ((await containerState()) === 'running' ? true : undefined), 30_000, 'container running again');
+  const hostPort = (await call('GET', `/api/v1/apps/${app}`)).body.services[0].hostBindPort;
+  assert.match((await waitFor(async () => ((await page(hostPort))?.includes('led here') ? page(hostPort) : undefined), 20_000, 'page back'))!, /led here/);
+  assert.is((await appRoutes()).length, 1);
+  assert.is((await call('GET', `/api/v1/test/role?resource=app:${app}`)).body.mode, 'local');
+});
+
+test('a kernel follower refuses management writes with a 409 naming the leader; reads still work', async () => {
+  await call('POST', '/api/v1/test/role', { resource: 'kernel', role: 'follower', leader: 'node-b.local' });
+  const refused = await call('POST', `/api/v1/apps/${app}/stop`);
+  assert.is(refused.status, 409, JSON.stringify(refused.body));
+  assert.is(refused.body.error.code, 'not_leader');
+  assert.is(refused.body.error.details.leader, 'node-b.local');
+  assert.match(refused.body.error.message, /node-b\.local/);
+  assert.is((await call('POST', '/api/v1/auth/password', { currentPassword: PASSWORD, newPassword: 'Another-Secret-43' })).status, 409);
+  const apps = await call('GET', '/api/v1/apps');
+  assert.is(apps.status, 200);
+  assert.equal(apps.body.apps.map((a: any) => `${a.name}:${a.run}`), [`${app}:running`], 'the refused stop changed nothing');
+  assert.is(await containerState(), 'running');
+});
+
+test('leader again, the same write goes through', async () => {
+  await call('POST', '/api/v1/test/role', { resource: 'kernel', role: 'leader' });
+  const stop = await call('POST', `/api/v1/apps/${app}/stop`);
+  assert.is(stop.status, 202, JSON.stringify(stop.body));
+  await waitFor(async () => ((await containerState()) === 'exited' ? true : undefined), 30_000, 'stopped by the user');
+});
+
+test.run();
