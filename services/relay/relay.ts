@@ -1,0 +1,232 @@
+// A Nexus relay (the server side of shared/notes/nexus-protocol.md, v0.3.14) for tests and
+// development: backends connect to the TLS hub at /connect; end users connect to the relay ports,
+// are routed by SNI, Host or port claim, and are multiplexed onto the chosen backend's WebSocket.
+// Every rule of the server can be switched (RelayRules) so tests can play a misbehaving server.
+// Not implemented: UDP relay ports, the outbound proxy (refused, as with allowOutbound off), the
+// mesh of peers, remote token verification and authorizer_status_uri polling before a reauth.
+import { EventEmitter } from 'node:events';
+import https from 'node:https';
+import net from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { ListenAddress } from '../common/config.js';
+import type { Module } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { CREDIT_WINDOW, CREDIT_BATCH, MAX_BACKEND_MESSAGE, type Frame } from '../tunnel/protocol.js';
+import { BackendSession } from './backend-session.js';
+import { RoutePools, lookupKeys, portKey } from './routing.js';
+import { NEXUS_SNIFF_TIMEOUTS, sniffConnection } from './sniff.js';
+
+export interface RelayRules {
+  /** For each handshake token (stage 0 after the upgrade, stage 1 after the challenge). */
+  authTimeoutMs: number;
+  pingIntervalMs: number;
+  /** Reset by any message or pong from the backend. */
+  readDeadlineMs: number;
+  /** False: no client queue limit and no forward semaphore (grants are ignored). */
+  enforceCredits: boolean;
+  /** Reverse frames queued for one user before the client is removed. */
+  clientQueueLimit: number;
+  /** Grant the backend this many frames back per that many written to the user; 0 = never. */
+  replenishBatch: number;
+  /** The reverse window in connect; 0 = behave as an old server (no credits at all). */
+  grantCredits: number;
+  /** When set, re-authenticate at this interval whatever the token asks (fractions allowed). */
+  reauthIntervalSeconds?: number;
+  /** Sniffing (§5): first-byte wait per peek, extension per read, absolute cap. */
+  sniffFirstByteMs: number;
+  sniffExtensionMs: number;
+  sniffCapMs: number;
+}
+
+export const NEXUS_RULES: RelayRules = {
+  authTimeoutMs: 10_000,
+  pingIntervalMs: 54_000,
+  readDeadlineMs: 60_000,
+  enforceCredits: true,
+  clientQueueLimit: 128,
+  replenishBatch: CREDIT_BATCH,
+  grantCredits: CREDIT_WINDOW,
+  sniffFirstByteMs: NEXUS_SNIFF_TIMEOUTS.firstByteMs,
+  sniffExtensionMs: NEXUS_SNIFF_TIMEOUTS.extensionMs,
+  sniffCapMs: NEXUS_SNIFF_TIMEOUTS.capMs,
+};
+
+export interface RelayOptions {
+  hub: ListenAddress;
+  tls: { key: string; cert: string };
+  /** backendsJWTSecret: the HMAC key, as its UTF-8 bytes. */
+  secret: string;
+  /** Relay ports, on 127.0.0.1 when given as a number; 0 picks a free port. */
+  relayPorts: (number | ListenAddress)[];
+  allowedTcpPortClaims?: number[];
+  /** User idle limit, and the starved-forwarding limit (30 s when 0). Fractions allowed. */
+  idleTimeoutSeconds?: number;
+  rules?: Partial<RelayRules>;
+  logger: Logger;
+}
+
+export interface BackendInfo {
+  id: string;
+  hostnames: string[];
+  tcpPorts: number[];
+  /** Open end-user connections. */
+  streams: number;
+}
+
+/** Events: 'registered' {backendId, hostnames, tcpPorts}, 'rejected' {reason}, 'frame' {backendId, from, frame}, 'closed' {backendId, code}. */
+export interface RelayEvents {
+  registered: { backendId: string; hostnames: string[]; tcpPorts: number[] };
+  rejected: { reason: string };
+  frame: { backendId: string; from: 'backend' | 'relay'; frame: Frame };
+  closed: { backendId: string; code: number };
+}
+
+/** The server's cap on connections being sniffed at once (v0.3.12). */
+const MAX_CONCURRENT_SNIFFS = 256;
+const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+
+export class Relay implements Module {
+  readonly name = 'relay';
+  readonly events = new EventEmitter();
+  hubPort = 0;
+  relayPorts: number[] = [];
+  private readonly rules: RelayRules;
+  private readonly pools = new RoutePools<BackendSession>();
+  private readonly sessions = new Set<BackendSession>();
+  private readonly users = new Set<net.Socket>();
+  private readonly hub: https.Server;
+  private readonly listeners: net.Server[] = [];
+  private sniffing = 0;
+  private nextBackend = 1;
+
+  constructor(private readonly options: RelayOptions) {
+    this.rules = { ...NEXUS_RULES, ...options.rules };
+    // Exact path /connect (a query is ignored); no subprotocol is ever chosen, no compression.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BACKEND_MESSAGE, perMessageDeflate: false, handleProtocols: () => false, clientTracking: false });
+    this.hub = https.createServer({ key: options.tls.key, cert: options.tls.cert }, (_req, res) => res.writeHead(404).end());
+    this.hub.on('upgrade', (req, socket: net.Socket, head) => {
+      if (req.url?.split('?')[0] !== '/connect') {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket));
+    });
+    this.hub.on('tlsClientError', (err) => options.logger.debug('hub TLS handshake failed', { err }));
+  }
+
+  async start(): Promise<void> {
+    const { hub, logger } = this.options;
+    this.hubPort = await listen(this.hub, hub);
+    for (const entry of this.options.relayPorts) {
+      const address = typeof entry === 'number' ? { host: '127.0.0.1', port: entry } : entry;
+      const server = net.createServer({ allowHalfOpen: true }, (socket) => void this.onUser(socket, server));
+      this.listeners.push(server);
+      this.relayPorts.push(await listen(server, address));
+    }
+    logger.info('relay listening', { hub: `${hub.host}:${this.hubPort}`, relayPorts: this.relayPorts });
+  }
+
+  async stop(): Promise<void> {
+    const closing = [this.hub, ...this.listeners].map((server) => new Promise((resolve) => server.close(resolve)));
+    this.dropBackends();
+    for (const socket of this.users) socket.destroy();
+    this.hub.closeAllConnections();
+    await Promise.all(closing);
+  }
+
+  backends(): BackendInfo[] {
+    return [...this.sessions]
+      .filter((session) => session.claims)
+      .map((session) => ({ id: session.id, hostnames: session.claims!.hostnames, tcpPorts: session.claims!.tcpPorts, streams: session.streams.size }));
+  }
+
+  /** Destroys every backend TCP connection, without a Close frame (a crashed or cut-off relay). */
+  dropBackends(): void {
+    for (const session of this.sessions) session.drop('dropBackends()');
+  }
+
+  private accept(ws: import('ws').WebSocket, socket: net.Socket): void {
+    const id = `backend-${this.nextBackend++}`;
+    const { logger } = this.options;
+    const session = new BackendSession(
+      id,
+      ws,
+      socket,
+      {
+        secret: new TextEncoder().encode(this.options.secret),
+        allowedTcpPortClaims: new Set(this.options.allowedTcpPortClaims ?? []),
+        now: Date.now,
+      },
+      {
+        authTimeoutMs: this.rules.authTimeoutMs,
+        pingIntervalMs: this.rules.pingIntervalMs,
+        readDeadlineMs: this.rules.readDeadlineMs,
+        grantCredits: this.rules.grantCredits,
+        reauthIntervalSeconds: this.rules.reauthIntervalSeconds,
+        stream: {
+          enforceCredits: this.rules.enforceCredits,
+          clientQueueLimit: this.rules.clientQueueLimit,
+          // An old server grants nothing, so it replenishes nothing either.
+          replenishBatch: this.rules.grantCredits > 0 ? this.rules.replenishBatch : 0,
+          idleTimeoutMs: (this.options.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000,
+        },
+      },
+      {
+        registered: (s) => {
+          const { hostnames, tcpPorts, weight } = s.claims!;
+          this.pools.add(s, [...hostnames, ...tcpPorts.map(portKey)], weight);
+          logger.info('backend registered', { backend: s.id, sub: s.claims!.sub, hostnames, tcpPorts });
+          this.emit('registered', { backendId: s.id, hostnames, tcpPorts });
+        },
+        rejected: (_s, reason) => this.emit('rejected', { reason }),
+        frame: (s, from, frame) => this.emit('frame', { backendId: s.id, from, frame }),
+        closed: (s, code) => {
+          this.sessions.delete(s);
+          this.pools.remove(s);
+          logger.info('backend closed', { backend: s.id, code });
+          this.emit('closed', { backendId: s.id, code });
+        },
+      },
+      logger,
+    );
+    this.sessions.add(session);
+  }
+
+  private async onUser(socket: net.Socket, server: net.Server): Promise<void> {
+    this.users.add(socket);
+    socket.on('close', () => this.users.delete(socket));
+    socket.on('error', () => {}); // 'close' follows
+    if (this.sniffing >= MAX_CONCURRENT_SNIFFS) return void socket.destroy();
+    const connPort = (server.address() as net.AddressInfo).port;
+    this.sniffing++;
+    const result = await sniffConnection(socket, { firstByteMs: this.rules.sniffFirstByteMs, extensionMs: this.rules.sniffExtensionMs, capMs: this.rules.sniffCapMs });
+    this.sniffing--;
+    const { logger } = this.options;
+    if (result.route === 'drop') {
+      logger.debug('user dropped while sniffing', { reason: result.reason });
+      return void socket.destroy();
+    }
+    // A name never falls back to a port claim (§5).
+    const hostname = result.route === 'host' ? result.name : portKey(connPort);
+    const backend = this.pools.pick(result.route === 'host' ? lookupKeys(result.name) : [hostname]);
+    if (!backend) {
+      logger.info('no backend for route', { hostname, connPort });
+      return void socket.destroy();
+    }
+    backend.open(socket, { hostname, isTls: result.isTls, connPort, prelude: result.prelude });
+  }
+
+  private emit<E extends keyof RelayEvents>(event: E, payload: RelayEvents[E]): void {
+    this.events.emit(event, payload);
+  }
+}
+
+function listen(server: net.Server, { host, port }: ListenAddress): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,166 @@
+// One end-user connection multiplexed onto a backend session, with the server's credit rules (§3):
+// reverse (backend → user) frames queue at most clientQueueLimit deep and are replenished every
+// replenishBatch frames written; forward (user → backend) frames are unlimited until the backend's
+// first grant, then take one token each, and a user starved of tokens for the idle timeout is dropped.
+import type net from 'node:net';
+import { CREDIT_WINDOW, MAX_DATA_PAYLOAD, clampCredits } from '../tunnel/protocol.js';
+
+/** How long a user may still read after the backend ended its side (internal/netutil/graceful.go). */
+export const HALF_CLOSE_GRACE_MS = 2000;
+
+export interface StreamLimits {
+  enforceCredits: boolean;
+  clientQueueLimit: number;
+  /** 0: never replenish. */
+  replenishBatch: number;
+  /** Idle user (nothing read or written), and also the starved-forwarding limit; 0 disables idling. */
+  idleTimeoutMs: number;
+}
+
+/** What a stream needs from its session. */
+export interface StreamLink {
+  sendData(clientId: string, payload: Buffer): void;
+  sendCredits(clientId: string, credits: number): void;
+  /** The relay ends the stream: send `disconnect` and forget it. */
+  disconnect(clientId: string, why: string): void;
+}
+
+/** Forwarding with no grant, when the server's idle timeout is 0 (backend.go). */
+const STARVED_DEFAULT_MS = 30_000;
+
+export class UserStream {
+  /** Undefined until the backend's first grant: forwarding is unlimited until then. */
+  private forwardTokens: number | undefined;
+  private forwardCapacity = 0;
+  private readonly pendingForward: Buffer[] = [];
+  private pausedByBackend = false;
+  private starvedTimer: NodeJS.Timeout | undefined;
+  /** Frames handed to the user socket and not yet flushed. */
+  private queuedToUser = 0;
+  private writtenSinceGrant = 0;
+  private ended = false;
+  framesToBackend = 0;
+  framesFromBackend = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly socket: net.Socket,
+    private readonly link: StreamLink,
+    private readonly limits: StreamLimits,
+  ) {}
+
+  /** Starts relaying after the connect message and the prelude went out. */
+  start(): void {
+    this.socket.on('data', (chunk: Buffer) => this.fromUser(chunk));
+    this.socket.on('end', () => this.link.disconnect(this.id, 'user sent FIN'));
+    this.socket.on('close', () => this.link.disconnect(this.id, 'user connection closed'));
+    this.socket.on('error', () => {}); // 'close' follows
+    if (this.limits.idleTimeoutMs > 0) {
+      this.socket.setTimeout(this.limits.idleTimeoutMs, () => this.link.disconnect(this.id, 'user idle'));
+    }
+    // A FIN that came with the sniffed bytes: there is nothing more to read.
+    if (this.socket.readableEnded) this.link.disconnect(this.id, 'user sent FIN');
+    else this.socket.resume();
+  }
+
+  /** DATA from the backend. */
+  toUser(payload: Buffer): void {
+    if (this.ended) return;
+    this.framesFromBackend++;
+    this.queuedToUser++;
+    this.socket.write(payload, (err) => this.written(err));
+    if (this.limits.enforceCredits && this.queuedToUser > this.limits.clientQueueLimit) {
+      this.link.disconnect(this.id, `backend overran the ${this.limits.clientQueueLimit}-frame client queue`);
+    }
+  }
+
+  /** resume_stream from the backend: a grant when it carries credits, and always a resume. */
+  resume(credits: unknown): void {
+    const grant = clampCredits(credits);
+    if (grant > 0) {
+      if (this.forwardTokens === undefined) {
+        this.forwardCapacity = Math.max(grant, CREDIT_WINDOW);
+        this.forwardTokens = grant;
+      } else {
+        this.forwardTokens = Math.min(this.forwardCapacity, this.forwardTokens + grant);
+      }
+    }
+    this.pausedByBackend = false;
+    this.pump();
+  }
+
+  /** Legacy pause_stream: stop reading the user until any resume_stream. */
+  pause(): void {
+    this.pausedByBackend = true;
+    this.socket.pause();
+  }
+
+  /** The backend sent `disconnect`: flush, half-close the user, close fully after the grace. */
+  closeGracefully(): void {
+    if (this.end()) return;
+    this.socket.end();
+    // The user may still read what was flushed; what it sends now is discarded.
+    this.socket.resume();
+    const timer = setTimeout(() => this.socket.destroy(), HALF_CLOSE_GRACE_MS);
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** The relay ends the stream at once (overflow, idle, user gone, relay stopping). */
+  destroy(): void {
+    this.end();
+    this.socket.destroy();
+  }
+
+  /** Marks the stream ended; true if it already was. */
+  private end(): boolean {
+    if (this.ended) return true;
+    this.ended = true;
+    clearTimeout(this.starvedTimer);
+    this.pendingForward.length = 0;
+    this.socket.setTimeout(0);
+    return false;
+  }
+
+  private fromUser(chunk: Buffer): void {
+    if (this.ended) return;
+    for (let offset = 0; offset < chunk.length; offset += MAX_DATA_PAYLOAD) this.pendingForward.push(chunk.subarray(offset, offset + MAX_DATA_PAYLOAD));
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.ended) return;
+    while (this.pendingForward.length && !this.pausedByBackend && this.mayForward()) {
+      this.link.sendData(this.id, this.pendingForward.shift()!);
+      this.framesToBackend++;
+      if (this.forwardTokens !== undefined) this.forwardTokens--;
+    }
+    clearTimeout(this.starvedTimer);
+    this.starvedTimer = undefined;
+    if (!this.pendingForward.length && !this.pausedByBackend) {
+      this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (!this.pausedByBackend) {
+      this.starvedTimer = setTimeout(() => this.link.disconnect(this.id, 'no forward credits within the idle timeout'), this.limits.idleTimeoutMs || STARVED_DEFAULT_MS);
+    }
+  }
+
+  private mayForward(): boolean {
+    return !this.limits.enforceCredits || this.forwardTokens === undefined || this.forwardTokens > 0;
+  }
+
+  private written(err: Error | null | undefined): void {
+    this.queuedToUser--;
+    if (err || this.ended || this.limits.replenishBatch <= 0) return;
+    if (++this.writtenSinceGrant >= this.limits.replenishBatch) {
+      this.link.sendCredits(this.id, this.writtenSinceGrant);
+      this.writtenSinceGrant = 0;
+    }
+  }
+
+  /** For backends(): what the stream holds now. */
+  get forwardCredits(): number | undefined {
+    return this.forwardTokens;
+  }
+}
