@@ -41,6 +41,8 @@ async function main(env: NodeJS.ProcessEnv) {
       // Loopback only: the proxy is the device's door and forwards the portal here.
       listen: field('PICCOLO_DAEMON_LISTEN', parseListen, parseListen('127.0.0.1:8080')),
       internalSocket: field('PICCOLO_DAEMON_INTERNAL_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/internal.sock'),
+      // The portal again, for the proxy only (0660, group piccolo): there it may say who the client is.
+      portalSocket: field('PICCOLO_DAEMON_PORTAL_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/portal.sock'),
       deviceName: field('PICCOLO_DEVICE_NAME', parseDeviceName, 'piccolo'),
       stateDir: field('PICCOLO_STATE_DIR', parseAbsolutePath, '/var/lib/piccolo'),
       // "none" runs without a TPM: the device then unlocks only with the password.
@@ -94,7 +96,9 @@ async function main(env: NodeJS.ProcessEnv) {
     deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) }).before(leaderOnlyWrites(roles));
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener: (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener, onUpgrade: events.handleUpgrade, logger });
+  const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: events.handleUpgrade, logger });
+  const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: events.handleUpgrade, logger });
   const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
   const internalApi = new InternalApi({
     socketPath: config.internalSocket,
@@ -109,10 +113,10 @@ async function main(env: NodeJS.ProcessEnv) {
     challenges: { get: () => undefined },
     logger,
   });
-  // The portal route goes to the proxy once the daemon's own port is bound.
+  // The portal route goes to the proxy once the daemon's own port and socket are bound.
   const portalRoute = {
     name: 'portal-route',
-    start: async () => void routeSource.set({ portal: { hostBindPort: http.port, hostnames: [`${config.deviceName}.local`] } }),
+    start: async () => void routeSource.set({ portal: { hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [`${config.deviceName}.local`] } }),
     stop: async () => {},
   };
   const claimOnFirstBoot = {
@@ -125,7 +129,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, http, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
 }
 
 /** The device's name in <listener>-<app>.<name>.local: one DNS label. */

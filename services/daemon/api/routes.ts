@@ -2,6 +2,7 @@
 // against the OpenAPI document (api/schema.ts) before a handler sees it.
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { ConflictError, ForbiddenError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
 import { Router, type Reply } from '../../common/http.js';
@@ -210,8 +211,22 @@ function headerOf(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function clientAddress(req: http.IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
+/**
+ * Who sent the request: on the portal socket, which only the proxy can reach, the last
+ * X-Forwarded-For entry (the proxy replaces whatever the client sent); anywhere else, the peer.
+ */
+export function clientAddress(req: http.IncomingMessage): string {
+  if (!viaProxySocket(req)) return req.socket.remoteAddress ?? 'unknown';
+  const forwarded = headerOf(req, 'x-forwarded-for')?.split(',').pop()?.trim() ?? '';
+  return isIP(forwarded) ? forwarded : 'unknown';
+}
+
+/**
+ * A unix socket has no peer address; a TCP one has one while it is open (a closed TCP socket has
+ * none either, hence the destroyed check: a client that hung up must not pass for the proxy).
+ */
+function viaProxySocket(req: http.IncomingMessage): boolean {
+  return req.socket.remoteAddress === undefined && !req.socket.destroyed;
 }
 
 /**
@@ -224,9 +239,8 @@ function cookieDomain(req: http.IncomingMessage, deviceName: string): string | u
   return host === domain || host.endsWith(`.${domain}`) ? domain : undefined;
 }
 
-/** Over TLS, or behind Piccolo's own proxy (on loopback) that terminated TLS. */
+/** Over TLS, or behind Piccolo's own proxy (on the portal socket) that terminated TLS. */
 function isHttps(req: http.IncomingMessage): boolean {
   if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
-  return loopback && headerOf(req, 'x-forwarded-proto') === 'https';
+  return viaProxySocket(req) && headerOf(req, 'x-forwarded-proto') === 'https';
 }

@@ -1,7 +1,7 @@
 // A RouteSource that holds the table in memory: the apps runtime sets it when apps change, and
 // tests feed it directly. Every set() bumps rev, so a long-polling proxy sees each change.
 import { EventEmitter } from 'node:events';
-import { parseRouteTable, type PortalRoute, type Route, type RouteTable } from '../../common/route-table.js';
+import { parseRouteTable, type CertificatePair, type PortalRoute, type Route, type RouteTable } from '../../common/route-table.js';
 import type { RouteSource } from './internal-api.js';
 
 export class InMemoryRouteSource extends EventEmitter implements RouteSource {
@@ -12,8 +12,8 @@ export class InMemoryRouteSource extends EventEmitter implements RouteSource {
   }
 
   /** Replaces the table; throws RouteTableError (nothing changes) when it is not valid. */
-  set(change: { portal?: PortalRoute | null; routes?: Route[] }): RouteTable {
-    const next = parseRouteTable({ portal: this.table.portal, routes: this.table.routes, ...change, rev: this.table.rev + 1 });
+  set(change: { portal?: PortalRoute | null; routes?: Route[]; certificates?: CertificatePair[] }): RouteTable {
+    const next = parseRouteTable({ ...this.table, ...change, rev: this.table.rev + 1 });
     this.table = next;
     this.emit('changed');
     return next;
