@@ -1,0 +1,275 @@
+// make bench-tunnel: our tunnel (our client and our relay) against chisel, OpenSSH `ssh -L` and
+// ss-tunnel with v2ray-plugin over wss, all on loopback, in one run. Every tunnel process runs on
+// one core (taskset), iperf3, the targets and this harness on the other; rounds are interleaved
+// (the peer order rotates) so drift hits every tunnel alike. Writes medians, ratios and the goals
+// to bench/results/tunnel-<date>.json and .md.
+// Usage: tsx bench/tunnel.ts [rounds=5] [seconds=3] [kills=100]
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { REPO_ROOT } from '../image/bundle.js';
+import { freePort } from '../image/qemu.js';
+import { LocalCa } from '../services/proxy/local-ca.js';
+import { oursPeer, nexusPeer, reconnectSoak, type SoakResult } from './tunnel-ours.js';
+import { chiselPeer, sshPeer, stopChild, treeRssKb, v2rayPeer, waitPort, type BenchContext, type Peer, type RunningPeer } from './tunnel-peers.js';
+
+const ROUNDS = Number(process.argv[2] ?? 5);
+const SECONDS = Number(process.argv[3] ?? 3);
+const KILLS = Number(process.argv[4] ?? 100);
+const TUNNEL_CORE = '0';
+const CLIENT_CORE = '1'; // iperf3 (both ends), the targets and this harness
+const PARALLEL = 4; // T3: the streams that must keep their throughput
+const T5_STREAMS = 10_000;
+const PEERS: Peer[] = [oursPeer, nexusPeer, chiselPeer, sshPeer, v2rayPeer];
+
+const log = (line: string) => console.log(line);
+const median = (values: number[]) => (values.length ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! : NaN);
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function iperf(port: number, args: string[]): Promise<number> {
+  const command = ['-c', CLIENT_CORE, 'iperf3', '-c', '127.0.0.1', '-p', String(port), '-t', String(SECONDS), '-O', '1', '--connect-timeout', '5000', '-J', ...args];
+  return new Promise((resolve, reject) =>
+    execFile('taskset', command, { encoding: 'utf8', timeout: (SECONDS + 20) * 1000 }, (error, stdout) => {
+      let result: { end?: { sum_received?: { bits_per_second: number } }; error?: string } = {};
+      try {
+        result = JSON.parse(stdout);
+      } catch {
+        // no JSON: killed by the timeout
+      }
+      const bps = result.end?.sum_received?.bits_per_second;
+      if (bps) resolve(bps / 1e9);
+      else reject(new Error(`iperf3 ${args.join(' ')} on port ${port}: ${result.error ?? error?.message ?? 'no result'}`));
+    }),
+  );
+}
+
+/** A reader that stops reading: the first byte (some tunnels need the client to speak first), then pause. */
+async function stalledReader(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => (socket.once('connect', resolve), socket.once('error', reject)));
+  socket.write('x');
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.pause();
+  return socket;
+}
+
+/** Opens `count` streams to the echo target, each checked end to end with one byte, and keeps them idle. */
+async function openIdleStreams(port: number, count: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      const timer = setTimeout(() => (socket.destroy(), reject(new Error('no echo within 20 s'))), 20_000);
+      socket.once('error', (error) => (clearTimeout(timer), reject(error)));
+      socket.once('connect', () => socket.write('x'));
+      socket.once('data', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.on('error', () => undefined);
+        sockets.push(socket);
+        resolve();
+      });
+    });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      while (next < count) {
+        next++;
+        await open();
+      }
+    }),
+  );
+  return sockets;
+}
+
+interface Targets {
+  child: ChildProcess;
+  ports: { blaster: number; echo: number };
+  echoConnections(): Promise<number>;
+}
+
+async function startTargets(): Promise<Targets> {
+  const child = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'bench', 'tunnel-targets.ts')], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: REPO_ROOT });
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  return {
+    child,
+    ports: JSON.parse(line),
+    echoConnections: () =>
+      new Promise((resolve) => {
+        child.once('message', (message: { echoConnections: number }) => resolve(message.echoConnections));
+        child.send({ count: true });
+      }),
+  };
+}
+
+async function main() {
+  execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CORE, String(process.pid)], { stdio: 'ignore' });
+  const load = os.loadavg();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'piccolo-bench-tunnel-'));
+  const ca = LocalCa.create('bench');
+  const pair = ca.issue(['localhost', '127.0.0.1']);
+  const tls = { keyFile: path.join(dir, 'tls.key'), certFile: path.join(dir, 'tls.crt'), caFile: path.join(dir, 'ca.crt') };
+  writeFileSync(tls.keyFile, pair.key);
+  writeFileSync(tls.certFile, pair.cert);
+  writeFileSync(tls.caFile, ca.root.cert);
+
+  const iperfPort = await freePort();
+  const iperfServer = spawn('taskset', ['-c', CLIENT_CORE, 'iperf3', '-s', '-p', String(iperfPort)], { stdio: 'ignore' });
+  const targets = await startTargets();
+  await waitPort(iperfPort);
+  const ctx: BenchContext = { dir, core: TUNNEL_CORE, targets: { iperf: iperfPort, ...targets.ports }, tls, log };
+
+  const notes: string[] = [];
+  const running: RunningPeer[] = [];
+  const described: Record<string, string> = {};
+  const skipped: Record<string, string> = {};
+  try {
+    for (const peer of PEERS) {
+      const reason = peer.unavailable(ctx);
+      if (reason) {
+        skipped[peer.name] = reason;
+        log(`SKIPPED ${peer.name}: ${reason}`);
+        notes.push(`${peer.name} skipped: ${reason}`);
+        continue;
+      }
+      described[peer.name] = peer.describe;
+      running.push(await peer.start(ctx));
+      log(`started ${peer.name}: ${peer.describe}`);
+    }
+
+    const samples: Record<string, number[]> = {};
+    const add = (key: string, value: number) => (samples[key] ??= []).push(value);
+    // A failed run is retried once; both failures are noted, never hidden.
+    const attempt = async (key: string, run: () => Promise<number>) => {
+      for (let tries = 1; tries <= 2; tries++) {
+        try {
+          return add(key, await run());
+        } catch (error) {
+          log(`  ${key} failed (try ${tries}): ${(error as Error).message}`);
+          notes.push(`${key}: a run failed (${(error as Error).message.slice(0, 200)})`);
+        }
+      }
+    };
+    for (const peer of running) await iperf(peer.entrances.iperf, ['-R']).catch(() => 0); // warm-up
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`round ${round}/${ROUNDS}`);
+      const order = running.map((_, i) => running[(i + round) % running.length]!);
+      for (const peer of order) {
+        const { name, entrances } = peer;
+        await attempt(`${name}.down.gbps`, () => iperf(entrances.iperf, ['-R']));
+        await attempt(`${name}.up.gbps`, () => iperf(entrances.iperf, []));
+        await attempt(`${name}.parallel.gbps`, () => iperf(entrances.iperf, ['-R', '-P', String(PARALLEL)]));
+        const stalled = await stalledReader(entrances.blaster);
+        await delay(1000); // every buffer on the way fills up behind the stalled reader
+        await attempt(`${name}.parallelBesideStalled.gbps`, () => iperf(entrances.iperf, ['-R', '-P', String(PARALLEL)]));
+        stalled.destroy();
+        log(`  ${name}: down ${samples[`${name}.down.gbps`]?.at(-1)?.toFixed(2)} up ${samples[`${name}.up.gbps`]?.at(-1)?.toFixed(2)} parallel ${samples[`${name}.parallel.gbps`]?.at(-1)?.toFixed(2)} beside a stalled reader ${samples[`${name}.parallelBesideStalled.gbps`]?.at(-1)?.toFixed(2)} Gbit/s`);
+      }
+    }
+
+    // T5: idle streams, memory on each side.
+    const idle: Record<string, { streams: number; entranceKbPerStream: number; exitKbPerStream: number }> = {};
+    for (const peer of running) {
+      const count = PEERS.find((p) => p.name === peer.name)?.idleStreams ?? T5_STREAMS;
+      const before = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
+      let sockets: net.Socket[] = [];
+      try {
+        sockets = await openIdleStreams(peer.entrances.echo, count);
+        await delay(2000);
+        const reached = await targets.echoConnections();
+        const after = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
+        idle[peer.name] = { streams: sockets.length, entranceKbPerStream: (after.entrance - before.entrance) / sockets.length, exitKbPerStream: (after.exit - before.exit) / sockets.length };
+        log(`T5 ${peer.name}: ${sockets.length} idle streams (${reached} at the target), entrance ${idle[peer.name]!.entranceKbPerStream.toFixed(2)} KB/stream, exit ${idle[peer.name]!.exitKbPerStream.toFixed(2)} KB/stream`);
+      } catch (error) {
+        log(`T5 ${peer.name} failed after ${sockets.length} streams: ${(error as Error).message}`);
+        notes.push(`T5 ${peer.name} failed: ${(error as Error).message}`);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+      }
+      await delay(2000);
+    }
+
+    // S4: our relay killed again and again.
+    const ours = running.find((peer) => peer.name === 'ours');
+    let soak: SoakResult | undefined;
+    if (ours) soak = await reconnectSoak(ours, KILLS, { ctx, echoConnections: targets.echoConnections, log });
+    else notes.push('S4 not run: our tunnel did not start');
+
+    const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)]));
+    const ratio = (a: string, b: string) => (m[a] !== undefined && m[b] !== undefined ? m[a]! / m[b]! : null);
+    const results = {
+      date: new Date().toISOString(),
+      machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, kernel: os.release(), loadavgAtStart: load, loadavgAtEnd: os.loadavg() },
+      settings: { rounds: ROUNDS, secondsPerRun: SECONDS, iperf3: `-t ${SECONDS} -O 1; down = -R (target to user), up = user to target; T3 with -R -P ${PARALLEL}`, tunnelCore: TUNNEL_CORE, clientCore: CLIENT_CORE, idleStreams: T5_STREAMS, relayKills: KILLS },
+      peers: described,
+      skipped,
+      medians: m,
+      goals: {
+        'T1 ours/chisel >= 2': ratio('ours.down.gbps', 'chisel.down.gbps'),
+        'T1 ours/v2ray >= 3': ratio('ours.down.gbps', 'v2ray.down.gbps'),
+        'T1 ours/ssh >= 0.5': ratio('ours.down.gbps', 'ssh.down.gbps'),
+        'T1 up ours/chisel (info)': ratio('ours.up.gbps', 'chisel.up.gbps'),
+        'T1 up ours/v2ray (info)': ratio('ours.up.gbps', 'v2ray.up.gbps'),
+        'T1 up ours/ssh (info)': ratio('ours.up.gbps', 'ssh.up.gbps'),
+        'T3 others kept >= 0.9': ratio('ours.parallelBesideStalled.gbps', 'ours.parallel.gbps'),
+        'T5 client KB/stream <= 3': idle.ours?.exitKbPerStream ?? null,
+        'T5 relay KB/stream <= 3': idle.ours?.entranceKbPerStream ?? null,
+        'S4 p50 reconnect s <= 1': soak?.p50ReconnectS ?? null,
+        'S4 leaked fds == 0': soak?.leakedFds ?? null,
+        'S4 leaked streams == 0': soak?.leakedStreams ?? null,
+      } as Record<string, number | null>,
+      t3OthersKept: Object.fromEntries(running.map((peer) => [peer.name, ratio(`${peer.name}.parallelBesideStalled.gbps`, `${peer.name}.parallel.gbps`)])),
+      idleStreams: idle,
+      soak,
+      notes,
+      samples,
+    };
+    const outDir = path.join(REPO_ROOT, 'bench', 'results');
+    mkdirSync(outDir, { recursive: true });
+    const stamp = results.date.slice(0, 10);
+    writeFileSync(path.join(outDir, `tunnel-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
+    const show = (value: number | null | undefined, digits = 3) => (value === null || value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits));
+    const lines = [
+      `# Tunnel benchmark ${results.date}`,
+      '',
+      `Machine: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, load average at start ${load.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
+      `${ROUNDS} interleaved rounds of iperf3 for ${SECONDS} s (after 1 s omitted); every tunnel process on core ${TUNNEL_CORE}, iperf3, the targets and the harness on core ${CLIENT_CORE}. T1 compares one stream target-to-user (iperf3 -R, how a device serves its pages); "up" is the other way.`,
+      '',
+      '| tunnel | what runs |',
+      '| --- | --- |',
+      ...Object.entries(described).map(([name, text]) => `| ${name} | ${text} |`),
+      ...Object.entries(skipped).map(([name, text]) => `| ${name} | skipped: ${text} |`),
+      '',
+      '| goal | measured |',
+      '| --- | --- |',
+      ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${show(value)} |`),
+      '',
+      '| median | value |',
+      '| --- | --- |',
+      ...Object.entries(m).map(([key, value]) => `| ${key} | ${show(value, 2)} |`),
+      '',
+      '| tunnel | T3 others kept | T5 streams | T5 entrance KB/stream | T5 exit KB/stream |',
+      '| --- | --- | --- | --- | --- |',
+      ...running.map((peer) => `| ${peer.name} | ${show(results.t3OthersKept[peer.name])} | ${idle[peer.name]?.streams ?? 'n/a'} | ${show(idle[peer.name]?.entranceKbPerStream, 2)} | ${show(idle[peer.name]?.exitKbPerStream, 2)} |`),
+      '',
+      'Entrance: where the end user connects (our relay, ssh, ss-tunnel, chisel client); exit: beside the targets (our tunnel client, sshd, ss-server, chisel server).',
+      ...(soak ? ['', `S4: ${soak.kills} relay kills (SIGKILL, then a restart): reconnect p50 ${show(soak.p50ReconnectS)} s, p90 ${show(soak.p90ReconnectS)} s, max ${show(soak.maxReconnectS)} s, counted from the restarted relay listening to an echo through it; relay restart p50 ${show(soak.p50RelayRestartS)} s. Client fds ${soak.fdsBefore} before, ${soak.fdsAfter} after; echo streams left at the target ${soak.leakedStreams}.`] : []),
+      ...(notes.length ? ['', '## Notes', '', ...notes.map((note) => `- ${note}`)] : []),
+      '',
+    ];
+    writeFileSync(path.join(outDir, `tunnel-${stamp}.md`), lines.join('\n'));
+    log(lines.join('\n'));
+  } finally {
+    for (const peer of running) await peer.stop().catch(() => undefined);
+    await stopChild(iperfServer);
+    await stopChild(targets.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
