@@ -1,4 +1,5 @@
-// The portal: first-boot setup, unlock, sign-in and the home page with the apps, all over /api/v1.
+// The portal: first-boot setup, unlock, sign-in, the home page with the apps and the remote access
+// screen, all over /api/v1.
 // Plain browser JavaScript, served as is: no build step and no inline script (strict CSP).
 'use strict';
 
@@ -15,7 +16,7 @@ async function api(method, path, body) {
   if (!res.ok) {
     const error = data.error || {};
     const details = Array.isArray(error.details) ? '\n' + error.details.join('\n') : '';
-    throw Object.assign(new Error((error.message || `request failed (${res.status})`) + details), { status: res.status });
+    throw Object.assign(new Error((error.message || `request failed (${res.status})`) + details), { status: res.status, error });
   }
   return data;
 }
@@ -24,10 +25,22 @@ function show(view) {
   for (const section of document.querySelectorAll('[data-view]')) section.hidden = section.dataset.view !== view;
   $('#error').hidden = true;
   const first = document.querySelector(`[data-view="${view}"] input, [data-view="${view}"] textarea`);
-  if (first && view !== 'home') first.focus();
+  if (first && view !== 'home' && view !== 'remote') first.focus();
   if (view === 'home') enterHome();
   else leaveHome();
+  if (view === 'remote') enterRemote();
+  else leaveRemote();
 }
+
+/** Signed in: the screen the address names (#remote), else home. */
+function signedInView() {
+  return location.hash === '#remote' ? 'remote' : 'home';
+}
+
+window.addEventListener('hashchange', () => {
+  const current = document.querySelector('[data-view]:not([hidden])')?.dataset.view;
+  if (current === 'home' || current === 'remote') show(signedInView());
+});
 
 function fail(err) {
   $('#error').textContent = err.message;
@@ -89,7 +102,7 @@ async function refresh() {
   }
   const session = await api('GET', '/api/v1/auth/session');
   csrfToken = session.csrfToken || '';
-  show(session.authenticated ? 'home' : 'login');
+  show(session.authenticated ? signedInView() : 'login');
 }
 
 function renderPasswordRules() {
@@ -408,6 +421,280 @@ function onEvent({ type, data }) {
   if (type === 'app.health') Object.assign(app, { health: data.health, healthReason: data.reason });
   updateCard(app);
 }
+
+// ---- remote access ----
+
+const REMOTE_FIELDS = ['relayUrl', 'deviceSecret', 'portalHostname', 'appDomain'];
+const TUNNEL_STATES = {
+  unconfigured: 'Not set up',
+  disabled: 'Off',
+  silent: 'Starting (the tunnel has not reported yet)',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  backoff: 'Waiting to reconnect',
+};
+const REMOTE_POLL_MS = 3000;
+const remoteForm = $('#remote-form');
+const certRows = new Map(); // certificate name → its <tr>
+let remoteActive = false;
+let remoteTimer = 0;
+let remoteLoads = 0; // so that only the newest status is shown
+let remoteFilled = false; // the form takes the saved settings once per visit, never over typing
+
+function enterRemote() {
+  if (remoteActive) return;
+  remoteActive = true;
+  remoteFilled = false;
+  document.querySelector('[data-view="remote"] h2').focus();
+  loadRemote();
+}
+
+function leaveRemote() {
+  remoteActive = false;
+  clearTimeout(remoteTimer);
+}
+
+/** Fetches the status and shows it; again every few seconds while the page is visible. */
+async function loadRemote() {
+  const load = ++remoteLoads;
+  clearTimeout(remoteTimer);
+  try {
+    const status = await api('GET', '/api/v1/remote/status');
+    if (load !== remoteLoads || !remoteActive) return;
+    renderRemote(status);
+  } catch (err) {
+    if (load !== remoteLoads || !remoteActive) return;
+    if (err.status === 401 || err.status === 423) return refresh().catch(fail);
+    $('#remote-status').replaceChildren(...fact('Status', `Not available right now: ${err.message}. Trying again…`));
+  }
+  if (!document.hidden) remoteTimer = setTimeout(loadRemote, REMOTE_POLL_MS);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (remoteActive && !document.hidden) loadRemote();
+});
+
+function renderRemote(status) {
+  const tunnel = status.enabled && status.tunnel.reporting ? status.tunnel.status : undefined;
+  const state = !status.configured ? 'unconfigured' : !status.enabled ? 'disabled' : tunnel ? tunnel.state : 'silent';
+  const badge = Object.assign(document.createElement('span'), { className: 'badge', textContent: TUNNEL_STATES[state] });
+  badge.dataset.tunnel = state;
+  const facts = [...fact('State', badge)];
+  if (status.configured) facts.push(...fact('Relay', tunnel?.relay || status.relayUrl));
+  if (tunnel) {
+    facts.push(...fact('Since', new Date(tunnel.since).toLocaleString()));
+    if (tunnel.state === 'backoff' && tunnel.backoffMs !== undefined) facts.push(...fact('Next try', `in ${Math.ceil(tunnel.backoffMs / 1000)} s`));
+    if (tunnel.lastError) facts.push(...fact('Last error', tunnel.lastError));
+    facts.push(...fact('Streams', String(tunnel.streams)), ...fact('Traffic', `${bytes(tunnel.bytesIn)} in, ${bytes(tunnel.bytesOut)} out`));
+  }
+  if (status.hostnames.length) facts.push(...fact('Names', hostnameList(status.hostnames)));
+  const list = $('#remote-status');
+  list.replaceChildren(...facts);
+  list.removeAttribute('aria-busy');
+  if (!remoteFilled) {
+    remoteFilled = true;
+    for (const name of ['relayUrl', 'portalHostname', 'appDomain']) remoteForm.elements[name].value = status[name] || '';
+    remoteForm.elements.deviceSecret.placeholder = status.deviceSecretSet ? 'Saved; type it again to save changes' : '';
+  }
+  $('#remote-disable').disabled = !status.enabled;
+  renderCertificates(status.certificates || []);
+}
+
+/** The remote names, one a line; the ones whose app does its own TLS say so. */
+function hostnameList(hostnames) {
+  const list = document.createElement('ul');
+  list.className = 'names';
+  for (const name of hostnames) {
+    const item = Object.assign(document.createElement('li'), { textContent: name.hostname });
+    if (name.tls === 'passthrough') item.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: ' (the app does TLS)' }));
+    if (name.mode === 'tunnel') item.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: ' (served by another node)' }));
+    list.append(item);
+  }
+  return list;
+}
+
+/** A <dt>/<dd> pair for the status list. */
+function fact(term, value) {
+  const dd = document.createElement('dd');
+  dd.append(value);
+  return [Object.assign(document.createElement('dt'), { textContent: term }), dd];
+}
+
+function bytes(count) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let unit = 0;
+  for (; count >= 1000 && unit < units.length - 1; unit++) count /= 1000;
+  return `${unit ? count.toFixed(1) : count} ${units[unit]}`;
+}
+
+/** The settings as typed; blank ones left out when only filled ones should go (the checks). */
+function remoteSettings({ skipBlank = false } = {}) {
+  const settings = {};
+  for (const name of REMOTE_FIELDS) {
+    const value = remoteForm.elements[name].value.trim();
+    if (value || !skipBlank) settings[name] = value;
+  }
+  return settings;
+}
+
+/** Runs a form request: a 400 naming a field shows next to that field, anything else below. */
+async function remoteRequest(button, request) {
+  clearFieldErrors();
+  say($('#remote-form-error'), '');
+  say($('#remote-form-status'), '');
+  button.disabled = true;
+  try {
+    await request();
+  } catch (err) {
+    if (err.status === 401 || err.status === 423) return refresh().catch(fail);
+    const fields = fieldErrors(err);
+    for (const [name, message] of fields) {
+      say($(`#remote-${name}-error`), message);
+      remoteForm.elements[name].setAttribute('aria-invalid', 'true');
+    }
+    if (fields.length) remoteForm.elements[fields[0][0]].focus();
+    else say($('#remote-form-error'), err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** [field, message] pairs from a 400's details: "relayUrl: must start with wss://", "body: missing field appDomain". */
+function fieldErrors(err) {
+  const details = err.status === 400 && Array.isArray(err.error?.details) ? err.error.details : [];
+  const pairs = details.map((line) => {
+    const missing = /^body: missing field (\w+)$/.exec(line);
+    if (missing) return [missing[1], 'Required.'];
+    const problem = /^(\w+): (.*)$/.exec(line);
+    return problem && [problem[1], problem[2]];
+  });
+  return pairs.filter((pair) => pair && REMOTE_FIELDS.includes(pair[0]));
+}
+
+function clearFieldErrors() {
+  for (const name of REMOTE_FIELDS) {
+    say($(`#remote-${name}-error`), '');
+    remoteForm.elements[name].removeAttribute('aria-invalid');
+  }
+}
+
+remoteForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const button = event.submitter || remoteForm.querySelector('button:not([type])');
+  remoteRequest(button, async () => {
+    await api('POST', '/api/v1/remote/configure', remoteSettings());
+    remoteForm.elements.deviceSecret.value = '';
+    remoteFilled = false;
+    say($('#remote-form-status'), 'Saved. The device connects to the relay now.');
+    await loadRemote();
+  });
+});
+
+$('#remote-check').addEventListener('click', (event) =>
+  remoteRequest(event.currentTarget, async () => {
+    const list = $('#remote-checks');
+    list.hidden = true;
+    // Blank fields are left out; a blank form checks the saved settings.
+    const result = await api('POST', '/api/v1/remote/preflight', remoteSettings({ skipBlank: true }));
+    list.replaceChildren(...result.checks.map(checkItem));
+    list.hidden = !result.checks.length;
+    const failed = result.checks.filter((check) => !check.ok).length;
+    say($('#remote-form-status'), failed ? `${failed} of ${result.checks.length} checks failed.` : 'All checks passed.');
+  }),
+);
+
+function checkItem(check) {
+  const item = document.createElement('li');
+  item.className = check.ok ? 'ok' : 'failed';
+  item.dataset.check = check.id;
+  const verdict = Object.assign(document.createElement('strong'), { textContent: check.ok ? 'Passed:' : 'Failed:' });
+  item.append(verdict, ` ${check.message}`);
+  return item;
+}
+
+function renderCertificates(certificates) {
+  const names = new Set(certificates.map((cert) => cert.name));
+  for (const [name, row] of certRows) {
+    if (!names.has(name)) {
+      row.remove();
+      certRows.delete(name);
+    }
+  }
+  for (const cert of certificates) {
+    if (!certRows.has(cert.name)) certRows.set(cert.name, certRow(cert.name));
+    const cells = certRows.get(cert.name).cells;
+    cells[1].textContent = cert.issuer || '—';
+    cells[2].textContent = cert.notAfter ? expiry(cert.notAfter) : '—';
+    cells[3].textContent = cert.state;
+    cells[4].replaceChildren(cert.lastError || '');
+    if (cert.nextAttemptAt) cells[4].append(Object.assign(document.createElement('span'), { className: 'next-try', textContent: `Next try ${new Date(cert.nextAttemptAt).toLocaleString()}` }));
+  }
+  const body = $('#remote-certs tbody');
+  const order = [...names].sort();
+  if ([...body.rows].map((row) => row.dataset.name).join('/') !== order.join('/')) body.replaceChildren(...order.map((name) => certRows.get(name)));
+  $('#remote-certs').hidden = !certificates.length;
+  say($('#remote-certs-status'), certificates.length ? '' : 'No certificates yet. The device requests them once remote access is on.');
+}
+
+function certRow(name) {
+  const row = document.createElement('tr');
+  row.dataset.name = name;
+  // Each cell names its column, for the stacked layout on narrow screens (portal.css).
+  const cells = ['Name', 'Issuer', 'Expires', 'State', 'Last error', ''].map((label) => {
+    const cell = document.createElement('td');
+    if (label) cell.dataset.label = label;
+    return cell;
+  });
+  cells[0].textContent = name;
+  const button = Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Renew' });
+  button.setAttribute('aria-label', `Renew ${name}`);
+  button.addEventListener('click', async () => {
+    say($('#remote-certs-error'), '');
+    button.disabled = true;
+    try {
+      await api('POST', '/api/v1/remote/certificates/renew', { name });
+      await loadRemote();
+    } catch (err) {
+      say($('#remote-certs-error'), `Renewing ${name} failed: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  cells[5].append(button);
+  row.append(...cells);
+  return row;
+}
+
+function expiry(notAfter) {
+  const days = Math.round((Date.parse(notAfter) - Date.now()) / 86_400_000);
+  const when = days >= 0 ? `in ${days} day${days === 1 ? '' : 's'}` : 'expired';
+  return `${notAfter.slice(0, 10)} (${when})`;
+}
+
+function openDisable(open) {
+  $('#remote-disable-confirm').hidden = !open;
+  $('#remote-disable').setAttribute('aria-expanded', String(open));
+  (open ? $('#remote-disable-yes') : $('#remote-disable')).focus();
+}
+
+$('#remote-disable').addEventListener('click', () => openDisable($('#remote-disable-confirm').hidden));
+$('#remote-disable-cancel').addEventListener('click', () => openDisable(false));
+$('#remote-disable-yes').addEventListener('click', async (event) => {
+  const button = event.currentTarget;
+  say($('#remote-disable-error'), '');
+  button.disabled = true;
+  try {
+    await api('POST', '/api/v1/remote/disable', { confirm: true });
+    $('#remote-disable-confirm').hidden = true;
+    $('#remote-disable').setAttribute('aria-expanded', 'false');
+    document.querySelector('[data-view="remote"] h2').focus(); // the toggle is disabled now
+    await loadRemote();
+  } catch (err) {
+    say($('#remote-disable-error'), err.message);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 api('GET', '/api/v1/version').then((v) => ($('#version').textContent = v.version)).catch(() => {});
 refresh().catch(fail);
