@@ -113,6 +113,8 @@ async function main() {
     PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
     PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
     PICCOLO_PROXY_CERT_DIR: path.join(dir, 'certs'),
+    PICCOLO_PROXY_TUNNEL_TLS_SOCKET: path.join(dir, 'tunnel-tls.sock'),
+    PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: path.join(dir, 'tunnel-http.sock'),
     PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'),
     PICCOLO_LOG_LEVEL: 'error',
   });

@@ -17,6 +17,13 @@ const env = {
   PICCOLO_DAEMON_LISTEN: process.env.PICCOLO_DAEMON_LISTEN ?? '127.0.0.1:8080',
   PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(devDir, 'daemon-internal.sock'),
   PICCOLO_PROXY_DAEMON_SOCKET: path.join(devDir, 'daemon-internal.sock'),
+  // The proxy forwards the portal over this socket, so the daemon learns each client's address.
+  PICCOLO_DAEMON_PORTAL_SOCKET: path.join(devDir, 'daemon-portal.sock'),
+  // The tunnel hands relay streams to the proxy here (each led by a PROXY v2 header).
+  PICCOLO_PROXY_TUNNEL_TLS_SOCKET: path.join(devDir, 'proxy-tunnel-tls.sock'),
+  PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: path.join(devDir, 'proxy-tunnel-http.sock'),
+  PICCOLO_TUNNEL_PROXY_TLS_SOCKET: path.join(devDir, 'proxy-tunnel-tls.sock'),
+  PICCOLO_TUNNEL_PROXY_HTTP_SOCKET: path.join(devDir, 'proxy-tunnel-http.sock'),
   PICCOLO_PROXY_CERT_DIR: path.join(devDir, 'proxy-certs'),
   PICCOLO_HEALTH_LISTEN: process.env.PICCOLO_HEALTH_LISTEN ?? '127.0.0.1:4040',
   // The portal as in the image: through the proxy, which forwards it to the daemon.
