@@ -7,12 +7,15 @@ import { readFileSync } from 'node:fs';
 
 export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+/** Development tools bundled like the services but never shipped: the image copies SERVICES only. */
+export const DEV_ENTRIES = ['relay'] as const;
+export type DevEntryName = (typeof DEV_ENTRIES)[number];
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // PICCOLO_BUNDLE_DIR / PICCOLO_TEST_BUNDLE_DIR: separate outputs for runs side by side in one tree.
 export const BUNDLE_DIR = process.env.PICCOLO_BUNDLE_DIR ?? path.join(REPO_ROOT, 'build', 'bundles');
 
-export function bundlePath(service: ServiceName, outDir = BUNDLE_DIR): string {
+export function bundlePath(service: ServiceName | DevEntryName, outDir = BUNDLE_DIR): string {
   return path.join(outDir, service, 'index.mjs');
 }
 
@@ -28,8 +31,9 @@ export interface BundleOptions {
 export const TEST_BUNDLE_DIR = process.env.PICCOLO_TEST_BUNDLE_DIR ?? path.join(REPO_ROOT, 'build', 'test-bundles');
 
 export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }: BundleOptions = {}): Promise<string[]> {
+  const entries = [...SERVICES, ...DEV_ENTRIES];
   await Promise.all(
-    SERVICES.map((service) =>
+    entries.map((service) =>
       build({
         entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts')],
         outfile: bundlePath(service, outDir),
@@ -60,7 +64,7 @@ export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }:
       }),
     ),
   );
-  return SERVICES.map((service) => bundlePath(service, outDir));
+  return entries.map((service) => bundlePath(service, outDir));
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

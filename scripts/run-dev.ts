@@ -1,7 +1,8 @@
-// `make run`: the four bundles on this machine in development mode. No root needed: state and
-// sockets live in .dev/, ports are on loopback. Ctrl-C stops them all.
+// `make run`: the four bundles on this machine in development mode (PICCOLO_DEV_RELAY=1: and the dev
+// relay). No root needed: state and sockets live in .dev/, ports are on loopback. Ctrl-C stops them all.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
 
@@ -36,18 +37,49 @@ mkdirSync(devDir, { recursive: true });
 // Health first, as systemd orders them in the image.
 const order = ['health', ...SERVICES.filter((s) => s !== 'health')] as const;
 const children: ChildProcess[] = [];
-for (const service of order) {
-  const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service)], { env, stdio: 'inherit' });
+let stopping = false;
+function launch(name: string, bundle: string, childEnv: NodeJS.ProcessEnv): void {
+  const child = spawn(process.execPath, ['--enable-source-maps', bundle], { env: childEnv, stdio: 'inherit' });
   child.on('exit', (code, signal) => {
-    console.error(`run: ${service} exited (${signal ?? code})`);
+    console.error(`run: ${name} exited (${signal ?? code})`);
     if (!stopping) stop(1);
   });
   children.push(child);
 }
+
+// PICCOLO_DEV_RELAY=1: also a local Nexus relay (services/relay, never in the image), started first
+// so its self-signed CA exists before the services that must trust it start.
+const relay = process.env.PICCOLO_DEV_RELAY === '1' ? await startDevRelay() : undefined;
+for (const service of order) launch(service, bundlePath(service), relay ? { ...env, NODE_EXTRA_CA_CERTS: relay.caFile } : env);
 console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
 console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}\n`);
+if (relay) {
+  console.log(`dev relay: configure remote access with relay wss://localhost:${relay.hubPort}/connect and device secret "${relay.secret}",`);
+  console.log('  portal hostname e.g. piccolo.localhost, app domain e.g. apps.localhost (*.localhost resolves to this machine);');
+  console.log(`  then open https://piccolo.localhost:${relay.tlsPort}/ (relay ports: ${relay.ports}; CA for curl/browsers: ${relay.caFile})\n`);
+}
 
-let stopping = false;
+async function startDevRelay() {
+  const relayDir = path.join(devDir, 'relay');
+  const relayEnv = {
+    ...env,
+    PICCOLO_RELAY_DEV_DIR: relayDir,
+    PICCOLO_RELAY_SECRET: process.env.PICCOLO_RELAY_SECRET ?? 'piccolo-dev-relay-secret',
+    PICCOLO_RELAY_HUB_LISTEN: process.env.PICCOLO_RELAY_HUB_LISTEN ?? '127.0.0.1:9443',
+    PICCOLO_RELAY_PORTS: process.env.PICCOLO_RELAY_PORTS ?? '127.0.0.1:8443,127.0.0.1:8480',
+  };
+  launch('relay', bundlePath('relay'), relayEnv);
+  const caFile = path.join(relayDir, 'ca.crt');
+  for (let waited = 0; !existsSync(caFile) && !stopping && waited < 15_000; waited += 100) await sleep(100);
+  return {
+    caFile,
+    secret: relayEnv.PICCOLO_RELAY_SECRET,
+    ports: relayEnv.PICCOLO_RELAY_PORTS,
+    hubPort: relayEnv.PICCOLO_RELAY_HUB_LISTEN.split(':').pop(),
+    tlsPort: relayEnv.PICCOLO_RELAY_PORTS.split(',')[0]!.split(':').pop(),
+  };
+}
+
 function stop(code: number): void {
   stopping = true;
   for (const child of [...children].reverse()) child.kill('SIGTERM');
