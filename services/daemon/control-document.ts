@@ -3,8 +3,9 @@
 // always read back from the container engine. Each schema change adds a migration from the
 // previous version.
 import type { AppSpec } from './apps/spec/types.js';
+import type { RemoteSettings } from './remote/settings.js';
 
-export const CONTROL_SCHEMA_VERSION = 2;
+export const CONTROL_SCHEMA_VERSION = 3;
 
 /** How many previous specs of an app are kept for revert. */
 export const APP_HISTORY_LIMIT = 5;
@@ -66,14 +67,20 @@ export interface ControlDocument {
   apps: Record<string, AppRecord>;
   /** Oldest first. */
   jobs: JobRecord[];
+  /** Remote access through a relay; null until configured. Its device secret is not here (remote/device-secret.ts). */
+  remote: RemoteSettings | null;
+  /** Auth settings that follow the store like remote ones; none yet (the password lives in the key ring). */
+  auth: Record<string, never>;
 }
 
 export function initialControlDocument(): ControlDocument {
-  return { device: { createdAt: new Date().toISOString() }, apps: {}, jobs: [] };
+  return { device: { createdAt: new Date().toISOString() }, apps: {}, jobs: [], remote: null, auth: {} };
 }
 
 /** CONTROL_MIGRATIONS[i] turns a version i+1 document into version i+2. */
 export const CONTROL_MIGRATIONS: ((doc: any) => unknown)[] = [
   // v1 → v2: the app platform (apps with their ports and history, jobs).
   (doc) => ({ ...doc, apps: {}, jobs: [] }),
+  // v2 → v3: remote access and auth settings.
+  (doc) => ({ ...doc, remote: null, auth: {} }),
 ];

@@ -24,6 +24,9 @@ import { addRoleTestRoutes } from './cluster/role-test-hook.js';
 import { ScriptedRoles, SingleNodeRoles, type RoleSource } from './cluster/roles.js';
 import { InternalApi } from './internal/internal-api.js';
 import { InMemoryRouteSource } from './internal/memory-route-source.js';
+import { addRemoteRoutes } from './remote/api.js';
+import { serverLookup, systemLookup } from './remote/preflight.js';
+import { RemoteAccess } from './remote/remote-access.js';
 import Docker from 'dockerode';
 import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
@@ -49,6 +52,8 @@ async function main(env: NodeJS.ProcessEnv) {
       tpmTcti: field('PICCOLO_TPM_TCTI', String, existsSync('/dev/tpmrm0') ? 'device:/dev/tpmrm0' : 'none'),
       console: field('PICCOLO_CONSOLE', String, '/dev/console'),
       podmanSocket: field('PICCOLO_PODMAN_SOCKET', parseAbsolutePath, '/run/podman/podman.sock'),
+      // host:port of a DNS server for the remote preflight; empty: the system's resolver.
+      dnsServer: field('PICCOLO_DNS_SERVER', String, ''),
     },
     env,
   );
@@ -73,6 +78,7 @@ async function main(env: NodeJS.ProcessEnv) {
     onStateChange: (state, reason) => {
       hub.publish('vault.state', { state, reason });
       appsHost.onVaultState(state);
+      remote.onVaultState(state);
     },
   });
   const sessions = new SessionStore({ now });
@@ -80,10 +86,22 @@ async function main(env: NodeJS.ProcessEnv) {
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
   const engine = new Engine({ docker: new Docker({ socketPath: config.podmanSocket }), logger: logger.child({ module: 'engine' }) });
   const routeSource = new InMemoryRouteSource();
-  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, leadership, onRoutes: (routes) => routeSource.set({ routes }) });
+  // The proxy's table goes through remote access, which adds the remote names and certificates.
+  const remote = new RemoteAccess({
+    vault,
+    logger: logger.child({ module: 'remote' }),
+    now,
+    publishRoutes: (table) => routeSource.set(table),
+    modeFor: leadership.modeFor,
+    onStatus: (status) => hub.publish('remote.status', status),
+  });
+  leadership.onAppRoleChange(() => remote.refresh());
+  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
-  const routes = addAppRoutes(daemonRoutes({
+  const requireSession = sessionGuard(sessions);
+  const lookup = config.dnsServer ? serverLookup(config.dnsServer) : systemLookup;
+  const routes = addRemoteRoutes(addAppRoutes(daemonRoutes({
     schema,
     vault,
     apps: appsHost,
@@ -95,7 +113,7 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession: sessionGuard(sessions) }).before(leaderOnlyWrites(roles));
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession }), { schema, remote, audit, logger, lookup, requireSession }).before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: events.handleUpgrade, logger });
   const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: events.handleUpgrade, logger });
@@ -109,14 +127,14 @@ async function main(env: NodeJS.ProcessEnv) {
         return { valid: session !== undefined, user: session?.user };
       },
     },
-    // ACME HTTP-01 answers arrive with the certificates work; until then no token is known.
-    challenges: { get: () => undefined },
+    challenges: { get: (token) => remote.challengeAnswer(token) },
+    remote: { table: remote, tunnelStatus: (body) => remote.recordTunnelStatus(body) },
     logger,
   });
   // The portal route goes to the proxy once the daemon's own port and socket are bound.
   const portalRoute = {
     name: 'portal-route',
-    start: async () => void routeSource.set({ portal: { hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [`${config.deviceName}.local`] } }),
+    start: async () => remote.setPortal({ hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [`${config.deviceName}.local`] }),
     stop: async () => {},
   };
   const claimOnFirstBoot = {
@@ -129,7 +147,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, remote, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
 }
 
 /** The device's name in <listener>-<app>.<name>.local: one DNS label. */

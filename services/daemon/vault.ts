@@ -67,6 +67,12 @@ export class Vault implements Module {
     return this.store!;
   }
 
+  /** The mounted bootstrap volume: small secrets a TPM unlock alone must bring back (relay secret, certificates). */
+  get bootstrapDir(): string {
+    this.assertUnlocked();
+    return this.volumes.mountpoint('bootstrap');
+  }
+
   async start(): Promise<void> {
     await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
     this.report('crypto', 'ok');

@@ -1,0 +1,87 @@
+// The remote access API: configure, status, disable, preflight, and the certificates. Bodies are
+// checked against openapi.yaml; the meaning (URL form, host names) by remote/settings.ts.
+import type http from 'node:http';
+import { BadRequestError, ConflictError, NotFoundError, UnavailableError } from '../../common/errors.js';
+import type { Router } from '../../common/http.js';
+import type { Logger } from '../../common/logger.js';
+import type { ApiSchema } from '../api/schema.js';
+import type { AuditLog } from '../auth/audit.js';
+import { preflight, type Lookup } from './preflight.js';
+import type { RemoteAccess } from './remote-access.js';
+import type { RemoteConfigInput } from './settings.js';
+
+export interface RemoteRoutesDeps {
+  schema: ApiSchema;
+  remote: RemoteAccess;
+  audit: AuditLog;
+  logger: Logger;
+  /** How the preflight resolves names (the system's resolver in production). */
+  lookup: Lookup;
+  /** Checks the session (and the CSRF token on state-changing requests). */
+  requireSession: (req: http.IncomingMessage) => void;
+}
+
+type PreflightBody = Partial<RemoteConfigInput>;
+
+export function addRemoteRoutes(router: Router, deps: RemoteRoutesDeps): Router {
+  const { schema, remote, audit, requireSession } = deps;
+  const signedIn =
+    <P extends unknown[], R>(handler: (req: http.IncomingMessage, ...rest: P) => R) =>
+    (req: http.IncomingMessage, ...rest: P): R => {
+      requireSession(req);
+      return handler(req, ...rest);
+    };
+
+  /** Records the outcome of a change in the audit log, failures included. */
+  async function audited<T>(event: string, detail: string | undefined, work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      await audit.record({ event, outcome: 'ok', detail });
+      return result;
+    } catch (err) {
+      await audit.record({ event, outcome: 'error', detail: `${detail ? `${detail}: ` : ''}${(err as Error).message}` });
+      throw err;
+    }
+  }
+
+  return router
+    .on('GET', '/api/v1/remote/status', signedIn(() => ({ body: remote.status() })))
+    .on('POST', '/api/v1/remote/configure', signedIn(async (req) => {
+      const body = await schema.body<RemoteConfigInput>(req, 'configureRemote');
+      return { body: await audited('remote.configure', body.relayUrl, () => remote.configure(body)) };
+    }))
+    .on('POST', '/api/v1/remote/disable', signedIn(async (req) => {
+      await schema.body(req, 'disableRemote');
+      return { body: await audited('remote.disable', undefined, () => remote.disable()) };
+    }))
+    .on('POST', '/api/v1/remote/preflight', signedIn(async (req) => {
+      const body = hasBody(req) ? await schema.body<PreflightBody>(req, 'remotePreflight') : {};
+      const given = body.relayUrl !== undefined || body.portalHostname !== undefined;
+      const target = given ? body : remote.settings;
+      if (!target) throw new ConflictError('remote access is not configured: give relayUrl and portalHostname to check them');
+      if (target.relayUrl === undefined || target.portalHostname === undefined) {
+        throw new BadRequestError('give both relayUrl and portalHostname, or neither to check the stored configuration', [
+          ...(target.relayUrl === undefined ? ['relayUrl: missing'] : []),
+          ...(target.portalHostname === undefined ? ['portalHostname: missing'] : []),
+        ]);
+      }
+      return { body: await preflight({ relayUrl: target.relayUrl, portalHostname: target.portalHostname }, { lookup: deps.lookup }) };
+    }))
+    .on('GET', '/api/v1/remote/certificates', signedIn(() => ({ body: { certificates: remote.status().certificates } })))
+    .on('POST', '/api/v1/remote/certificates/renew', signedIn(async (req) => {
+      const { name } = await schema.body<{ name?: string }>(req, 'renewCertificates');
+      const certificates = remote.certificates;
+      if (!certificates) throw new UnavailableError('certificates are not managed on this device yet');
+      const managed = remote.status().hostnames.filter((entry) => entry.tls === 'device').map((entry) => entry.hostname);
+      if (name !== undefined && !managed.includes(name.toLowerCase())) throw new NotFoundError(`no certificate is managed for ${name}; the names are: ${managed.join(', ') || 'none'}`);
+      await audited('remote.certificates.renew', name ?? 'all', async () => {
+        // An ACME order can take a while: its outcome shows in the inventory (expiry, last error).
+        void certificates.renew(name?.toLowerCase()).catch((err) => deps.logger.warn('certificate renewal failed', { name: name ?? 'all', err }));
+      });
+      return { status: 202, body: { certificates: certificates.inventory() } };
+    }));
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
