@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { promisify } from 'node:util';
 import { freePort } from '../../image/qemu.js';
 import { BadRequestError } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
-import { CertificateIssueError, CertificateManager, type CertificatePair } from '../../services/daemon/remote/acme/certificate-manager.js';
+import { CertificateIssueError, CertificateManager, CertificateRateLimitedError, type CertificatePair } from '../../services/daemon/remote/acme/certificate-manager.js';
 import { rejects, thrown } from '../support/assertions.js';
 import { waitFor } from '../support/processes.js';
 
@@ -38,12 +39,12 @@ async function selfSigned(name: string, days: number): Promise<CertificatePair> 
   }
 }
 
-async function setup(stored: Record<string, string>) {
+async function setup(stored: Record<string, string>, directory?: string) {
   const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-acme-unit-'));
   await mkdir(path.join(dir, 'certificates'), { recursive: true });
   for (const [file, content] of Object.entries(stored)) await writeFile(path.join(dir, 'certificates', file), content);
   // Nothing listens there: every order fails with a real "connection refused".
-  const directoryUrl = `http://127.0.0.1:${await freePort()}/dir`;
+  const directoryUrl = directory ?? `http://127.0.0.1:${await freePort()}/dir`;
   const clock = { now: Date.now() };
   const timers: Timer[] = [];
   const changes: CertificatePair[][] = [];
@@ -161,6 +162,53 @@ test('a stored file that does not load (corrupt, or a key of another certificate
     assert.is(t.logLines.filter((l) => l.includes('does not load')).length, 2);
   } finally {
     await t.manager.stop();
+    await rm(t.dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Pebble has no rate limits, so this stand-in plays an ACME server that accepts the account and
+ * then refuses the order as Let's Encrypt does when a limit is hit: 429, a rateLimited problem,
+ * and Retry-After.
+ */
+async function rateLimitingAcme(retryAfterSeconds: number): Promise<{ url: string; orders: () => number; close: () => void }> {
+  let orders = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const nonce = { 'replay-nonce': `n${Math.random().toString(36).slice(2)}` };
+    if (req.url === '/dir') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order` }));
+    if (req.url === '/nonce') return res.writeHead(200, nonce).end();
+    if (req.url === '/account') return res.writeHead(201, { ...nonce, location: `${base}/account/1`, 'content-type': 'application/json' }).end(JSON.stringify({ status: 'valid' }));
+    orders++;
+    res
+      .writeHead(429, { ...nonce, 'retry-after': String(retryAfterSeconds), 'content-type': 'application/problem+json' })
+      .end(JSON.stringify({ type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders recently', status: 429 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/dir`, orders: () => orders, close: () => server.close() };
+}
+
+test('a rate limit (429, Retry-After) waits at least that long, and a manual renew is refused until then', async () => {
+  const acmeServer = await rateLimitingAcme(7200);
+  const t = await setup({}, acmeServer.url);
+  try {
+    await t.manager.start();
+    t.manager.setNames([NAME]);
+    await t.fire();
+    const info = t.manager.inventory()[0]!;
+    assert.is(info.state, 'failed');
+    assert.is(info.lastError, 'the ACME server rate-limits this request: too many new orders recently');
+    assert.is(Date.parse(info.nextAttemptAt!), t.clock.now + 7200_000, 'Retry-After, not the 45 s backoff');
+    assert.is(t.armed().delayMs, 7200_000);
+    assert.is(acmeServer.orders(), 1, 'acme-client itself did not retry');
+    const refused = await rejects(t.manager.renew(NAME), CertificateRateLimitedError);
+    assert.is(refused.status, 429);
+    assert.match(refused.message, new Date(t.clock.now + 7200_000).toISOString());
+    assert.is(acmeServer.orders(), 1);
+  } finally {
+    await t.manager.stop();
+    acmeServer.close();
     await rm(t.dir, { recursive: true, force: true });
   }
 });
