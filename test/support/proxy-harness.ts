@@ -20,6 +20,9 @@ export interface ProxyHarness {
   proxy: ServiceProcess;
   /** The portal listener's port (host-name routing). */
   portalPort: number;
+  /** The tunnel ingress sockets (each connection starts with a PROXY v2 header). */
+  tunnelTlsSocket: string;
+  tunnelHttpSocket: string;
   /** Replaces the table and waits until the proxy applied it. */
   setRoutes(change: Parameters<InMemoryRouteSource['set']>[0]): Promise<void>;
   stop(): Promise<void>;
@@ -35,12 +38,16 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Prox
   const socketPath = path.join(dir, 'internal.sock');
   const api = new InternalApi({ socketPath, routes, sessions: checker, challenges: store, logger: createLogger({ service: 'test-daemon', level: 'error' }), longPollMs: 2000 });
   await api.start();
+  const tunnelTlsSocket = path.join(dir, 'tunnel', 'tls.sock');
+  const tunnelHttpSocket = path.join(dir, 'tunnel', 'http.sock');
   const proxy = await ServiceProcess.start('proxy', {
     PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
     PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
     PICCOLO_PROXY_DAEMON_SOCKET: socketPath,
     PICCOLO_PROXY_CERT_DIR: path.join(dir, 'certs'),
     PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'),
+    PICCOLO_PROXY_TUNNEL_TLS_SOCKET: tunnelTlsSocket,
+    PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: tunnelHttpSocket,
     ...env,
   });
   await proxy.notified('READY=1', 20_000);
@@ -53,7 +60,7 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Prox
     await proxy.kill('SIGTERM');
     await api.stop();
   };
-  return { dir, routes, sessions, challenges, api, proxy, portalPort, setRoutes, stop };
+  return { dir, routes, sessions, challenges, api, proxy, portalPort, tunnelTlsSocket, tunnelHttpSocket, setRoutes, stop };
 }
 
 /** A port free right now (bound then released), for a public port in a route. */
