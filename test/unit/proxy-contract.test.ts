@@ -2,7 +2,8 @@
 // pure parts: backoff with jitter that resets only after a stable link, token buckets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultAccess, parseRouteTable, validateMiddleware, RouteTableError } from '../../services/common/route-table.js';
+import { MAX_CERTIFICATES, defaultAccess, parseRouteTable, validateMiddleware, RouteTableError } from '../../services/common/route-table.js';
+import { LocalCa } from '../../services/proxy/local-ca.js';
 import { Backoff } from '../../services/common/backoff.js';
 import { TokenBuckets } from '../../services/proxy/middleware.js';
 
@@ -44,6 +45,27 @@ test('a route table with duplicate ports or bad fields is refused as a whole, na
       'routes[1].flow: must be one of tcp, tls',
     ]);
   }
+});
+
+test('certificates in the table: PEM key and chain, a bounded list; problems name the entry, never the key', () => {
+  const pair = LocalCa.create('contract').issue(['remote.example.test']);
+  const table = { rev: 1, portal: { hostBindPort: 8080, socketPath: '/run/piccolo-daemon/portal.sock', hostnames: [] }, routes: [] };
+  assert.equal(parseRouteTable({ ...table, certificates: [pair] }).certificates, [pair]);
+  const secretKey = pair.key.replace('PRIVATE KEY-----\n', 'PRIVATE KEY-----\n!');
+  try {
+    parseRouteTable({ ...table, portal: { ...table.portal, socketPath: 'relative.sock' }, certificates: [{ key: secretKey, cert: pair.key }, { key: pair.key, cert: pair.cert, chain: '' }, 'pem'] });
+    assert.unreachable();
+  } catch (err) {
+    assert.equal((err as RouteTableError).problems, [
+      'portal.socketPath: must be an absolute path of at most 107 characters',
+      'certificates[0].key: must be one PEM private key',
+      'certificates[0].cert: must be PEM certificates (the chain, leaf first)',
+      'certificates[1].chain: unknown field',
+      'certificates[2]: must be an object with key and cert',
+    ]);
+    assert.not.match((err as Error).message, /MII/, 'no key material in the message');
+  }
+  assert.throws(() => parseRouteTable({ ...table, certificates: Array(MAX_CERTIFICATES + 1).fill(pair) }), /certificates: must be a list of at most/);
 });
 
 test('user HTTP listeners are private by default; public when the spec says so; raw and system ones are public', () => {
