@@ -69,8 +69,13 @@ export interface ControlDocument {
   jobs: JobRecord[];
   /** Remote access through a relay; null until configured. Its device secret is not here (remote/device-secret.ts). */
   remote: RemoteSettings | null;
-  /** Auth settings that follow the store like remote ones; none yet (the password lives in the key ring). */
-  auth: Record<string, never>;
+  auth: AuthSettings;
+}
+
+/** Auth facts every node must follow (the password itself lives in each node's key ring). */
+export interface AuthSettings {
+  /** When the admin password last changed: sessions from before it end on every node. */
+  passwordChangedAt?: string;
 }
 
 export function initialControlDocument(): ControlDocument {

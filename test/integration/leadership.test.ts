@@ -131,4 +131,18 @@ test('leader again, the same write goes through', async () => {
   await waitFor(async () => ((await containerState()) === 'exited' ? true : undefined), 30_000, 'stopped by the user');
 });
 
+test('on the leader, a password change is an auth change in the control store: its rev bumps, old sessions end', async () => {
+  const storeFile = path.join(stateDir, 'volumes', 'control', 'mnt', 'store', 'control.json');
+  const before = JSON.parse(readFileSync(storeFile, 'utf8'));
+  const oldCookie = cookie;
+  const changed = await call('POST', '/api/v1/auth/password', { currentPassword: PASSWORD, newPassword: 'Another-Secret-43' });
+  assert.is(changed.status, 200, JSON.stringify(changed.body));
+  const after = JSON.parse(readFileSync(storeFile, 'utf8'));
+  assert.ok(after.rev > before.rev, `rev ${before.rev} -> ${after.rev}`);
+  assert.is(before.data.auth.passwordChangedAt, undefined);
+  assert.type(after.data.auth.passwordChangedAt, 'string');
+  assert.is((await fetch(`${api}/api/v1/apps`, { headers: { cookie: oldCookie } })).status, 401, 'the session from before the change has ended');
+  assert.is((await call('GET', '/api/v1/apps')).status, 200, 'the new session works');
+});
+
 test.run();

@@ -15,6 +15,7 @@ import { PASSWORD_RULES, assertStrongPassword } from '../auth/password-policy.js
 import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.js';
 import type { AttemptThrottle } from '../auth/throttle.js';
 import type { AppsHost } from '../apps-host.js';
+import { recordPasswordChange } from '../cluster/password-change.js';
 import type { Vault } from '../vault.js';
 import type { ApiSchema } from './schema.js';
 import { SESSION_COOKIE } from '../../common/route-table.js';
@@ -149,6 +150,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       assertStrongPassword(body.newPassword);
       return guarded(req, 'auth.password-change', async () => {
         await vault.changePassword(body.currentPassword, body.newPassword);
+        await recordPasswordChange(vault.controlStore, now());
         sessions.destroyAll();
         return signIn(req);
       });
@@ -183,6 +185,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       if (vault.state === 'unclaimed') throw new ConflictError('this device is not set up yet');
       return guarded(req, 'crypto.password-reset', async () => {
         await vault.resetPassword(body.recoveryKey, body.newPassword);
+        await recordPasswordChange(vault.controlStore, now());
         sessions.destroyAll();
         return signIn(req, 200, { state: vault.state });
       });

@@ -3,11 +3,12 @@
 // route for it, and its remote name goes to the leader: mode "tunnel". With no other node to
 // carry that traffic (single-node mode), the tunnel mode is only logged.
 import type { Logger } from '../../common/logger.js';
+import type { RemoteRoute } from '../../common/remote-contract.js';
 import type { Route } from '../../common/route-table.js';
 import type { DesiredRunState } from '../control-document.js';
 import { appOfResource, appResource, type Role, type RoleSource } from './roles.js';
 
-export type RemoteMode = 'local' | 'tunnel';
+export type RemoteMode = RemoteRoute['mode'];
 
 export interface AppLeadershipOptions {
   roles: RoleSource;
