@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../image/qemu.js';
-import { BadRequestError } from '../../services/common/errors.js';
+import { BadRequestError, NotFoundError } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
 import { CertificateIssueError, CertificateManager, CertificateRateLimitedError, type CertificatePair } from '../../services/daemon/remote/acme/certificate-manager.js';
 import { rejects, thrown } from '../support/assertions.js';
@@ -137,6 +137,7 @@ test('setNames checks every name, normalises case, and dropping a name stops ser
     assert.match(thrown(() => t.manager.setNames(['*.example.test']), BadRequestError).message, /^names\[0\]/);
     assert.match(thrown(() => t.manager.setNames(['localhost']), BadRequestError).message, /^names\[0\]/);
     assert.equal(t.manager.current(), [pair], 'a refused list changes nothing');
+    assert.match((await rejects(t.manager.renew('unknown.example.test'), NotFoundError)).message, /^name: /);
 
     t.manager.setNames(['Other.Example.Test.']);
     assert.equal(t.manager.inventory().map((c) => [c.name, c.state]), [['other.example.test', 'pending']]);

@@ -183,16 +183,16 @@ export class CertificateManager implements Module {
    */
   async renew(name?: string): Promise<void> {
     if (!this.running) throw new PiccoloError(503, 'unavailable', 'the certificate manager is not running');
-    const targets = name === undefined ? this.sortedEntries() : [this.entries.get(name.toLowerCase())];
+    const named = name === undefined ? undefined : this.entries.get(name.toLowerCase());
+    if (name !== undefined && !named) throw new NotFoundError(`name: no certificate is wanted for ${JSON.stringify(name)}`);
+    const targets = named ? [named] : this.sortedEntries();
     const now = this.now();
-    for (const entry of targets) {
-      if (!entry) throw new NotFoundError(`name: no certificate is wanted for ${JSON.stringify(name)}`);
-      if (entry.rateLimitedUntil !== undefined && entry.rateLimitedUntil > now) throw new CertificateRateLimitedError(entry.name, entry.rateLimitedUntil);
-    }
+    const limited = targets.find((entry) => entry.rateLimitedUntil !== undefined && entry.rateLimitedUntil > now);
+    if (limited) throw new CertificateRateLimitedError(limited.name, limited.rateLimitedUntil!);
     const failures = await this.enqueue(async () => {
       const errors: string[] = [];
       for (const entry of targets) {
-        if (this.running && this.entries.get(entry!.name) === entry && !(await this.attempt(entry!))) errors.push(`${entry!.name}: ${entry!.lastError}`);
+        if (this.running && this.entries.get(entry.name) === entry && !(await this.attempt(entry))) errors.push(`${entry.name}: ${entry.lastError}`);
       }
       return errors;
     });
@@ -332,8 +332,8 @@ export class CertificateManager implements Module {
 
   private async describe(err: unknown): Promise<string> {
     if (err instanceof AcmeRateLimitedError || err instanceof ChallengeFailedError) return err.message;
-    const cause = await probeDirectory(this.options.directoryUrl);
-    if (cause) return `could not reach the ACME server at ${this.options.directoryUrl}: ${cause}`;
+    // acme-client turns every transport failure into this TypeError; the probe finds the cause.
+    if (err instanceof TypeError) return `could not reach the ACME server at ${this.options.directoryUrl}: ${(await probeDirectory(this.options.directoryUrl)) ?? 'the connection failed'}`;
     return `the ACME server refused the order: ${(err as Error).message}`;
   }
 
