@@ -71,7 +71,9 @@ export function parseHttpHead(bytes: Buffer): HttpHead {
   }
   if (hosts.length > 1) return { kind: 'not-http' };
   const absolute = /^https?:\/\/([^/?#]+)/i.exec(request[2]!);
-  return { kind: 'request', host: absolute?.[1] ?? hosts[0] };
+  const host = absolute?.[1] ?? hosts[0];
+  // Read as latin1 to keep byte offsets; a name is UTF-8 (IDNA comes later).
+  return { kind: 'request', host: host === undefined ? undefined : Buffer.from(host, 'latin1').toString('utf8') };
 }
 
 /** "name:port" and "[v6]:port" without the port. */
