@@ -24,6 +24,7 @@ import { addRoleTestRoutes } from './cluster/role-test-hook.js';
 import { ScriptedRoles, SingleNodeRoles, type RoleSource } from './cluster/roles.js';
 import { InternalApi } from './internal/internal-api.js';
 import { InMemoryRouteSource } from './internal/memory-route-source.js';
+import { CertificateManager } from './remote/acme/certificate-manager.js';
 import { addRemoteRoutes } from './remote/api.js';
 import { serverLookup, systemLookup } from './remote/preflight.js';
 import { RemoteAccess } from './remote/remote-access.js';
@@ -54,6 +55,9 @@ async function main(env: NodeJS.ProcessEnv) {
       podmanSocket: field('PICCOLO_PODMAN_SOCKET', parseAbsolutePath, '/run/podman/podman.sock'),
       // host:port of a DNS server for the remote preflight; empty: the system's resolver.
       dnsServer: field('PICCOLO_DNS_SERVER', String, ''),
+      acmeDirectoryUrl: field('PICCOLO_ACME_DIRECTORY_URL', String, 'https://acme-v02.api.letsencrypt.org/directory'),
+      // Empty: no contact address (the CA then sends no expiry notices).
+      acmeEmail: field('PICCOLO_ACME_EMAIL', String, ''),
     },
     env,
   );
@@ -93,6 +97,8 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     publishRoutes: (table) => routeSource.set(table),
     modeFor: leadership.modeFor,
+    certificates: ({ dir, onChange }) =>
+      new CertificateManager({ dir, directoryUrl: config.acmeDirectoryUrl, email: config.acmeEmail || undefined, logger: logger.child({ module: 'acme' }), now, onChange }),
     onStatus: (status) => hub.publish('remote.status', status),
   });
   leadership.onAppRoleChange(() => remote.refresh());
@@ -113,7 +119,7 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession }), { schema, remote, audit, logger, lookup, requireSession }).before(leaderOnlyWrites(roles));
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession }), { schema, remote, audit, lookup, requireSession }).before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: events.handleUpgrade, logger });
   const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: events.handleUpgrade, logger });

@@ -29,11 +29,18 @@ const CONFIG = { relayUrl: 'wss://Relay.Example.com:8443/connect', deviceSecret:
 /** The certificate manager's side as remote access drives it (the real one is remote/acme/). */
 class RecordingCertificates implements CertificateSource {
   names: string[] = [];
+  running = false;
+  async start() {
+    this.running = true;
+  }
+  async stop() {
+    this.running = false;
+  }
   setNames(names: string[]) {
     this.names = names;
   }
   inventory() {
-    return this.names.map((name) => ({ names: [name] }));
+    return this.names.map((name) => ({ name, state: 'pending' as const }));
   }
   async renew() {}
   current(): CertificatePair[] {
@@ -272,6 +279,7 @@ test('locked: the table goes disabled and the API answers 423', async () => {
   await remote.stop();
   assert.is(remote.current().enabled, false);
   assert.throws(() => remote.status(), (err: unknown) => err instanceof LockedError);
+  assert.is(harness.certificates.running, false, 'the certificate manager stopped with the lock');
   await harness.store.close();
   assert.not.match(lines.join(''), SECRET, 'the secret is in no log line');
 });

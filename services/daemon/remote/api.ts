@@ -1,9 +1,8 @@
 // The remote access API: configure, status, disable, preflight, and the certificates. Bodies are
 // checked against openapi.yaml; the meaning (URL form, host names) by remote/settings.ts.
 import type http from 'node:http';
-import { BadRequestError, ConflictError, NotFoundError, UnavailableError } from '../../common/errors.js';
+import { BadRequestError, ConflictError, UnavailableError } from '../../common/errors.js';
 import type { Router } from '../../common/http.js';
-import type { Logger } from '../../common/logger.js';
 import type { ApiSchema } from '../api/schema.js';
 import type { AuditLog } from '../auth/audit.js';
 import { preflight, type Lookup } from './preflight.js';
@@ -14,7 +13,6 @@ export interface RemoteRoutesDeps {
   schema: ApiSchema;
   remote: RemoteAccess;
   audit: AuditLog;
-  logger: Logger;
   /** How the preflight resolves names (the system's resolver in production). */
   lookup: Lookup;
   /** Checks the session (and the CSRF token on state-changing requests). */
@@ -71,14 +69,10 @@ export function addRemoteRoutes(router: Router, deps: RemoteRoutesDeps): Router 
     .on('POST', '/api/v1/remote/certificates/renew', signedIn(async (req) => {
       const { name } = await schema.body<{ name?: string }>(req, 'renewCertificates');
       const certificates = remote.certificates;
-      if (!certificates) throw new UnavailableError('certificates are not managed on this device yet');
-      const managed = remote.status().hostnames.filter((entry) => entry.tls === 'device').map((entry) => entry.hostname);
-      if (name !== undefined && !managed.includes(name.toLowerCase())) throw new NotFoundError(`no certificate is managed for ${name}; the names are: ${managed.join(', ') || 'none'}`);
-      await audited('remote.certificates.renew', name ?? 'all', async () => {
-        // An ACME order can take a while: its outcome shows in the inventory (expiry, last error).
-        void certificates.renew(name?.toLowerCase()).catch((err) => deps.logger.warn('certificate renewal failed', { name: name ?? 'all', err }));
-      });
-      return { status: 202, body: { certificates: certificates.inventory() } };
+      if (!certificates) throw new UnavailableError('certificates are not managed on this device');
+      // Answers once the new certificates are stored (seconds), or with why not: 404, 429, 502.
+      await audited('remote.certificates.renew', name ?? 'all', () => certificates.renew(name));
+      return { body: { certificates: certificates.inventory() } };
     }));
 }
 

@@ -14,20 +14,14 @@ import type { CertificatePair, PortalRoute, Route } from '../../common/route-tab
 import type { ControlDocument } from '../control-document.js';
 import type { DeepReadonly } from '../store/store.js';
 import type { Vault, VaultState } from '../vault.js';
+import type { CertificateInfo, CertificateManager } from './acme/certificate-manager.js';
 import { DeviceSecretFile } from './device-secret.js';
 import { remoteNames, withRemoteNames, type AppListener, type RemoteMode, type RemoteName } from './remote-names.js';
 import { parseTunnelStatus } from './tunnel-status.js';
 import { checkRemoteConfig, type RemoteConfigInput, type RemoteSettings } from './settings.js';
 
-/** What this module uses of the ACME certificate manager (services/daemon/remote/acme/). */
-export interface CertificateSource {
-  setNames(names: string[]): void;
-  inventory(): unknown[];
-  renew(name?: string): Promise<unknown>;
-  current(): CertificatePair[];
-  challengeAnswer(token: string): string | undefined;
-  stop?(): Promise<void>;
-}
+/** What this module uses of the ACME certificate manager. */
+export type CertificateSource = Pick<CertificateManager, 'start' | 'stop' | 'setNames' | 'inventory' | 'renew' | 'current' | 'challengeAnswer'>;
 
 export interface RemoteStatus {
   configured: boolean;
@@ -38,7 +32,7 @@ export interface RemoteStatus {
   deviceSecretSet: boolean;
   hostnames: RemoteName[];
   tunnel: { reporting: false } | { reporting: true; receivedAt: string; status: TunnelStatus };
-  certificates: unknown[];
+  certificates: CertificateInfo[];
 }
 
 export interface RemoteAccessOptions {
@@ -187,6 +181,7 @@ export class RemoteAccess extends EventEmitter implements Module {
     const secretFile = new DeviceSecretFile(path.join(vault.bootstrapDir, 'remote'));
     const open: OpenState = { secretFile, secret: await secretFile.read(), settings: undefined, listeners: [], certificates: undefined, unsubscribe: () => {} };
     open.certificates = this.options.certificates?.({ dir: path.join(vault.bootstrapDir, 'acme'), onChange: () => this.onCertificatesChange() });
+    await open.certificates?.start();
     this.open = open;
     open.unsubscribe = store.subscribe(({ data }) => this.follow(data));
     this.follow(store.data);
@@ -198,7 +193,7 @@ export class RemoteAccess extends EventEmitter implements Module {
     if (!open) return;
     this.open = undefined;
     open.unsubscribe();
-    await open.certificates?.stop?.();
+    await open.certificates?.stop();
     this.rebuild();
   }
 
