@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../image/qemu.js';
-import { BadRequestError, NotFoundError } from '../../services/common/errors.js';
+import { BadRequestError, NotFoundError, PiccoloError } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
 import { CertificateIssueError, CertificateManager, CertificateRateLimitedError, type CertificatePair } from '../../services/daemon/remote/acme/certificate-manager.js';
 import { rejects, thrown } from '../support/assertions.js';
@@ -163,6 +163,21 @@ test('a stored file that does not load (corrupt, or a key of another certificate
     assert.is(t.logLines.filter((l) => l.includes('does not load')).length, 2);
   } finally {
     await t.manager.stop();
+    await rm(t.dir, { recursive: true, force: true });
+  }
+});
+
+test('a stop while start is still loading leaves the manager stopped: no timer, no order', async () => {
+  const t = await setup({ [`${NAME}.json`]: JSON.stringify(await selfSigned(NAME, 90)) });
+  try {
+    const starting = t.manager.start();
+    t.manager.setNames([NAME, 'other.example.test']);
+    await Promise.all([starting, t.manager.stop()]);
+    assert.is(t.timers.length, 0);
+    assert.equal(t.manager.current(), []);
+    assert.equal(t.changes, []);
+    assert.is((await rejects(t.manager.renew(), PiccoloError)).status, 503);
+  } finally {
     await rm(t.dir, { recursive: true, force: true });
   }
 });

@@ -108,7 +108,9 @@ export class CertificateManager implements Module {
   /** Orders, file removals and loads run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private cancelTimer?: () => void;
+  private starting?: Promise<void>;
   private running = false;
+  private stopped = false;
   private lastNotified = '';
 
   constructor(private readonly options: CertificateManagerOptions) {
@@ -119,20 +121,30 @@ export class CertificateManager implements Module {
     installAcmeHttpPolicy();
   }
 
-  async start(): Promise<void> {
-    await mkdir(path.join(this.options.dir, CERTIFICATES_DIR), { recursive: true, mode: 0o700 });
-    this.accountKey = await this.loadAccountKey();
-    for (const entry of await this.loadCertificates()) this.entries.set(entry.name, entry);
-    this.running = true;
-    if (this.desired) this.reconcile(this.desired);
-    this.changed();
+  start(): Promise<void> {
+    this.starting ??= this.load();
+    return this.starting;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    // A stop during start (the volume closing while the files load) waits for the load, then stays stopped.
+    await this.starting?.catch(() => undefined);
     this.running = false;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     await this.queue;
+  }
+
+  private async load(): Promise<void> {
+    await mkdir(path.join(this.options.dir, CERTIFICATES_DIR), { recursive: true, mode: 0o700 });
+    this.accountKey = await this.loadAccountKey();
+    const loaded = await this.loadCertificates();
+    if (this.stopped) return;
+    for (const entry of loaded) this.entries.set(entry.name, entry);
+    this.running = true;
+    if (this.desired) this.reconcile(this.desired);
+    this.changed();
   }
 
   /** The hostnames that need a certificate: issues missing ones, stops serving removed ones. */
