@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { REMOTE_PATHS, type RemoteTable } from '../../services/common/remote-contract.js';
 import { INTERNAL_PATHS, type RouteTable } from '../../services/common/route-table.js';
 import { engineName } from '../../services/daemon/apps/container-spec.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
@@ -18,6 +19,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-leadership-'));
 const stateDir = path.join(dir, 'state');
 const internalSocket = path.join(dir, 'internal.sock');
 const PASSWORD = 'Leadership-Secret-42';
+const REMOTE = { relayUrl: 'wss://relay.example.com:8443/connect', deviceSecret: 'leadership-device-secret', portalHostname: 'portal.example.com', appDomain: 'apps.example.com' };
 let podman: TestPodman;
 let daemon: ServiceProcess;
 let api = '';
@@ -37,11 +39,11 @@ async function call(method: string, route: string, body?: unknown): Promise<{ st
   return { status: res.status, body: json };
 }
 
-/** The route table the proxy would get, read from the daemon's internal socket. */
-function routeTable(): Promise<RouteTable> {
+/** A table from the daemon's internal socket: the proxy's routes, or the tunnel's remote table. */
+function internalGet<T>(path: string): Promise<T> {
   return new Promise((resolve, reject) => {
     http
-      .get({ socketPath: internalSocket, path: INTERNAL_PATHS.routes }, (res) => {
+      .get({ socketPath: internalSocket, path }, (res) => {
         let text = '';
         res.on('data', (chunk) => (text += chunk));
         res.on('end', () => resolve(JSON.parse(text)));
@@ -50,7 +52,10 @@ function routeTable(): Promise<RouteTable> {
   });
 }
 
-const appRoutes = async () => (await routeTable()).routes.filter((route) => route.app === app);
+const appRoutes = async () => (await internalGet<RouteTable>(INTERNAL_PATHS.routes)).routes.filter((route) => route.app === app);
+/** How the tunnel is told to treat the app's remote name. */
+const remoteMode = async () => (await internalGet<RemoteTable>(REMOTE_PATHS.remote)).routes.find((route) => route.app === app)?.mode;
+const storeFile = () => JSON.parse(readFileSync(path.join(stateDir, 'volumes', 'control', 'mnt', 'store', 'control.json'), 'utf8'));
 /** Read back from Podman, never from the daemon: running, stopping (httpd ignores SIGTERM, so ~10 s), exited... */
 const containerState = async () => (await podman.docker.getContainer(engineName(app)).inspect()).State.Status;
 const page = async (port: number) => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.text();
@@ -68,6 +73,9 @@ test.before(async () => {
   const install = await call('POST', '/api/v1/apps', { spec: `name: ${app}\nimage: ${image}\nlisteners:\n  - name: web\n    guest_port: 80\n    protocol: http\n` });
   assert.is(install.status, 202, JSON.stringify(install.body));
   await waitFor(async () => ((await call('GET', `/api/v1/apps/${app}`)).body.state === 'running' ? true : undefined), 60_000, 'app running');
+  // Remote access on (no relay needed): the remote table then lists the app's name with its mode.
+  const remote = await call('POST', '/api/v1/remote/configure', REMOTE);
+  assert.is(remote.status, 200, JSON.stringify(remote.body));
 });
 
 test.after(async () => {
@@ -79,6 +87,7 @@ test.after(async () => {
 test('a leader runs the app and the proxy has its route', async () => {
   assert.is(await containerState(), 'running');
   assert.is((await appRoutes()).length, 1);
+  assert.is(await remoteMode(), 'local');
   assert.equal((await call('GET', `/api/v1/test/role?resource=app:${app}`)).body, { resource: `app:${app}`, role: 'leader', leader: 'piccolo.local', mode: 'local' });
 });
 
@@ -88,6 +97,7 @@ test('a follower event for the app stops its container, withdraws its route, and
   assert.equal(flipped.body, { resource: `app:${app}`, role: 'follower', leader: 'node-b.local', mode: 'tunnel' });
   await waitFor(async () => ((await containerState()) === 'exited' ? true : undefined), 30_000, 'container stopped');
   assert.equal(await appRoutes(), [], 'no local proxy route for a follower app');
+  assert.is(await remoteMode(), 'tunnel', 'the tunnel is told the name is led elsewhere');
   assert.is(await page(hostPort), undefined, 'nothing served locally');
   const view = (await call('GET', `/api/v1/apps/${app}`)).body;
   assert.is(view.state, 'stopped');
@@ -107,7 +117,7 @@ test('leader again, the app returns to its desired state and its route comes bac
   const hostPort = (await call('GET', `/api/v1/apps/${app}`)).body.services[0].hostBindPort;
   assert.match((await waitFor(async () => ((await page(hostPort))?.includes('led here') ? page(hostPort) : undefined), 20_000, 'page back'))!, /led here/);
   assert.is((await appRoutes()).length, 1);
-  assert.is((await call('GET', `/api/v1/test/role?resource=app:${app}`)).body.mode, 'local');
+  assert.is(await remoteMode(), 'local');
 });
 
 test('a kernel follower refuses management writes with a 409 naming the leader; reads still work', async () => {
@@ -118,6 +128,7 @@ test('a kernel follower refuses management writes with a 409 naming the leader; 
   assert.is(refused.body.error.details.leader, 'node-b.local');
   assert.match(refused.body.error.message, /node-b\.local/);
   assert.is((await call('POST', '/api/v1/auth/password', { currentPassword: PASSWORD, newPassword: 'Another-Secret-43' })).status, 409);
+  assert.is((await call('POST', '/api/v1/remote/disable', { confirm: true })).status, 409);
   const apps = await call('GET', '/api/v1/apps');
   assert.is(apps.status, 200);
   assert.equal(apps.body.apps.map((a: any) => `${a.name}:${a.run}`), [`${app}:running`], 'the refused stop changed nothing');
@@ -131,13 +142,22 @@ test('leader again, the same write goes through', async () => {
   await waitFor(async () => ((await containerState()) === 'exited' ? true : undefined), 30_000, 'stopped by the user');
 });
 
+test('on the leader, a remote change bumps the control store rev, and remote access follows the store', async () => {
+  const before = storeFile();
+  assert.is(before.data.remote.enabled, true);
+  assert.is((await call('POST', '/api/v1/remote/disable', { confirm: true })).status, 200);
+  const after = storeFile();
+  assert.ok(after.rev > before.rev, `rev ${before.rev} -> ${after.rev}`);
+  assert.is(after.data.remote.enabled, false);
+  assert.is((await internalGet<RemoteTable>(REMOTE_PATHS.remote)).enabled, false);
+});
+
 test('on the leader, a password change is an auth change in the control store: its rev bumps, old sessions end', async () => {
-  const storeFile = path.join(stateDir, 'volumes', 'control', 'mnt', 'store', 'control.json');
-  const before = JSON.parse(readFileSync(storeFile, 'utf8'));
+  const before = storeFile();
   const oldCookie = cookie;
   const changed = await call('POST', '/api/v1/auth/password', { currentPassword: PASSWORD, newPassword: 'Another-Secret-43' });
   assert.is(changed.status, 200, JSON.stringify(changed.body));
-  const after = JSON.parse(readFileSync(storeFile, 'utf8'));
+  const after = storeFile();
   assert.ok(after.rev > before.rev, `rev ${before.rev} -> ${after.rev}`);
   assert.is(before.data.auth.passwordChangedAt, undefined);
   assert.type(after.data.auth.passwordChangedAt, 'string');
