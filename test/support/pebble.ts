@@ -14,6 +14,8 @@ const execFileAsync = promisify(execFile);
 export interface PebbleOptions {
   /** Lifetime of issued certificates (pebble's default is five years). */
   validitySeconds?: number;
+  /** Where pebble fetches HTTP-01 challenges (e.g. a relay's plain-HTTP port); default a free port. */
+  httpPort?: number;
 }
 
 export interface Pebble {
@@ -38,7 +40,8 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const [acmePort, managementPort, httpPort, tlsPort, dnsPort, challtestPort] = await distinctFreePorts(6);
+    const [acmePort, managementPort, freeHttpPort, tlsPort, dnsPort, challtestPort] = await distinctFreePorts(6);
+    const httpPort = options.httpPort ?? freeHttpPort!;
     const apiCaFile = path.join(dir, 'cert.pem');
     const keyFile = path.join(dir, 'key.pem');
     await execFileAsync('openssl', [

@@ -105,7 +105,7 @@ export class CertificateManager implements Module {
   private desired?: Set<string>;
   private accountKey?: string;
   private client?: acme.Client;
-  /** Orders, file removals and loads run one at a time, in order. */
+  /** Orders and file removals run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private cancelTimer?: () => void;
   private starting?: Promise<void>;
