@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ServiceProcess, removeTestDir, startTestDaemon, waitFor } from '../support/processes.js';
 
@@ -121,6 +122,21 @@ test('X-Forwarded-Proto is believed from the proxy (a TLS login gets a Secure co
   const forged = await login(daemonPort, PASSWORD, { from: '127.0.0.6', headers: { 'x-forwarded-proto': 'https' } });
   assert.is(forged.status, 200);
   assert.not.match(String(forged.headers['set-cookie']), /Secure/);
+});
+
+test('WebSocket upgrades to the portal go over the portal socket too', async () => {
+  const signedIn = await login(proxyPort, PASSWORD, { from: '127.0.0.7' });
+  const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!;
+  const ws = new WebSocket(`ws://127.0.0.1:${proxyPort}/api/v1/events`, { headers: { cookie }, localAddress: '127.0.0.7' });
+  const outcome = await new Promise<string>((resolve) => {
+    ws.once('open', () => resolve('open'));
+    ws.once('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
+    ws.once('error', (err) => resolve(err.message));
+  });
+  ws.close();
+  assert.is(outcome, 'open');
+  const refused = new WebSocket(`ws://127.0.0.1:${proxyPort}/api/v1/events`);
+  assert.is(await new Promise((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode))), 401, 'the daemon, not the proxy, decided');
 });
 
 test.run();
