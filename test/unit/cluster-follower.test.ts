@@ -10,6 +10,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { SessionStore } from '../../services/daemon/auth/sessions.js';
 import { ControlFollower, storeFeed } from '../../services/daemon/cluster/control-follower.js';
 import { endSessionsOnPasswordChange, recordPasswordChange } from '../../services/daemon/cluster/password-change.js';
+import { RemoteAccess } from '../../services/daemon/remote/remote-access.js';
 import { CONTROL_MIGRATIONS, CONTROL_SCHEMA_VERSION, initialControlDocument, type ControlDocument } from '../../services/daemon/control-document.js';
 import { ControlStore, type CommitEvent } from '../../services/daemon/store/store.js';
 import { removeTestDir, waitFor } from '../support/processes.js';
@@ -26,6 +27,14 @@ const leaderEvents: CommitEvent<ControlDocument>[] = [];
 const replicaEvents: CommitEvent<ControlDocument>[] = [];
 const followerSessions = new SessionStore({ now: Date.now });
 
+/** Each node's remote access manager, following its own store (no certificates, no proxy here). */
+function remoteAccessOn(store: ControlStore<ControlDocument>, name: string): RemoteAccess {
+  const vault = { state: 'unlocked' as const, controlStore: store, bootstrapDir: path.join(dir, `${name}-bootstrap`), assertUnlocked: () => {} };
+  return new RemoteAccess({ vault, logger, now: Date.now, publishRoutes: () => {} });
+}
+
+let leaderRemote: RemoteAccess;
+let followerRemote: RemoteAccess;
 const caughtUp = () => waitFor(() => (follower.rev === leader.rev ? true : undefined), 5_000, `follower at rev ${leader.rev}`);
 const shared = (doc: ControlStore<ControlDocument>['data']) => ({ apps: doc.apps, remote: doc.remote, auth: doc.auth });
 
@@ -37,10 +46,16 @@ test.before(async () => {
   endSessionsOnPasswordChange(replica, followerSessions);
   follower = new ControlFollower({ feed: storeFeed(leader), replica, logger });
   await follower.start();
+  leaderRemote = remoteAccessOn(leader, 'leader');
+  followerRemote = remoteAccessOn(replica, 'follower');
+  await leaderRemote.start();
+  await followerRemote.start();
 });
 
 test.after(async () => {
   await follower.stop();
+  await leaderRemote.stop();
+  await followerRemote.stop();
   await leader.close();
   await replica.close();
   removeTestDir(dir);
@@ -66,16 +81,23 @@ test('a password change bumps the rev, is a commit event, and ends the follower 
   assert.is(followerSessions.get(session.id), undefined, 'a session from before the change has ended');
 });
 
-test('a remote change bumps the rev, is a commit event, and the follower has the same settings; its sessions stay', async () => {
+test('a remote change bumps the rev, is a commit event, and both nodes remote managers follow their stores; sessions stay', async () => {
   const before = leader.rev;
   const session = followerSessions.create('admin');
+  await leaderRemote.configure({ relayUrl: 'wss://Relay.example.com:8443/connect', deviceSecret: 'a-device-secret-of-the-leader', portalHostname: 'Portal.example.com', appDomain: 'apps.example.com' });
   const settings = { relayUrl: 'wss://relay.example.com:8443/connect', portalHostname: 'portal.example.com', appDomain: 'apps.example.com', enabled: true };
-  const rev = await leader.commit((draft) => void (draft.remote = settings));
-  assert.is(rev, before + 1);
+  assert.is(leader.rev, before + 1);
   assert.equal(leaderEvents.at(-1)!.data.remote, settings);
+  assert.is(leaderRemote.status().relayUrl, settings.relayUrl);
+  assert.is(leaderRemote.current().enabled, true);
   await caughtUp();
   assert.equal(replica.data.remote, settings);
   assert.equal(replicaEvents.at(-1)!.data.remote, settings);
+  const seen = followerRemote.status();
+  assert.equal([seen.configured, seen.relayUrl, seen.portalHostname, seen.appDomain], [true, settings.relayUrl, settings.portalHostname, settings.appDomain]);
+  // The device secret lives in the leader's encrypted bootstrap volume, never in the store.
+  assert.is(seen.deviceSecretSet, false);
+  assert.not.ok(JSON.stringify(replica.data).includes('a-device-secret-of-the-leader'));
   assert.ok(followerSessions.get(session.id), 'no password change, no sign-out');
 });
 
