@@ -33,6 +33,23 @@ export interface ClientLimits {
   maxHeaderBytes: number;
 }
 
+/**
+ * An HTTP server for connections handed to it (it never listens itself) with the client limits.
+ * Node only starts its header and request timeout checks on 'listening': the owner emits that
+ * on start, or slowloris wins.
+ */
+export function clientHttpServer(limits: ClientLimits): http.Server {
+  return http.createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the two timeouts above on this interval; its default (30 s) lets slow clients linger.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    noDelay: true,
+  });
+}
+
 export interface FrontDoorOptions {
   routing: () => Routing;
   /** Ports of the portal listeners, which route by name; filled in as they bind. */
@@ -54,23 +71,12 @@ export class FrontDoor implements Module {
   private tls!: tls.Server;
 
   constructor(private readonly options: FrontDoorOptions) {
-    const { limits } = options;
-    this.http = http.createServer({
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Node checks the two timeouts above on this interval; its default (30 s) lets slow clients linger.
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-      noDelay: true,
-    });
+    this.http = clientHttpServer(options.limits);
     this.http.on('request', (req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket as net.Socket, head));
   }
 
   async start(): Promise<void> {
-    // The HTTP server never listens itself (the port listeners hand it connections), but Node only
-    // starts its header and request timeout checks on 'listening'. Without them, slowloris wins.
     this.http.emit('listening');
     this.tls = tls.createServer({
       ...this.options.certs.devicePair,

@@ -4,7 +4,7 @@
 // HTTP streams (the relay's port 80) only ever get ACME challenge answers and a redirect to
 // https: the portal and the apps are never served in plaintext over the internet.
 import { chown, chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Module } from '../common/lifecycle.js';
@@ -12,7 +12,7 @@ import type { Logger } from '../common/logger.js';
 import { ACME_PREFIX, answerAcmeChallenge } from './acme-challenge.js';
 import type { ClientAddresses } from './client-address.js';
 import type { DaemonClient } from './daemon-client.js';
-import type { ClientLimits } from './front-door.js';
+import { clientHttpServer, type ClientLimits } from './front-door.js';
 import { hostName } from './middleware.js';
 import { sendProblem } from './problem-pages.js';
 import { readProxyHeader } from './proxy-header.js';
@@ -37,14 +37,7 @@ export class TunnelIngress implements Module {
   private readonly listeners: UnixListener[];
 
   constructor(private readonly options: TunnelIngressOptions) {
-    const { limits } = options;
-    this.plain = http.createServer({
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-    });
+    this.plain = clientHttpServer(options.limits);
     this.plain.on('request', (req, res) => this.onPlainRequest(req, res));
     this.listeners = [
       new UnixListener('tunnel-tls', options.tlsSocket, options.group, options.onTlsConnection, options.logger),
@@ -53,7 +46,6 @@ export class TunnelIngress implements Module {
   }
 
   async start(): Promise<void> {
-    // As in the front door: Node starts the header and request timeouts only on 'listening'.
     this.plain.emit('listening');
     for (const listener of this.listeners) await listener.start();
   }
