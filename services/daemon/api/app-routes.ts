@@ -11,6 +11,7 @@ import { importCompose } from '../apps/spec/compose.js';
 import type { AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
 import type { AuditLog } from '../auth/audit.js';
+import { clientAddress } from './routes.js';
 import type { ApiSchema } from './schema.js';
 
 export interface AppRoutesDeps {
@@ -44,7 +45,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES), catalog);
       assertHostLabelsFree(spec, await apps().list());
       const job = await apps().install(spec);
-      await audit.record({ event: 'app.install', outcome: 'ok', detail: spec.name });
+      await audit.record({ event: 'app.install', outcome: 'ok', client: clientAddress(req), detail: spec.name });
       return { status: 202, body: { job, warnings } };
     }))
     .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
@@ -59,7 +60,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       // Destructive: the caller types the app's name, as a person confirming in the portal would.
       if (confirm !== name) throw new BadRequestError(`confirm: type the app's name (${name}) to uninstall it`);
       const job = await apps().uninstall(name!, { purge });
-      await audit.record({ event: purge ? 'app.purge' : 'app.uninstall', outcome: 'ok', detail: name });
+      await audit.record({ event: purge ? 'app.purge' : 'app.uninstall', outcome: 'ok', client: clientAddress(req), detail: name });
       return accepted(job);
     }))
     .on('POST', '/api/v1/apps/:name/start', signedIn(async (_req, { name }) => accepted(await apps().start(name!))))
