@@ -4,15 +4,16 @@
 // a kernel follower refuses management writes with a 409 naming the leader, and still reads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import http from 'node:http';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { REMOTE_PATHS, type RemoteTable } from '../../services/common/remote-contract.js';
 import { INTERNAL_PATHS, type RouteTable } from '../../services/common/route-table.js';
+import { UnixHttpClient } from '../../services/common/unix-http.js';
 import { engineName } from '../../services/daemon/apps/container-spec.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
+import { ApiSession } from '../support/api-session.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-leadership-'));
@@ -22,36 +23,12 @@ const PASSWORD = 'Leadership-Secret-42';
 const REMOTE = { relayUrl: 'wss://relay.example.com:8443/connect', deviceSecret: 'leadership-device-secret', portalHostname: 'portal.example.com', appDomain: 'apps.example.com' };
 let podman: TestPodman;
 let daemon: ServiceProcess;
-let api = '';
-let cookie = '';
-let csrf = '';
+let session: ApiSession;
 let app = '';
+const internal = new UnixHttpClient(internalSocket);
 
-async function call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(api + route, {
-    method,
-    headers: { cookie, 'x-csrf-token': csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (res.headers.get('set-cookie')) cookie = res.headers.get('set-cookie')!.split(';')[0]!;
-  if (json?.csrfToken) csrf = json.csrfToken;
-  return { status: res.status, body: json };
-}
-
-/** A table from the daemon's internal socket: the proxy's routes, or the tunnel's remote table. */
-function internalGet<T>(path: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath: internalSocket, path }, (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve(JSON.parse(text)));
-      })
-      .on('error', reject);
-  });
-}
-
+const call = (method: string, route: string, body?: unknown) => session.call(method, route, body);
+const internalGet = async <T>(route: string): Promise<T> => JSON.parse((await internal.call(route, { timeoutMs: 5_000 })).body);
 const appRoutes = async () => (await internalGet<RouteTable>(INTERNAL_PATHS.routes)).routes.filter((route) => route.app === app);
 /** How the tunnel is told to treat the app's remote name. */
 const remoteMode = async () => (await internalGet<RemoteTable>(REMOTE_PATHS.remote)).routes.find((route) => route.app === app)?.mode;
@@ -65,7 +42,9 @@ test.before(async () => {
   podman = await startPodman();
   app = `${podman.prefix}lead`;
   const image = await podman.buildHttpdImage('lead', '<h1>led here</h1>');
+  let api: string;
   ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
+  session = new ApiSession(api);
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
   assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
@@ -79,6 +58,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  internal.close();
   await daemon?.kill('SIGTERM');
   await podman?.stop();
   removeTestDir(dir);
@@ -154,14 +134,14 @@ test('on the leader, a remote change bumps the control store rev, and remote acc
 
 test('on the leader, a password change is an auth change in the control store: its rev bumps, old sessions end', async () => {
   const before = storeFile();
-  const oldCookie = cookie;
+  const oldCookie = session.cookie;
   const changed = await call('POST', '/api/v1/auth/password', { currentPassword: PASSWORD, newPassword: 'Another-Secret-43' });
   assert.is(changed.status, 200, JSON.stringify(changed.body));
   const after = storeFile();
   assert.ok(after.rev > before.rev, `rev ${before.rev} -> ${after.rev}`);
   assert.is(before.data.auth.passwordChangedAt, undefined);
   assert.type(after.data.auth.passwordChangedAt, 'string');
-  assert.is((await fetch(`${api}/api/v1/apps`, { headers: { cookie: oldCookie } })).status, 401, 'the session from before the change has ended');
+  assert.is((await fetch(`${session.base}/api/v1/apps`, { headers: { cookie: oldCookie } })).status, 401, 'the session from before the change has ended');
   assert.is((await call('GET', '/api/v1/apps')).status, 200, 'the new session works');
 });
 
