@@ -2,7 +2,7 @@
 // checked against openapi.yaml; the meaning (URL form, host names) by remote/settings.ts.
 import type http from 'node:http';
 import { BadRequestError, ConflictError, UnavailableError } from '../../common/errors.js';
-import type { Router } from '../../common/http.js';
+import type { Handler, Router } from '../../common/http.js';
 import type { ApiSchema } from '../api/schema.js';
 import type { AuditLog } from '../auth/audit.js';
 import { preflight, type Lookup } from './preflight.js';
@@ -24,10 +24,11 @@ type PreflightBody = Partial<RemoteConfigInput>;
 export function addRemoteRoutes(router: Router, deps: RemoteRoutesDeps): Router {
   const { schema, remote, audit, requireSession } = deps;
   const signedIn =
-    <P extends unknown[], R>(handler: (req: http.IncomingMessage, ...rest: P) => R) =>
-    (req: http.IncomingMessage, ...rest: P): R => {
+    (handler: Handler): Handler =>
+    async (req, params) => {
       requireSession(req);
-      return handler(req, ...rest);
+      await remote.opened();
+      return handler(req, params);
     };
 
   /** Records the outcome of a change in the audit log, failures included. */

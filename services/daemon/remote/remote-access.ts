@@ -87,6 +87,11 @@ export class RemoteAccess extends EventEmitter implements Module {
     await this.exclusive(() => this.closeState());
   }
 
+  /** Resolves once an opening under way (just after an unlock) is done, so a request then does not get a 503. */
+  async opened(): Promise<void> {
+    if (!this.open && this.options.vault.state === 'unlocked') await this.queue;
+  }
+
   /** Wired to the vault's state changes; never awaited inside the vault's own work. */
   readonly onVaultState = (state: VaultState): void => {
     void this.exclusive(() => (state === 'unlocked' ? this.openState() : this.closeState())).catch((err) =>
