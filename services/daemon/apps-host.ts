@@ -107,12 +107,19 @@ export class AppsHost implements Module {
       hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event);
       if (event.type === 'app-state' || event.type === 'app-removed') void this.publishRoutes(manager);
     });
-    // The route goes (or comes back) at once; the container follows when the manager gets to it.
-    this.stopFollowingRoles = leadership.onAppRoleChange((app) => {
+    // Followed from before open()'s first reconcile, so no change is missed. The route goes (or
+    // comes back) at once; the container follows when the manager gets to it.
+    const stopFollowingRoles = leadership.onAppRoleChange((app) => {
       void this.publishRoutes(manager);
       void manager.converge(app);
     });
-    await manager.open();
+    try {
+      await manager.open();
+    } catch (err) {
+      stopFollowingRoles();
+      throw err;
+    }
+    this.stopFollowingRoles = stopFollowingRoles;
     this.manager = manager;
     await this.publishRoutes(manager);
     logger.info('apps started');
