@@ -129,6 +129,10 @@ test('without a session 401, without the CSRF token 403; nothing changes', async
   assert.is((await call('POST', '/api/v1/remote/configure', config(), { csrf: false })).status, 403);
   assert.is((await call('POST', '/api/v1/remote/preflight', {}, { csrf: false })).status, 403);
   assert.is((await call('GET', '/api/v1/remote/status')).body.configured, false);
+  assert.is((await call('POST', '/api/v1/remote/preflight', {})).status, 409, 'nothing stored, nothing given');
+  const half = await call('POST', '/api/v1/remote/preflight', { relayUrl: config().relayUrl });
+  assert.is(half.status, 400);
+  assert.equal(half.body.error.details, ['portalHostname: missing']);
 });
 
 test('bad input: 400s that name the field', async () => {
@@ -227,9 +231,11 @@ test('preflight failures say what to do: closed port, unresolvable name, untrust
   assert.is(check(untrusted, 'relay-tcp').ok, true);
   assert.match(check(untrusted, 'relay-tls').message, /^the relay's certificate is not trusted: self-signed certificate\. /);
 
-  const partial = await call('POST', '/api/v1/remote/preflight', { relayUrl: config().relayUrl });
-  assert.is(partial.status, 400);
-  assert.equal(partial.body.error.details, ['portalHostname: missing']);
+  // One field given: the stored portal name fills in the other.
+  const partial = await call('POST', '/api/v1/remote/preflight', { relayUrl: `wss://untrusted.remote.test:${untrustedPort}/connect` });
+  assert.is(partial.status, 200);
+  assert.match(check(partial, 'portal-dns').message, /^portal\.remote\.test resolves to 127\.0\.0\.1/);
+  assert.is(check(partial, 'relay-tls').ok, false);
 });
 
 test('disable needs {"confirm": true}; then the tunnel long poll answers disabled at once', async () => {

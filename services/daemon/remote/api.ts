@@ -54,17 +54,16 @@ export function addRemoteRoutes(router: Router, deps: RemoteRoutesDeps): Router 
       return { body: await audited('remote.disable', undefined, () => remote.disable()) };
     }))
     .on('POST', '/api/v1/remote/preflight', signedIn(async (req) => {
+      // What the body gives is checked, the stored configuration fills in the rest.
       const body = hasBody(req) ? await schema.body<PreflightBody>(req, 'remotePreflight') : {};
-      const given = body.relayUrl !== undefined || body.portalHostname !== undefined;
-      const target = given ? body : remote.settings;
-      if (!target) throw new ConflictError('remote access is not configured: give relayUrl and portalHostname to check them');
-      if (target.relayUrl === undefined || target.portalHostname === undefined) {
-        throw new BadRequestError('give both relayUrl and portalHostname, or neither to check the stored configuration', [
-          ...(target.relayUrl === undefined ? ['relayUrl: missing'] : []),
-          ...(target.portalHostname === undefined ? ['portalHostname: missing'] : []),
-        ]);
+      const stored = remote.settings;
+      const relayUrl = body.relayUrl ?? stored?.relayUrl;
+      const portalHostname = body.portalHostname ?? stored?.portalHostname;
+      if (relayUrl === undefined && portalHostname === undefined) throw new ConflictError('remote access is not configured: give relayUrl and portalHostname to check them');
+      if (relayUrl === undefined || portalHostname === undefined) {
+        throw new BadRequestError('nothing is stored to fill in the missing field', [relayUrl === undefined ? 'relayUrl: missing' : 'portalHostname: missing']);
       }
-      return { body: await preflight({ relayUrl: target.relayUrl, portalHostname: target.portalHostname }, { lookup: deps.lookup }) };
+      return { body: await preflight({ relayUrl, portalHostname }, { lookup: deps.lookup }) };
     }))
     .on('GET', '/api/v1/remote/certificates', signedIn(() => ({ body: { certificates: remote.status().certificates } })))
     .on('POST', '/api/v1/remote/certificates/renew', signedIn(async (req) => {
