@@ -1,6 +1,6 @@
 # Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
 # Each target installs what it needs first (scripts/setup.sh is quick when all is there).
-.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy clean
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy bench-tunnel clean
 
 NODE_BIN := node_modules/.bin
 
@@ -33,11 +33,17 @@ soak-store: setup
 	@$(NODE_BIN)/tsx scripts/soak-store.ts 1000
 
 # Benchmarks against peers run in the same run (ratios in bench/results/); not part of make test.
-bench: bench-proxy
+bench: bench-proxy bench-tunnel
 
 bench-proxy:
 	@scripts/setup.sh bench
 	@$(NODE_BIN)/tsx bench/proxy.ts
+
+# Our tunnel and relay against ssh -L, ss-tunnel + v2ray-plugin (wss) and, where Go can install them,
+# chisel and the real Nexus server (skipped with the reason otherwise). About 10 minutes.
+bench-tunnel:
+	@scripts/setup.sh bench
+	@$(NODE_BIN)/tsx bench/tunnel.ts
 
 clean:
 	rm -rf build .dev

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO_ROOT } from '../image/bundle.js';
 import { freePort } from '../image/qemu.js';
 
 export type Target = 'iperf' | 'blaster' | 'echo';
@@ -15,6 +16,8 @@ export interface BenchContext {
   dir: string;
   /** The core every tunnel process runs on. */
   core: string;
+  /** The core of iperf3, the targets and the harness. */
+  clientCore: string;
   targets: Record<Target, number>;
   tls: { keyFile: string; certFile: string; caFile: string };
   log: (line: string) => void;
@@ -24,6 +27,10 @@ export interface RunningPeer {
   name: string;
   /** Where the end user connects, per target. */
   entrances: Record<Target, number>;
+  /** What a user sends first to name its target, where the tunnel routes by name. */
+  preface?: Partial<Record<Target, Buffer>>;
+  /** Lets the processes collect garbage before memory is read (ours; the others have none to ask). */
+  settle?(): Promise<void>;
   /** Process trees at the user's side and at the targets' side (for memory counts). */
   entrancePids: number[];
   exitPids: number[];
@@ -46,11 +53,12 @@ export class ProcessGroup {
 
   constructor(private readonly ctx: BenchContext) {}
 
-  /** Starts a command on the tunnel core; its output goes to a log file in the bench dir. */
-  pinned(label: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  /** Starts a command on the tunnel core (unless told otherwise); its stderr goes to a log file in the bench dir. */
+  pinned(label: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; core?: string; ipc?: boolean } = {}): ChildProcess {
     const log = path.join(this.ctx.dir, `${label}.log`);
     writeFileSync(log, '');
-    const child = spawn('taskset', ['-c', this.ctx.core, command, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('taskset', ['-c', options.core ?? this.ctx.core, command, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? ['ipc' as const] : [])], cwd: REPO_ROOT });
+    child.stdout!.resume();
     child.stderr!.on('data', (chunk: Buffer) => writeFileSync(log, chunk, { flag: 'a' }));
     this.children.push(child);
     return child;

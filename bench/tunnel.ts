@@ -47,25 +47,26 @@ function iperf(port: number, args: string[]): Promise<number> {
 }
 
 /** A reader that stops reading: the first byte (some tunnels need the client to speak first), then pause. */
-async function stalledReader(port: number): Promise<net.Socket> {
+async function stalledReader(port: number, preface: Buffer = Buffer.alloc(0)): Promise<net.Socket> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => (socket.once('connect', resolve), socket.once('error', reject)));
-  socket.write('x');
+  socket.write(Buffer.concat([preface, Buffer.from('x')]));
   await new Promise<void>((resolve) => socket.once('data', () => resolve()));
   socket.pause();
   return socket;
 }
 
 /** Opens `count` streams to the echo target, each checked end to end with one byte, and keeps them idle. */
-async function openIdleStreams(port: number, count: number): Promise<net.Socket[]> {
+async function openIdleStreams(port: number, count: number, preface: Buffer = Buffer.alloc(0)): Promise<net.Socket[]> {
+  const hello = Buffer.concat([preface, Buffer.from('x')]);
   const sockets: net.Socket[] = [];
   const open = () =>
     new Promise<void>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1');
       const timer = setTimeout(() => (socket.destroy(), reject(new Error('no echo within 20 s'))), 20_000);
       socket.once('error', (error) => (clearTimeout(timer), reject(error)));
-      socket.once('connect', () => socket.write('x'));
+      socket.once('connect', () => socket.write(hello));
       socket.once('data', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -121,7 +122,7 @@ async function main() {
   const iperfServer = spawn('taskset', ['-c', CLIENT_CORE, 'iperf3', '-s', '-p', String(iperfPort)], { stdio: 'ignore' });
   const targets = await startTargets();
   await waitPort(iperfPort);
-  const ctx: BenchContext = { dir, core: TUNNEL_CORE, targets: { iperf: iperfPort, ...targets.ports }, tls, log };
+  const ctx: BenchContext = { dir, core: TUNNEL_CORE, clientCore: CLIENT_CORE, targets: { iperf: iperfPort, ...targets.ports }, tls, log };
 
   const notes: string[] = [];
   const running: RunningPeer[] = [];
@@ -151,6 +152,7 @@ async function main() {
         } catch (error) {
           log(`  ${key} failed (try ${tries}): ${(error as Error).message}`);
           notes.push(`${key}: a run failed (${(error as Error).message.slice(0, 200)})`);
+          await delay(1000); // e.g. iperf3 still busy with the last test, whose close the tunnel is still relaying
         }
       }
     };
@@ -163,7 +165,7 @@ async function main() {
         await attempt(`${name}.down.gbps`, () => iperf(entrances.iperf, ['-R']));
         await attempt(`${name}.up.gbps`, () => iperf(entrances.iperf, []));
         await attempt(`${name}.parallel.gbps`, () => iperf(entrances.iperf, ['-R', '-P', String(PARALLEL)]));
-        const stalled = await stalledReader(entrances.blaster);
+        const stalled = await stalledReader(entrances.blaster, peer.preface?.blaster);
         await delay(1000); // every buffer on the way fills up behind the stalled reader
         await attempt(`${name}.parallelBesideStalled.gbps`, () => iperf(entrances.iperf, ['-R', '-P', String(PARALLEL)]));
         stalled.destroy();
@@ -175,11 +177,13 @@ async function main() {
     const idle: Record<string, { streams: number; entranceKbPerStream: number; exitKbPerStream: number }> = {};
     for (const peer of running) {
       const count = PEERS.find((p) => p.name === peer.name)?.idleStreams ?? T5_STREAMS;
+      await peer.settle?.();
       const before = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
       let sockets: net.Socket[] = [];
       try {
-        sockets = await openIdleStreams(peer.entrances.echo, count);
+        sockets = await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo);
         await delay(2000);
+        await peer.settle?.();
         const reached = await targets.echoConnections();
         const after = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
         idle[peer.name] = { streams: sockets.length, entranceKbPerStream: (after.entrance - before.entrance) / sockets.length, exitKbPerStream: (after.exit - before.exit) / sockets.length };
@@ -196,7 +200,7 @@ async function main() {
     // S4: our relay killed again and again.
     const ours = running.find((peer) => peer.name === 'ours');
     let soak: SoakResult | undefined;
-    if (ours) soak = await reconnectSoak(ours, KILLS, { ctx, echoConnections: targets.echoConnections, log });
+    if (ours) soak = await reconnectSoak(ours, KILLS, { echoConnections: targets.echoConnections, log });
     else notes.push('S4 not run: our tunnel did not start');
 
     const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)]));

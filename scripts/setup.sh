@@ -12,7 +12,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils
 )
 # `scripts/setup.sh bench`: also the peers the benchmarks compare against.
-[ "${1:-}" = bench ] && APT_PACKAGES+=(nginx haproxy caddy wrk iperf3 util-linux)
+[ "${1:-}" = bench ] && APT_PACKAGES+=(nginx haproxy caddy wrk iperf3 util-linux openssh-server shadowsocks-libev shadowsocks-v2ray-plugin)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
