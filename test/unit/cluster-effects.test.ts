@@ -3,11 +3,11 @@
 // the leader, through the router's one error mapping, while reads and node-local writes work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { HttpServerModule, Router } from '../../services/common/http.js';
 import { createLogger } from '../../services/common/logger.js';
 import type { Route } from '../../services/common/route-table.js';
-import { addAppRoutes, type AppRoutesDeps } from '../../services/daemon/api/app-routes.js';
-import { daemonRoutes, type ApiDeps } from '../../services/daemon/api/routes.js';
+import { ApiSchema } from '../../services/daemon/api/schema.js';
 import { AppLeadership } from '../../services/daemon/cluster/app-leadership.js';
 import { isManagementWrite, leaderOnlyWrites } from '../../services/daemon/cluster/management-writes.js';
 import { appResource, KERNEL, ScriptedRoles } from '../../services/daemon/cluster/roles.js';
@@ -73,16 +73,17 @@ test('the tunnel mode is logged with the leader, once per change', () => {
   assert.is(lines[0].leader, 'b.local');
 });
 
-test('every state-changing daemon route is a management write except the node-local ones', () => {
-  // Handlers are not called: only the daemon's real route list is read.
-  const served = addAppRoutes(daemonRoutes({ logger } as ApiDeps), {} as AppRoutesDeps).list();
+test('every state-changing API route is a management write except the node-local ones', () => {
+  // The OpenAPI document lists every route the daemon serves (api-contract.test.ts checks that).
+  const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
+  const served = schema.operations.map((op) => `${op.method} ${op.path.replace(/\{([a-zA-Z]+)\}/g, ':$1')}`);
   const nodeLocal = ['POST /api/v1/auth/login', 'POST /api/v1/auth/logout', 'POST /api/v1/crypto/unlock', 'POST /api/v1/crypto/lock'];
   for (const name of nodeLocal) assert.ok(served.includes(name), `${name} is served`);
   for (const name of served) {
     const write = !name.startsWith('GET ') && name.split(' ')[1]!.startsWith('/api/v1/') && !nodeLocal.includes(name);
     assert.is(isManagementWrite(name), write, name);
   }
-  for (const name of ['POST /api/v1/apps', 'DELETE /api/v1/apps/:name', 'POST /api/v1/auth/password', 'POST /api/v1/setup', 'POST /api/v1/crypto/reset-password']) {
+  for (const name of ['POST /api/v1/apps', 'DELETE /api/v1/apps/:name', 'POST /api/v1/auth/password', 'POST /api/v1/setup', 'POST /api/v1/crypto/reset-password', 'POST /api/v1/remote/configure']) {
     assert.ok(served.includes(name) && isManagementWrite(name), name);
   }
   assert.not.ok(isManagementWrite('POST /api/v1/test/role'), 'test hooks drive the node itself');
