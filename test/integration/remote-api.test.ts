@@ -120,7 +120,7 @@ test.after(async () => {
   for (const relay of relays) relay.close();
   dns?.kill('SIGTERM');
   removeTestDir(dir);
-  await tpm.stop();
+  await tpm?.stop();
 });
 
 test('without a session 401, without the CSRF token 403; nothing changes', async () => {
