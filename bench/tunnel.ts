@@ -3,7 +3,7 @@
 // one core (taskset), iperf3, the targets and this harness on the other; rounds are interleaved
 // (the peer order rotates) so drift hits every tunnel alike. Writes medians, ratios and the goals
 // to bench/results/tunnel-<date>.json and .md.
-// Usage: tsx bench/tunnel.ts [rounds=5] [seconds=3] [kills=100]
+// Usage: tsx bench/tunnel.ts [rounds=5] [seconds=3] [kills=100]; BENCH_PEERS=ours,ssh runs only those.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -129,7 +129,8 @@ async function main() {
   const described: Record<string, string> = {};
   const skipped: Record<string, string> = {};
   try {
-    for (const peer of PEERS) {
+    const only = process.env.BENCH_PEERS?.split(',');
+    for (const peer of PEERS.filter((p) => !only || only.includes(p.name))) {
       const reason = peer.unavailable(ctx);
       if (reason) {
         skipped[peer.name] = reason;
