@@ -15,7 +15,7 @@ import type { CertificatePair, PortalRoute, Route } from '../../services/common/
 import { UnixHttpClient } from '../../services/common/unix-http.js';
 import { CONTROL_MIGRATIONS, CONTROL_SCHEMA_VERSION, initialControlDocument, type AppRecord, type ControlDocument } from '../../services/daemon/control-document.js';
 import { InternalApi } from '../../services/daemon/internal/internal-api.js';
-import { RemoteAccess, type CertificateSource } from '../../services/daemon/remote/remote-access.js';
+import { RemoteAccess, TUNNEL_QUIET_MS, type CertificateSource } from '../../services/daemon/remote/remote-access.js';
 import { checkRemoteConfig } from '../../services/daemon/remote/settings.js';
 import { ControlStore } from '../../services/daemon/store/store.js';
 import type { VaultState } from '../../services/daemon/vault.js';
@@ -24,6 +24,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-remote-access-'));
 const lines: string[] = [];
 const logger = createLogger({ service: 'test', write: (line) => void lines.push(line) });
 const SECRET = 'hunter2-but-much-longer-0123456789';
+/** The clock remote access reads; tests move it forward. */
+let clockOffsetMs = 0;
 const CONFIG = { relayUrl: 'wss://Relay.Example.com:8443/connect', deviceSecret: SECRET, portalHostname: 'Portal.Example.com', appDomain: 'apps.example.com' };
 
 /** The certificate manager's side as remote access drives it (the real one is remote/acme/). */
@@ -84,7 +86,7 @@ async function open(state: 'unlocked' | 'locked' = 'unlocked'): Promise<Harness>
   const remote = new RemoteAccess({
     vault,
     logger,
-    now: Date.now,
+    now: () => Date.now() + clockOffsetMs,
     publishRoutes: (table) => void published.push(table),
     modeFor: (app) => modes.get(app) ?? 'local',
     certificates: () => certificates,
@@ -233,11 +235,18 @@ test('internal API: long poll answers on change; tunnel status is checked, kept,
     assert.is((await client.call('/v1/tunnel/status', { method: 'POST', body: status, timeoutMs: 2000 })).status, 204);
     const shown = remote.status().tunnel;
     assert.is(shown.reporting, true);
-    assert.equal((shown as { status: unknown }).status, status);
+    assert.equal(shown.status, status);
     const bad = await client.call('/v1/tunnel/status', { method: 'POST', body: { ...status, state: 'flying', streams: -1, extra: 1 }, timeoutMs: 2000 });
     assert.is(bad.status, 400);
     assert.equal(JSON.parse(bad.body).error.details, ['extra: unknown field', 'state: must be one of disabled, connecting, connected, backoff', 'streams: must be a whole number >= 0']);
-    assert.equal((remote.status().tunnel as { status: unknown }).status, status, 'a bad push changes nothing');
+    assert.equal(remote.status().tunnel.status, status, 'a bad push changes nothing');
+
+    clockOffsetMs += TUNNEL_QUIET_MS + 1;
+    const quiet = remote.status().tunnel;
+    assert.is(quiet.reporting, false, 'connected, but no heartbeat for too long: not reporting');
+    assert.equal(quiet.status, status, 'the last status still comes along');
+    assert.is((await client.call('/v1/tunnel/status', { method: 'POST', body: status, timeoutMs: 2000 })).status, 204);
+    assert.is(remote.status().tunnel.reporting, true);
   } finally {
     client.close();
     await api.stop();

@@ -20,6 +20,9 @@ import { remoteNames, withRemoteNames, type AppListener, type RemoteMode, type R
 import { parseTunnelStatus } from './tunnel-status.js';
 import { checkRemoteConfig, type RemoteConfigInput, type RemoteSettings } from './settings.js';
 
+/** A connected tunnel repeats its status every 5 s; this long without one, it has gone quiet (hung or gone). */
+export const TUNNEL_QUIET_MS = 30_000;
+
 /** What this module uses of the ACME certificate manager. */
 export type CertificateSource = Pick<CertificateManager, 'start' | 'stop' | 'setNames' | 'inventory' | 'renew' | 'current' | 'challengeAnswer'>;
 
@@ -31,7 +34,8 @@ export interface RemoteStatus {
   appDomain: string | null;
   deviceSecretSet: boolean;
   hostnames: RemoteName[];
-  tunnel: { reporting: false } | { reporting: true; receivedAt: string; status: TunnelStatus };
+  /** reporting false: never heard from, or gone quiet while it said connected (the last status then comes along). */
+  tunnel: { reporting: boolean; receivedAt?: string; status?: TunnelStatus };
   certificates: CertificateInfo[];
 }
 
@@ -66,7 +70,7 @@ export class RemoteAccess extends EventEmitter implements Module {
   private open: OpenState | undefined;
   private portal: PortalRoute | null = null;
   private appRoutes: Route[] = [];
-  private tunnel: { receivedAt: string; status: TunnelStatus } | undefined;
+  private tunnel: { receivedAt: number; status: TunnelStatus } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: RemoteAccessOptions) {
@@ -155,7 +159,7 @@ export class RemoteAccess extends EventEmitter implements Module {
       appDomain: settings?.appDomain ?? null,
       deviceSecretSet: secret !== undefined,
       hostnames: this.table.enabled ? remoteNames(settings!, listeners, this.modeFor) : [],
-      tunnel: this.tunnel ? { reporting: true, ...this.tunnel } : { reporting: false },
+      tunnel: this.tunnelView(),
       certificates: certificates?.inventory() ?? [],
     };
   }
@@ -163,7 +167,7 @@ export class RemoteAccess extends EventEmitter implements Module {
   /** A status the tunnel pushed: checked (a 400 names the field), kept and announced. */
   recordTunnelStatus(body: unknown): TunnelStatus {
     const status = parseTunnelStatus(body);
-    this.tunnel = { receivedAt: new Date(this.options.now()).toISOString(), status };
+    this.tunnel = { receivedAt: this.options.now(), status };
     this.announce();
     return status;
   }
@@ -175,6 +179,13 @@ export class RemoteAccess extends EventEmitter implements Module {
   /** For the internal API's HTTP-01 route: works whenever a certificate manager runs. */
   challengeAnswer(token: string): string | undefined {
     return this.open?.certificates?.challengeAnswer(token);
+  }
+
+  private tunnelView(): RemoteStatus['tunnel'] {
+    if (!this.tunnel) return { reporting: false };
+    const { receivedAt, status } = this.tunnel;
+    const quiet = status.state === 'connected' && this.options.now() - receivedAt > TUNNEL_QUIET_MS;
+    return { reporting: !quiet, receivedAt: new Date(receivedAt).toISOString(), status };
   }
 
   private readonly modeFor = (app: string): RemoteMode => this.options.modeFor?.(app) ?? 'local';
