@@ -137,6 +137,19 @@ test('settings: every problem is named by its field; names are lower-cased', () 
   assert.equal(checkRemoteConfig(CONFIG), { relayUrl: 'wss://relay.example.com:8443/connect', portalHostname: 'portal.example.com', appDomain: 'apps.example.com' });
 });
 
+test('a v2 store (apps and jobs) migrates to v3 with remote null and an auth section, apps kept', async () => {
+  const storeDir = path.join(dir, 'v2', 'store');
+  await mkdir(path.dirname(storeDir), { recursive: true });
+  const v2 = await ControlStore.open<Record<string, unknown>>({ dir: storeDir, logger, schemaVersion: 2, migrations: CONTROL_MIGRATIONS.slice(0, 1), initial: () => ({ device: { createdAt: 'then' }, apps: { blog: { kept: true } }, jobs: [] }) });
+  const revBefore = v2.rev;
+  await v2.close();
+  const v3 = await ControlStore.open<ControlDocument>({ dir: storeDir, logger, schemaVersion: CONTROL_SCHEMA_VERSION, migrations: CONTROL_MIGRATIONS, initial: initialControlDocument });
+  assert.is(CONTROL_SCHEMA_VERSION, 3);
+  assert.is(v3.rev, revBefore + 1);
+  assert.equal(v3.data as unknown, { device: { createdAt: 'then' }, apps: { blog: { kept: true } }, jobs: [], remote: null, auth: {} });
+  await v3.close();
+});
+
 test('a new store is schema v3 with remote null and an auth section; not configured means disabled', async () => {
   harness = await open();
   assert.is(harness.store.data.remote, null);
