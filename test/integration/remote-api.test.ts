@@ -16,6 +16,7 @@ import { freePort } from '../../image/qemu.js';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { UnixHttpClient } from '../../services/common/unix-http.js';
+import { ApiSession } from '../support/api-session.js';
 import { ServiceProcess, removeTestDir, waitFor } from '../support/processes.js';
 import { startSwtpm, type SoftTpm } from '../support/swtpm.js';
 
@@ -31,8 +32,7 @@ let dnsManagementPort = 0;
 let daemon: ServiceProcess | undefined;
 const logs: Record<string, unknown>[][] = [];
 let api = '';
-let cookie = '';
-let csrf = '';
+let session: ApiSession;
 let trustedPort = 0;
 let untrustedPort = 0;
 const relays: { close(): void }[] = [];
@@ -61,20 +61,7 @@ async function startDaemon(): Promise<void> {
   api = `http://${await daemon.address('http')}`;
 }
 
-interface Answer {
-  status: number;
-  body: any;
-}
-
-async function call(method: string, route: string, body?: unknown, options: { csrf?: boolean; cookie?: boolean } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (options.cookie !== false && cookie) headers.cookie = cookie;
-  if (options.csrf !== false && csrf) headers['x-csrf-token'] = csrf;
-  const res = await fetch(api + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const call = (method: string, route: string, body?: unknown) => session.call(method, route, body);
 
 async function remoteTable(wait?: number): Promise<RemoteTable> {
   const answer = await internal.call(`/v1/remote${wait === undefined ? '' : `?wait=${wait}`}`, { timeoutMs: 30_000 });
@@ -82,7 +69,7 @@ async function remoteTable(wait?: number): Promise<RemoteTable> {
   return JSON.parse(answer.body);
 }
 
-const check = (answer: Answer, id: string) => answer.body.checks.find((c: { id: string }) => c.id === id);
+const check = (answer: { body: any }, id: string) => answer.body.checks.find((c: { id: string }) => c.id === id);
 
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
@@ -102,16 +89,10 @@ test.before(async () => {
     assert.ok(res.ok, `add-a ${host}`);
   }
   await startDaemon();
+  session = new ApiSession(api);
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
-  const setup = await fetch(`${api}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true }),
-  });
-  assert.is(setup.status, 201);
-  cookie = setup.headers.get('set-cookie')!.split(';')[0]!;
-  csrf = (await setup.json()).csrfToken;
+  assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: PASSWORD, recoveryKeySaved: true })).status, 201);
 });
 
 test.after(async () => {
@@ -124,10 +105,12 @@ test.after(async () => {
 });
 
 test('without a session 401, without the CSRF token 403; nothing changes', async () => {
-  assert.is((await call('GET', '/api/v1/remote/status', undefined, { cookie: false })).status, 401);
-  assert.is((await call('POST', '/api/v1/remote/configure', config(), { cookie: false })).status, 401);
-  assert.is((await call('POST', '/api/v1/remote/configure', config(), { csrf: false })).status, 403);
-  assert.is((await call('POST', '/api/v1/remote/preflight', {}, { csrf: false })).status, 403);
+  const stranger = new ApiSession(api);
+  assert.is((await stranger.call('GET', '/api/v1/remote/status')).status, 401);
+  assert.is((await stranger.call('POST', '/api/v1/remote/configure', config())).status, 401);
+  const withoutCsrf = Object.assign(new ApiSession(api), { cookie: session.cookie });
+  assert.is((await withoutCsrf.call('POST', '/api/v1/remote/configure', config())).status, 403);
+  assert.is((await withoutCsrf.call('POST', '/api/v1/remote/preflight', {})).status, 403);
   assert.is((await call('GET', '/api/v1/remote/status')).body.configured, false);
   assert.is((await call('POST', '/api/v1/remote/preflight', {})).status, 409, 'nothing stored, nothing given');
   const half = await call('POST', '/api/v1/remote/preflight', { relayUrl: config().relayUrl });
