@@ -266,11 +266,11 @@ test('internal API: long poll answers on change; tunnel status is checked, kept,
   }
 });
 
-test('disabled: no remote names for the proxy, no certificates wanted, settings and secret kept', () => {
+test('disabled: no remote names for the proxy; settings, secret and certificates kept', () => {
   const { remote, published, certificates, store } = harness;
   assert.equal(published.at(-1)!.portal!.hostnames, ['piccolo.local']);
   assert.equal(published.at(-1)!.routes[0]!.hostnames, ['web-blog.piccolo.local']);
-  assert.equal(certificates.names, []);
+  assert.equal(certificates.names, ['portal.example.com', 'web-blog.apps.example.com', 'live-blog.apps.example.com'], 're-enabling must not order them again');
   assert.is(store.data.remote!.enabled, false);
   assert.is(remote.status().deviceSecretSet, true);
 });

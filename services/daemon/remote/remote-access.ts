@@ -240,7 +240,9 @@ export class RemoteAccess extends EventEmitter implements Module {
       this.options.logger.info('remote table', { rev: this.table.rev, enabled, names: names.length });
       this.emit('changed');
     }
-    open?.certificates?.setNames(names.filter((name) => name.tls === 'device').map((name) => name.hostname));
+    // Disabled, the certificates stay: turning remote access back on must not order them again
+    // (CAs rate-limit repeated orders for the same names).
+    if (enabled) open.certificates?.setNames(names.filter((name) => name.tls === 'device').map((name) => name.hostname));
     this.publishRoutes();
     this.announce();
   }
