@@ -65,7 +65,6 @@ interface OpenState {
 
 export class RemoteAccess extends EventEmitter implements Module {
   readonly name = 'remote';
-  // Starts at the clock, so a restarted daemon never answers with a rev a tunnel still holds.
   private table: RemoteTable;
   private open: OpenState | undefined;
   private portal: PortalRoute | null = null;
@@ -75,6 +74,7 @@ export class RemoteAccess extends EventEmitter implements Module {
 
   constructor(private readonly options: RemoteAccessOptions) {
     super();
+    // The rev starts at the clock, so a restarted daemon never answers with a rev a tunnel still holds.
     this.table = { rev: options.now(), enabled: false, routes: [] };
   }
 
@@ -242,7 +242,14 @@ export class RemoteAccess extends EventEmitter implements Module {
     }
     // Disabled, the certificates stay: turning remote access back on must not order them again
     // (CAs rate-limit repeated orders for the same names).
-    if (enabled) open.certificates?.setNames(names.filter((name) => name.tls === 'device').map((name) => name.hostname));
+    if (enabled) {
+      try {
+        open.certificates?.setNames(names.filter((name) => name.tls === 'device').map((name) => name.hostname));
+      } catch (err) {
+        // A name the CA cannot validate: the others still go to the tunnel and the proxy.
+        this.options.logger.error('could not ask for the certificates', { err });
+      }
+    }
     this.publishRoutes();
     this.announce();
   }
