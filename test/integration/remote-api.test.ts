@@ -150,6 +150,8 @@ test('configure: status shows the config and the names but never the secret; the
   assert.equal(table.routes, [{ hostname: 'portal.remote.test', kind: 'portal', mode: 'local' }]);
   assert.is(table.relayUrl, config().relayUrl);
   assert.is(table.deviceSecret, SECRET);
+  const proxyTable = JSON.parse((await internal.call('/v1/routes', { timeoutMs: 5000 })).body);
+  assert.equal(proxyTable.portal.hostnames, ['piccolo.local', 'portal.remote.test'], 'the proxy routes the remote portal name by Host/SNI');
 });
 
 test('the certificate inventory wants the portal name and says why it has none yet', async () => {
