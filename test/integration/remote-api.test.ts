@@ -206,7 +206,7 @@ test('preflight failures say what to do: closed port, unresolvable name, untrust
   const closed = await freePort();
   const refused = await call('POST', '/api/v1/remote/preflight', { relayUrl: `wss://relay.remote.test:${closed}/connect`, portalHostname: 'portal.remote.test' });
   assert.is(refused.body.ok, false);
-  assert.match(check(refused, 'relay-tcp').message, new RegExp(`^nothing accepts connections at 127\\.0\\.0\\.1 port ${closed}: check the port`));
+  assert.match(check(refused, 'relay-tcp').message, new RegExp(`^nothing accepts connections at relay\\.remote\\.test port ${closed} \\(127\\.0\\.0\\.1\\): check the port`));
 
   const unknown = await call('POST', '/api/v1/remote/preflight', { relayUrl: 'wss://nowhere.remote.test/connect', portalHostname: 'missing.remote.test' });
   assert.is(check(unknown, 'relay-dns').message, 'nowhere.remote.test does not resolve: check the spelling or your DNS');

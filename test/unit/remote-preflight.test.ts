@@ -73,7 +73,7 @@ test('a closed port: nothing accepts connections, check the port', async () => {
   const checks = byId(await preflight({ relayUrl: `wss://relay.test:${closedPort}/connect`, portalHostname: 'portal.example.test' }, { lookup }));
   assert.is(checks['relay-dns']!.ok, true);
   assert.is(checks['relay-tcp']!.ok, false);
-  assert.match(checks['relay-tcp']!.message, new RegExp(`nothing accepts connections at 127\\.0\\.0\\.1 port ${closedPort}: check the port`));
+  assert.match(checks['relay-tcp']!.message, new RegExp(`^nothing accepts connections at relay\\.test port ${closedPort} \\(127\\.0\\.0\\.1\\): check the port`));
   assert.match(checks['relay-tls']!.message, /not tried/);
 });
 

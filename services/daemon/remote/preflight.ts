@@ -62,7 +62,7 @@ export async function preflight(target: { relayUrl: string; portalHostname: stri
 
   let reached = false;
   if (relayAddress) {
-    const failure = await tcpCheck(relayAddress, port, timeoutMs);
+    const failure = await tcpCheck(host!, relayAddress, port, timeoutMs);
     reached = failure === undefined;
     record('relay-tcp', reached, failure ?? `${host}:${port} (${relayAddress}) accepts connections`);
   } else skip('relay-tcp', "not tried: the relay's address is not known");
@@ -105,7 +105,8 @@ async function resolveCheck(host: string, lookup: Lookup, report: (ok: boolean, 
   }
 }
 
-function tcpCheck(address: string, port: number, timeoutMs: number): Promise<string | undefined> {
+function tcpCheck(host: string, address: string, port: number, timeoutMs: number): Promise<string | undefined> {
+  const where = host === address ? `${host} port ${port}` : `${host} port ${port} (${address})`;
   return new Promise((resolve) => {
     const socket = net.connect({ host: address, port, timeout: timeoutMs });
     const done = (failure: string | undefined) => {
@@ -113,11 +114,11 @@ function tcpCheck(address: string, port: number, timeoutMs: number): Promise<str
       resolve(failure);
     };
     socket.once('connect', () => done(undefined));
-    socket.once('timeout', () => done(`no answer from ${address} port ${port} within ${timeoutMs / 1000} s: a firewall may drop the traffic, or the relay is down`));
+    socket.once('timeout', () => done(`no answer from ${where} within ${timeoutMs / 1000} s: a firewall may drop the traffic, or the relay is down`));
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') done(`nothing accepts connections at ${address} port ${port}: check the port in the relay URL and that the relay is running`);
-      else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') done(`${address} cannot be reached from this device (${err.code}): check its network connection`);
-      else done(`could not connect to ${address} port ${port}: ${err.message}`);
+      if (err.code === 'ECONNREFUSED') done(`nothing accepts connections at ${where}: check the port in the relay URL and that the relay is running`);
+      else if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') done(`${where} cannot be reached from this device (${err.code}): check its network connection`);
+      else done(`could not connect to ${where}: ${err.message}`);
     });
   });
 }
