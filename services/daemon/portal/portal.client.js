@@ -428,7 +428,7 @@ const REMOTE_FIELDS = ['relayUrl', 'deviceSecret', 'portalHostname', 'appDomain'
 const TUNNEL_STATES = {
   unconfigured: 'Not set up',
   disabled: 'Off',
-  silent: 'Starting (the tunnel has not reported yet)',
+  silent: 'No word from the tunnel',
   connecting: 'Connecting…',
   connected: 'Connected',
   backoff: 'Waiting to reconnect',
@@ -475,21 +475,26 @@ document.addEventListener('visibilitychange', () => {
 });
 
 function renderRemote(status) {
-  const tunnel = status.enabled && status.tunnel.reporting ? status.tunnel.status : undefined;
-  const state = !status.configured ? 'unconfigured' : !status.enabled ? 'disabled' : tunnel ? tunnel.state : 'silent';
+  // The tunnel's last report; "silent" when it has sent none, or none lately while connected.
+  const tunnel = status.enabled ? status.tunnel.status : undefined;
+  const state = !status.configured ? 'unconfigured' : !status.enabled ? 'disabled' : status.tunnel.reporting ? tunnel.state : 'silent';
   const badge = Object.assign(document.createElement('span'), { className: 'badge', textContent: TUNNEL_STATES[state] });
   badge.dataset.tunnel = state;
   const facts = [...fact('State', badge)];
   if (status.configured) facts.push(...fact('Relay', tunnel?.relay || status.relayUrl));
-  if (tunnel) {
+  if (state === 'silent' && tunnel) facts.push(...fact('Last report', `${new Date(status.tunnel.receivedAt).toLocaleString()}: ${TUNNEL_STATES[tunnel.state]}`));
+  else if (tunnel) {
     facts.push(...fact('Since', new Date(tunnel.since).toLocaleString()));
-    if (tunnel.state === 'backoff' && tunnel.backoffMs !== undefined) facts.push(...fact('Next try', `in ${Math.ceil(tunnel.backoffMs / 1000)} s`));
+    if (tunnel.state === 'backoff' && tunnel.backoffMs !== undefined) facts.push(...fact('Next try', `${Math.ceil(tunnel.backoffMs / 1000)} s after that`));
     if (tunnel.lastError) facts.push(...fact('Last error', tunnel.lastError));
     facts.push(...fact('Streams', String(tunnel.streams)), ...fact('Traffic', `${bytes(tunnel.bytesIn)} in, ${bytes(tunnel.bytesOut)} out`));
   }
   if (status.hostnames.length) facts.push(...fact('Names', hostnameList(status.hostnames)));
+  // Replaced only when something changed: the list is a live region, read out on each change.
   const list = $('#remote-status');
-  list.replaceChildren(...facts);
+  const next = document.createElement('dl');
+  next.append(...facts);
+  if (next.innerHTML !== list.innerHTML) list.replaceChildren(...next.childNodes);
   list.removeAttribute('aria-busy');
   if (!remoteFilled) {
     remoteFilled = true;
