@@ -29,7 +29,7 @@ export interface SoakResult {
   fdsBefore: number;
   fdsAfter: number;
   leakedFds: number;
-  /** Streams the client still holds plus connections still open at the echo target. */
+  /** Streams the client still holds, plus connections left open at the echo target. */
   leakedStreams: number;
 }
 
@@ -172,6 +172,7 @@ export async function reconnectSoak(peer: RunningPeer, kills: number, options: {
     return fdCount(ours.clientPid);
   };
   const fdsBefore = await settled();
+  const echoBefore = await options.echoConnections();
   const reconnect: number[] = [];
   const total: number[] = [];
   const restart: number[] = [];
@@ -198,7 +199,7 @@ export async function reconnectSoak(peer: RunningPeer, kills: number, options: {
   }
   const fdsAfter = await settled();
   const status = await ours.clientStatus();
-  const leakedStreams = status.streams + (await options.echoConnections());
+  const leakedStreams = status.streams + (await options.echoConnections()) - echoBefore;
   return {
     kills,
     p50ReconnectS: percentile(reconnect, 0.5),

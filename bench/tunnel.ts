@@ -57,34 +57,32 @@ async function stalledReader(port: number, preface: Buffer = Buffer.alloc(0)): P
   return socket;
 }
 
-/** Opens `count` streams to the echo target, each checked end to end with one byte, and keeps them idle. */
-async function openIdleStreams(port: number, count: number, preface: Buffer = Buffer.alloc(0)): Promise<net.Socket[]> {
+/**
+ * Opens `count` streams to the echo target, each checked end to end with one byte, and keeps them
+ * idle. Every socket goes into `sockets` at once, so the caller closes them all, even after a failure.
+ */
+async function openIdleStreams(port: number, count: number, preface: Buffer, sockets: net.Socket[]): Promise<void> {
   const hello = Buffer.concat([preface, Buffer.from('x')]);
-  const sockets: net.Socket[] = [];
   const open = () =>
     new Promise<void>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1');
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error('no echo within 20 s'))), 20_000);
-      socket.once('error', (error) => (clearTimeout(timer), reject(error)));
+      sockets.push(socket);
+      const timer = setTimeout(() => reject(new Error(`stream ${sockets.length}: no echo within 20 s`)), 20_000);
+      socket.on('error', (error) => (clearTimeout(timer), reject(error)));
       socket.once('connect', () => socket.write(hello));
-      socket.once('data', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.on('error', () => undefined);
-        sockets.push(socket);
-        resolve();
-      });
+      socket.once('data', () => (clearTimeout(timer), resolve()));
     });
   let next = 0;
+  let failure: Error | undefined;
   await Promise.all(
     Array.from({ length: 200 }, async () => {
-      while (next < count) {
+      while (!failure && next < count) {
         next++;
-        await open();
+        await open().catch((error: Error) => (failure ??= error));
       }
     }),
   );
-  return sockets;
+  if (failure) throw failure;
 }
 
 interface Targets {
@@ -118,11 +116,16 @@ async function main() {
   writeFileSync(tls.certFile, pair.cert);
   writeFileSync(tls.caFile, ca.root.cert);
 
-  const iperfPort = await freePort();
-  const iperfServer = spawn('taskset', ['-c', CLIENT_CORE, 'iperf3', '-s', '-p', String(iperfPort)], { stdio: 'ignore' });
   const targets = await startTargets();
-  await waitPort(iperfPort);
-  const ctx: BenchContext = { dir, core: TUNNEL_CORE, clientCore: CLIENT_CORE, targets: { iperf: iperfPort, ...targets.ports }, tls, log };
+  // One iperf3 server per tunnel: a tunnel slow to relay the end of a test keeps its server busy.
+  const iperfServers: ChildProcess[] = [];
+  const iperfServer = async () => {
+    const port = await freePort();
+    iperfServers.push(spawn('taskset', ['-c', CLIENT_CORE, 'iperf3', '-s', '-p', String(port)], { stdio: 'ignore' }));
+    await waitPort(port);
+    return port;
+  };
+  const ctx: BenchContext = { dir, core: TUNNEL_CORE, clientCore: CLIENT_CORE, targets: { iperf: 0, ...targets.ports }, tls, log };
 
   const notes: string[] = [];
   const running: RunningPeer[] = [];
@@ -139,7 +142,7 @@ async function main() {
         continue;
       }
       described[peer.name] = peer.describe;
-      running.push(await peer.start(ctx));
+      running.push(await peer.start({ ...ctx, targets: { ...ctx.targets, iperf: await iperfServer() } }));
       log(`started ${peer.name}: ${peer.describe}`);
     }
 
@@ -180,9 +183,9 @@ async function main() {
       const count = PEERS.find((p) => p.name === peer.name)?.idleStreams ?? T5_STREAMS;
       await peer.settle?.();
       const before = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
-      let sockets: net.Socket[] = [];
+      const sockets: net.Socket[] = [];
       try {
-        sockets = await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo);
+        await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo ?? Buffer.alloc(0), sockets);
         await delay(2000);
         await peer.settle?.();
         const reached = await targets.echoConnections();
@@ -270,7 +273,7 @@ async function main() {
     log(lines.join('\n'));
   } finally {
     for (const peer of running) await peer.stop().catch(() => undefined);
-    await stopChild(iperfServer);
+    for (const server of iperfServers) await stopChild(server);
     await stopChild(targets.child);
     rmSync(dir, { recursive: true, force: true });
   }
