@@ -26,7 +26,10 @@ export interface TunnelClientOptions {
   backoff?: Backoff;
   tls?: Pick<SecureContextOptions, 'ca'>;
   timing?: Partial<SessionTiming>;
+  /** Status times. */
   now?: () => number;
+  /** What tokens are stamped with (tests skew it to get a token refused). */
+  tokenClock?: () => number;
 }
 
 interface Target {
@@ -86,7 +89,7 @@ export class TunnelClient implements Module {
 
   private async run(target: Target, runner: NonNullable<TunnelClient['runner']>): Promise<void> {
     const { signal } = runner.abort;
-    const tokens = new TokenIssuer({ deviceSecret: target.deviceSecret, subject: this.options.subject, hostnames: target.hostnames, now: this.options.now });
+    const tokens = new TokenIssuer({ deviceSecret: target.deviceSecret, subject: this.options.subject, hostnames: target.hostnames, now: this.options.tokenClock });
     const relay = redact(target.relayUrl);
     let permanentFailures = 0;
     while (!signal.aborted) {

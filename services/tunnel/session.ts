@@ -3,6 +3,7 @@
 // deadline, and the streams multiplexed on it. The message handler never waits on a local
 // socket: each stream queues and pauses on its own (stream.ts). run() resolves once the session
 // is over, with everything it opened closed.
+import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import WebSocket from 'ws';
 import type { RemoteTable } from '../common/remote-contract.js';
@@ -73,6 +74,7 @@ export class RelaySession implements StreamHost {
   private readonly timing: SessionTiming;
   private readonly streams = new Map<string, Stream>();
   private readonly recentlyEnded = new Set<string>();
+  private readonly closingSockets = new Set<Duplex>();
   private ws: WebSocket | undefined;
   private phase: Phase = 'connecting';
   private congested = false;
@@ -165,6 +167,11 @@ export class RelaySession implements StreamHost {
     this.streams.delete(clientId);
     this.recentlyEnded.add(clientId);
     if (this.recentlyEnded.size > RECENTLY_ENDED) this.recentlyEnded.delete(this.recentlyEnded.values().next().value!);
+  }
+
+  lingering(socket: Duplex): void {
+    this.closingSockets.add(socket);
+    socket.once('close', () => this.closingSockets.delete(socket));
   }
 
   // ---- internals ----
@@ -297,6 +304,7 @@ export class RelaySession implements StreamHost {
     clearInterval(this.timers.ping);
     this.timers = {};
     for (const stream of [...this.streams.values()]) stream.abort();
+    for (const socket of this.closingSockets) socket.destroy();
     this.streams.clear();
     this.recentlyEnded.clear();
   }

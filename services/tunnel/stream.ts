@@ -16,6 +16,8 @@ export interface StreamHost {
   canSendData(): boolean;
   /** The stream is over (it said so, or the relay did); forget its id. */
   streamEnded(clientId: string): void;
+  /** A local socket still flushing after the stream ended: the session destroys it if it ends first. */
+  lingering(socket: Duplex): void;
   readonly counters: { bytesIn: number; bytesOut: number };
 }
 
@@ -33,8 +35,18 @@ export interface StreamOptions {
 
 type StreamState = 'dialing' | 'open' | 'closed';
 
-/** Frames the relay may send before our first grant lands cost no credit (§3): allow that much beyond the window. */
-const MAX_PENDING_FRAMES = 2 * CREDIT_WINDOW;
+/**
+ * Relay → local frames we hold (while dialing, or not yet flushed) before calling it an overrun.
+ * Far above the window: frames the relay sends before our first grant lands cost no credit (§3),
+ * and a fast uploader can put hundreds in that round trip.
+ */
+const MAX_PENDING_FRAMES = 16 * CREDIT_WINDOW;
+/**
+ * Local → relay frames read ahead while out of credit before the local socket is paused: enough
+ * to see a short reply's EOF (and start the drain) without credit, small enough to keep memory
+ * per stalled stream bounded (8 × 32 KiB).
+ */
+const READ_AHEAD_FRAMES = 8;
 
 export class Stream {
   readonly clientId: string;
@@ -50,7 +62,8 @@ export class Stream {
   private readonly grants = new ForwardGrants();
   private localEnded: DisconnectReason | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
-  private closeTimer: NodeJS.Timeout | undefined;
+  /** What the relay sent before it ended the stream while we were still dialing. */
+  private undelivered: Buffer[] | undefined;
 
   constructor(private readonly options: StreamOptions) {
     this.clientId = options.clientId;
@@ -61,11 +74,10 @@ export class Stream {
   attach(dial: Promise<Duplex>): void {
     dial.then(
       (socket) => {
-        if (this.state === 'closed') {
-          socket.destroy();
-          return;
-        }
-        this.open(socket);
+        if (this.state !== 'closed') return this.open(socket);
+        // The relay ended the stream while we dialed: deliver what it sent, then close.
+        if (this.undelivered) return this.flushAndClose(socket, this.undelivered);
+        socket.destroy();
       },
       (err: Error) => {
         if (this.state === 'closed') return;
@@ -104,12 +116,10 @@ export class Stream {
   closedByRelay(): void {
     if (this.state === 'closed') return;
     const socket = this.local;
+    const pending = this.pending;
     this.end();
-    if (!socket) return;
-    socket.end();
-    // A local peer that never closes its side must not keep the socket forever.
-    this.closeTimer = setTimeout(() => socket.destroy(), this.options.closeGraceMs);
-    socket.once('close', () => clearTimeout(this.closeTimer));
+    if (socket) this.flushAndClose(socket, []);
+    else this.undelivered = pending;
   }
 
   /** The session is gone: every id is void, no disconnect goes out (§2.5). */
@@ -122,6 +132,17 @@ export class Stream {
 
   get isOpen(): boolean {
     return this.state !== 'closed';
+  }
+
+  private flushAndClose(socket: Duplex, payloads: Buffer[]): void {
+    this.undelivered = undefined;
+    for (const payload of payloads) socket.write(payload);
+    socket.end();
+    // A local peer that never closes its side must not keep the socket forever.
+    const timer = setTimeout(() => socket.destroy(), this.options.closeGraceMs);
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => {});
+    this.options.host.lingering(socket);
   }
 
   private open(socket: Duplex): void {
@@ -177,8 +198,8 @@ export class Stream {
       if (!this.queue.length) this.finish(this.localEnded);
       return;
     }
-    // Backpressure: stop reading while anything waits; the kernel's window then holds the sender back.
-    if (this.queue.length) this.local?.pause();
+    // Backpressure: stop reading once the read-ahead is full; the kernel's window then holds the sender back.
+    if (this.queue.length >= READ_AHEAD_FRAMES) this.local?.pause();
     else this.local?.resume();
   }
 

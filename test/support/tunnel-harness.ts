@@ -1,0 +1,188 @@
+// Test helpers for the tunnel client: a self-signed relay certificate, the real TypeScript relay
+// (services/relay) with the client in-process, local target servers, and a scripted relay that
+// plays a misbehaving server frame by frame (DATA for unknown ids, withheld credits, silence),
+// which the real relay cannot be made to do.
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { jwtVerify } from 'jose';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createLogger, type Logger } from '../../services/common/logger.js';
+import { decodeFrame, encodeControl, encodeData, type ControlMessage, type Frame } from '../../services/tunnel/protocol.js';
+
+const execFileAsync = promisify(execFile);
+
+export const quietLogger: Logger = createLogger({ service: 'test', write: () => {}, level: 'error' });
+
+/** A logger whose lines tests can search. */
+export function recordingLogger(service: string): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: createLogger({ service, level: 'debug', write: (line) => void lines.push(line) }), lines };
+}
+
+export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-relay-cert-'));
+  try {
+    const keyFile = path.join(dir, 'key.pem');
+    const certFile = path.join(dir, 'cert.pem');
+    await execFileAsync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+    ]);
+    return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls until probe returns something truthy, and returns it. */
+export async function waitUntil<T>(probe: () => T | undefined | false | 0 | '', timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+/** Connects to a local TCP port, resolving once connected (the shape of the tunnel's Dialer). */
+export function dialPort(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Reads a socket to its end. */
+export async function readAll(socket: net.Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
+
+// ---- the scripted relay ----
+
+/** One backend connection on the scripted relay, after a valid handshake. */
+export class ScriptedBackend {
+  readonly frames: Frame[] = [];
+  readonly texts: string[] = [];
+  readonly closed: Promise<void>;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => (isBinary ? this.frames.push(decodeFrame(data)) : this.texts.push(data.toString('utf8'))));
+    this.closed = once(ws, 'close').then(() => {});
+  }
+
+  control(message: ControlMessage): void {
+    this.ws.send(encodeControl(message));
+  }
+
+  data(clientId: string, payload: Buffer): void {
+    this.ws.send(encodeData(clientId, payload));
+  }
+
+  /** Control messages the backend sent for one id (or all). */
+  controls(clientId?: string): ControlMessage[] {
+    return this.frames.flatMap((frame) => (frame.kind === 'control' && (!clientId || frame.message.client_id === clientId) ? [frame.message] : []));
+  }
+
+  dataFrames(clientId: string): Buffer[] {
+    return this.frames.flatMap((frame) => (frame.kind === 'data' && frame.clientId === clientId ? [frame.payload] : []));
+  }
+}
+
+export interface ScriptedRelayOptions {
+  tls: { key: string; cert: string };
+  secret: string;
+  /** False: never answer the backend's pings (a relay that went silent). */
+  autoPong?: boolean;
+  /** Offer these ALPN protocols (to see that the client picks none). */
+  alpn?: string[];
+}
+
+/** A hub that checks both tokens with jose, then leaves the session to the test. */
+export class ScriptedRelay {
+  port = 0;
+  readonly upgrades: { protocolHeader: string | undefined; alpn: string | false | null; extensions: string | undefined }[] = [];
+  private readonly server: https.Server;
+  private readonly wss: WebSocketServer;
+  private readonly waiting: ((backend: ScriptedBackend) => void)[] = [];
+  private readonly ready: ScriptedBackend[] = [];
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(private readonly options: ScriptedRelayOptions) {
+    this.server = https.createServer({ ...options.tls, ALPNProtocols: options.alpn });
+    this.wss = new WebSocketServer({ server: this.server, path: '/connect', autoPong: options.autoPong ?? true, perMessageDeflate: false, handleProtocols: () => false });
+    this.wss.on('connection', (ws, req) => {
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
+      const tlsSocket = req.socket as import('node:tls').TLSSocket;
+      this.upgrades.push({ protocolHeader: req.headers['sec-websocket-protocol'], alpn: tlsSocket.alpnProtocol, extensions: req.headers['sec-websocket-extensions'] });
+      void this.handshake(ws);
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `wss://127.0.0.1:${this.port}/connect`;
+  }
+
+  /** The next backend that completes the handshake. */
+  nextBackend(timeoutMs = 10_000): Promise<ScriptedBackend> {
+    const ready = this.ready.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no backend completed the handshake')), timeoutMs);
+      this.waiting.push((backend) => {
+        clearTimeout(timer);
+        resolve(backend);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss.close();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private async handshake(ws: WebSocket): Promise<void> {
+    const key = new TextEncoder().encode(this.options.secret);
+    const verify = (token: string) => jwtVerify(token, key, { issuer: 'authorizer', audience: 'nexus' });
+    const next = () => new Promise<Buffer>((resolve) => ws.once('message', (data: Buffer) => resolve(data)));
+    try {
+      await verify((await next()).toString('utf8'));
+      const nonce = 'scripted-nonce-0123456789abcdefghijklmnopqrstu'.slice(0, 43);
+      ws.send(JSON.stringify({ type: 'handshake_challenge', nonce }));
+      const stage1 = await verify((await next()).toString('utf8'));
+      if (stage1.payload.session_nonce !== nonce) throw new Error('nonce mismatch');
+    } catch (err) {
+      ws.close(1008, (err as Error).message.slice(0, 100));
+      return;
+    }
+    const backend = new ScriptedBackend(ws);
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(backend);
+    else this.ready.push(backend);
+  }
+}
