@@ -128,6 +128,8 @@ export class TunnelClient implements Module {
 
   private setState(state: TunnelState, fields: Partial<TunnelStatus>): void {
     const changed = this.current.state !== state;
+    // Error texts come from the relay and TLS; the daemon takes at most 2 KiB of them.
+    if (fields.lastError) fields.lastError = fields.lastError.slice(0, 1024);
     this.current = { ...this.current, ...fields, state, since: changed ? this.isoNow() : this.current.since };
     this.options.onStatus?.(this.status());
   }

@@ -182,6 +182,32 @@ test('6: a backend whose stage 1 is rejected backs off (growing delays), never h
   await setup.stop();
 });
 
+test('the declared names follow the table live; route changes apply without a new session; disabling closes it', async () => {
+  const hold = await target();
+  const setup = await withRelay({ targets: { 'app.test': hold.port } });
+  const url = `wss://localhost:${setup.relay.hubPort}/connect`;
+  assert.equal(setup.registered[0]!.hostnames, ['app.test']);
+  await setup.client.update({ ...table({ 'app.test': 'local', 'new.test': 'local' }, url), rev: 2 });
+  await waitUntil(() => setup.registered.length === 2, 10_000, 'a session with the new names');
+  assert.equal(setup.registered[1]!.hostnames, ['app.test', 'new.test']);
+  assert.is(setup.closed.length, 1, 'the old session was closed');
+
+  // Same names, another mode: the session stays, the next stream sees the new route.
+  await setup.client.update({ ...table({ 'app.test': 'tunnel', 'new.test': 'local' }, url), rev: 3 });
+  const { socket: user } = httpUser(setup, 'app.test');
+  await readAll(user);
+  const connect = await waitConnect(setup, 'app.test');
+  assert.equal(controlsOf(streamFrames(setup, connect.client_id, 'backend')).map((m) => m.reason), ['dial_failed']);
+  assert.is(setup.registered.length, 2);
+
+  await setup.client.update({ rev: 4, enabled: false, routes: [] });
+  await waitUntil(() => setup.closed.length === 2, 5000, 'the session closed');
+  assert.equal(setup.relay.backends(), []);
+  assert.equal(setup.client.status().state, 'disabled');
+  await setup.stop();
+  await closeTarget(hold);
+});
+
 // ---- connect and data ----
 
 test('7: TLS route: connect fields, and the ClientHello prelude is the first thing the local socket gets', async () => {
