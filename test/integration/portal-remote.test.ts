@@ -7,27 +7,21 @@
 // confirmation. All along the page logs no error and breaks no rule of its strict CSP.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { APIRequestContext, Browser, Page } from 'playwright-core';
 import { freePort } from '../../image/qemu.js';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { createLogger } from '../../services/common/logger.js';
-import { Relay } from '../../services/relay/relay.js';
+import type { Relay } from '../../services/relay/relay.js';
 import { launchChromium } from '../support/browser.js';
 import { startPebble, type Pebble } from '../support/pebble.js';
-import { ServiceProcess, removeTestDir, startTestDaemon, waitFor } from '../support/processes.js';
+import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
+import { remoteSockets, startProxyAndTunnel, startTestRelay } from '../support/remote-stack.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-remote-'));
 const stateDir = path.join(dir, 'state');
-const sockets = {
-  internal: path.join(dir, 'daemon-internal.sock'),
-  portal: path.join(dir, 'daemon-portal.sock'),
-  tunnelTls: path.join(dir, 'proxy-tunnel-tls.sock'),
-  tunnelHttp: path.join(dir, 'proxy-tunnel-http.sock'),
-};
+const sockets = remoteSockets(dir);
 const SCREENSHOTS = process.env.PICCOLO_SCREENSHOTS; // a folder, to look at the pages
 const PASSWORD = 'Portal-Remote-Pass-5';
 const PHONE_WIDTH = 390;
@@ -78,22 +72,15 @@ async function fillSettings(url: string): Promise<void> {
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   // The relay's certificate is self-signed, as a private relay's would be: trusted by NODE_EXTRA_CA_CERTS.
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-keyout', path.join(dir, 'hub.key'), '-out', path.join(dir, 'hub.crt'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  relay = new Relay({
-    hub: { host: '127.0.0.1', port: 0 },
-    tls: { key: readFileSync(path.join(dir, 'hub.key'), 'utf8'), cert: readFileSync(path.join(dir, 'hub.crt'), 'utf8') },
-    secret: SETTINGS.deviceSecret,
-    relayPorts: [0, 0],
-    logger: createLogger({ service: 'test-relay', level: 'error' }),
-  });
-  await relay.start();
+  let hubCert: string;
+  ({ relay, hubCert } = await startTestRelay(SETTINGS.deviceSecret));
   relayUrl = `wss://localhost:${relay.hubPort}/connect`;
   closedPort = await freePort();
   // Pebble validates HTTP-01 on the relay's plain-HTTP port: relay → tunnel → proxy → daemon.
   pebble = await startPebble({ httpPort: relay.relayPorts[1] });
   await pebble.resolve(SETTINGS.portalHostname, '127.0.0.1');
   const trust = path.join(dir, 'trust.pem');
-  writeFileSync(trust, readFileSync(path.join(dir, 'hub.crt'), 'utf8') + pebble.apiCa);
+  writeFileSync(trust, hubCert + pebble.apiCa);
 
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir, {
     PICCOLO_DAEMON_INTERNAL_SOCKET: sockets.internal,
@@ -101,33 +88,7 @@ test.before(async () => {
     PICCOLO_ACME_DIRECTORY_URL: pebble.directoryUrl,
     NODE_EXTRA_CA_CERTS: trust,
   }));
-  proxy = await ServiceProcess.start(
-    'proxy',
-    {
-      PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
-      PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
-      PICCOLO_PROXY_DAEMON_SOCKET: sockets.internal,
-      PICCOLO_PROXY_CERT_DIR: path.join(dir, 'proxy-certs'),
-      PICCOLO_PROXY_TUNNEL_TLS_SOCKET: sockets.tunnelTls,
-      PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: sockets.tunnelHttp,
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await proxy.notified('READY=1', 20_000);
-  tunnel = await ServiceProcess.start(
-    'tunnel',
-    {
-      PICCOLO_TUNNEL_LISTEN: '127.0.0.1:0',
-      PICCOLO_TUNNEL_DAEMON_SOCKET: sockets.internal,
-      PICCOLO_TUNNEL_PROXY_TLS_SOCKET: sockets.tunnelTls,
-      PICCOLO_TUNNEL_PROXY_HTTP_SOCKET: sockets.tunnelHttp,
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-      NODE_EXTRA_CA_CERTS: trust,
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await tunnel.notified('READY=1', 20_000);
+  ({ proxy, tunnel } = await startProxyAndTunnel(dir, sockets, trust));
 
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: PHONE_WIDTH, height: 844 } });
@@ -239,7 +200,9 @@ test('Save valid settings: the tunnel connects and the status says so; the setti
 
 test("the portal's certificate, issued over the tunnel, is listed; Renew gets a new one", async () => {
   const row = certificateRow();
-  await row.locator('td[data-label="State"]', { hasText: /^valid$/ }).waitFor({ timeout: 90_000 });
+  await row.locator('td[data-label="State"]', { hasText: /^valid$/ }).waitFor({ timeout: 90_000 }).catch(async (err: Error) => {
+    throw new Error(`${err.message}\nthe API's certificates: ${JSON.stringify((await api('GET', '/api/v1/remote/certificates')).body.certificates)}`);
+  });
   const [issued] = (await api('GET', '/api/v1/remote/certificates')).body.certificates;
   assert.is(await row.locator('td[data-label="Issuer"]').innerText(), issued.issuer);
   assert.match(issued.issuer, /pebble/i);
