@@ -532,12 +532,15 @@ function bytes(count) {
   return `${unit ? count.toFixed(1) : count} ${units[unit]}`;
 }
 
-/** The settings as typed; blank ones left out when only filled ones should go (the checks). */
-function remoteSettings({ skipBlank = false } = {}) {
+/**
+ * The settings as typed. For the checks only the filled fields (the saved settings stand in for
+ * the rest) and never the secret: the checks do not sign in to the relay.
+ */
+function remoteSettings({ forChecks = false } = {}) {
   const settings = {};
   for (const name of REMOTE_FIELDS) {
     const value = remoteForm.elements[name].value.trim();
-    if (value || !skipBlank) settings[name] = value;
+    if (!forChecks || (value && name !== 'deviceSecret')) settings[name] = value;
   }
   return settings;
 }
@@ -585,7 +588,7 @@ function clearFieldErrors() {
 
 remoteForm.addEventListener('submit', (event) => {
   event.preventDefault();
-  const button = event.submitter || remoteForm.querySelector('button:not([type])');
+  const button = remoteForm.querySelector('button:not([type])');
   remoteRequest(button, async () => {
     await api('POST', '/api/v1/remote/configure', remoteSettings());
     remoteForm.elements.deviceSecret.value = '';
@@ -599,8 +602,7 @@ $('#remote-check').addEventListener('click', (event) =>
   remoteRequest(event.currentTarget, async () => {
     const list = $('#remote-checks');
     list.hidden = true;
-    // Blank fields are left out; a blank form checks the saved settings.
-    const result = await api('POST', '/api/v1/remote/preflight', remoteSettings({ skipBlank: true }));
+    const result = await api('POST', '/api/v1/remote/preflight', remoteSettings({ forChecks: true }));
     list.replaceChildren(...result.checks.map(checkItem));
     list.hidden = !result.checks.length;
     const failed = result.checks.filter((check) => !check.ok).length;
