@@ -180,7 +180,7 @@ test('Save valid settings: the tunnel connects and the status says so; the setti
   assert.is(await field('Device secret').inputValue(), '', 'the secret is not left in the page');
   await fact('State').getByText('Connected').waitFor({ timeout: 20_000 });
   assert.is(await fact('Relay').innerText(), relayUrl);
-  assert.is(await fact('Streams').count(), 1);
+  assert.match(await fact('Streams').innerText(), /^\d+$/);
   assert.match(await fact('Traffic').innerText(), /^\d+(\.\d)? [kMG]?B in, \d+(\.\d)? [kMG]?B out$/);
   assert.is(await fact('Names').innerText(), SETTINGS.portalHostname);
   const status = await remoteStatus();
