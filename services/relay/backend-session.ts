@@ -165,7 +165,7 @@ export class BackendSession {
       const stage1 = await verifyToken(token, 'stage1', this.policy);
       if (stage1.sessionNonce !== state.nonce) throw new HandshakeError(`session nonce mismatch: expected ${state.nonce} got ${stage1.sessionNonce ?? ''}`);
       const difference = claimDifference(state.stage0, stage1);
-      if (difference) throw new HandshakeError(`attested token ${difference} differ from handshake token`);
+      if (difference) throw new HandshakeError(`attested token ${difference} from handshake token`);
       this.register({ ...stage1, weight: state.stage0.weight });
     } catch (err) {
       if (!(err instanceof HandshakeError)) throw err;
@@ -254,7 +254,7 @@ export class BackendSession {
       const claims = await verifyToken(token, 'reauth', this.policy);
       if (claims.sessionNonce !== nonce) throw new HandshakeError('reauth nonce mismatch');
       const difference = claimDifference(this.claims!, claims);
-      if (difference) throw new HandshakeError(`reauth token ${difference} differ from registered claims`);
+      if (difference) throw new HandshakeError(`reauth token ${difference} from registered claims`);
       this.claims = { ...claims, weight: this.claims!.weight };
       this.logger.info('backend re-authenticated', { backend: this.id });
       this.scheduleReauth();

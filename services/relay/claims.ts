@@ -91,11 +91,11 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
   };
 }
 
-/** Why a later token (stage 1, reauth) does not match the earlier claims, or undefined when it does. */
+/** How a later token (stage 1, reauth) differs from the earlier claims ("hostnames differ"), or undefined. */
 export function claimDifference(earlier: BackendClaims, later: BackendClaims): string | undefined {
-  if (!sameList(earlier.hostnames, later.hostnames)) return 'hostnames';
-  if (!sameList(earlier.tcpPorts, later.tcpPorts)) return 'tcp_ports';
-  if (later.weight > 0 && later.weight !== earlier.weight) return 'weight';
+  if (!sameList(earlier.hostnames, later.hostnames)) return 'hostnames differ';
+  if (!sameList(earlier.tcpPorts, later.tcpPorts)) return 'tcp_ports differ';
+  if (later.weight > 0 && later.weight !== earlier.weight) return 'weight differs';
   return undefined;
 }
 

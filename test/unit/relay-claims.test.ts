@@ -85,9 +85,9 @@ test('a later token must keep the claim sets; weight may be 0 (unchanged) or equ
   const later = async (claims: Record<string, unknown>) => verifyToken(await token({ hostnames: ['b.test', 'A.test'], tcp_ports: [15432], ...claims }), 'stage1', policy);
   assert.is(claimDifference(base, await later({ weight: 2 })), undefined);
   assert.is(claimDifference(base, await later({ weight: 0 })), undefined);
-  assert.is(claimDifference(base, await later({ weight: 3 })), 'weight');
-  assert.is(claimDifference(base, await later({ hostnames: ['a.test'] })), 'hostnames');
-  assert.is(claimDifference(base, await later({ tcp_ports: undefined })), 'tcp_ports');
+  assert.is(claimDifference(base, await later({ weight: 3 })), 'weight differs');
+  assert.is(claimDifference(base, await later({ hostnames: ['a.test'] })), 'hostnames differ');
+  assert.is(claimDifference(base, await later({ tcp_ports: undefined })), 'tcp_ports differ');
 });
 
 test.run();
