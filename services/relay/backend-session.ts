@@ -79,8 +79,10 @@ export class BackendSession {
     return this.state.stage === 'registered';
   }
 
-  /** Announces a new end-user connection and starts relaying it. */
-  open(socket: net.Socket, route: NewStream): void {
+  /** Announces a new end-user connection and starts relaying it; false if this backend is going away. */
+  open(socket: net.Socket, route: NewStream): boolean {
+    // Closing (a Close frame sent, the echo awaited): still in the pools until 'close', but gone.
+    if (this.ws.readyState !== this.ws.OPEN) return false;
     const clientId = newClientId();
     const client = `${socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`;
     const stream = new UserStream(clientId, socket, this, this.rules.stream);
@@ -88,6 +90,7 @@ export class BackendSession {
     this.sendControl({ event: 'connect', client_id: clientId, conn_port: route.connPort, client_ip: client, transport: 'tcp', hostname: route.hostname, is_tls: route.isTls, credits: this.rules.grantCredits });
     if (route.prelude.length) this.sendData(clientId, route.prelude);
     stream.start();
+    return true;
   }
 
   /** Ends the TCP connection without a Close frame, as the server does on a fatal error. */

@@ -209,11 +209,10 @@ export class Relay implements Module {
     // A name never falls back to a port claim (§5).
     const hostname = result.route === 'host' ? result.name : portKey(connPort);
     const backend = this.pools.pick(result.route === 'host' ? lookupKeys(result.name) : [hostname]);
-    if (!backend) {
+    if (!backend?.open(socket, { hostname, isTls: result.isTls, connPort, prelude: result.prelude })) {
       logger.info('no backend for route', { hostname, connPort });
-      return void socket.destroy();
+      socket.destroy();
     }
-    backend.open(socket, { hostname, isTls: result.isTls, connPort, prelude: result.prelude });
   }
 
   private emit<E extends keyof RelayEvents>(event: E, payload: RelayEvents[E]): void {
