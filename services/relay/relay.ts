@@ -81,7 +81,7 @@ export interface RelayEvents {
   closed: { backendId: string; code: number };
 }
 
-/** The server's cap on connections being sniffed at once (v0.3.12). */
+/** The server's cap on connections being sniffed at once (v0.3.12); later ones wait their turn. */
 const MAX_CONCURRENT_SNIFFS = 256;
 const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
 
@@ -97,6 +97,7 @@ export class Relay implements Module {
   private readonly hub: https.Server;
   private readonly listeners: net.Server[] = [];
   private sniffing = 0;
+  private readonly sniffQueue: (() => void)[] = [];
   private nextBackend = 1;
 
   constructor(private readonly options: RelayOptions) {
@@ -196,11 +197,14 @@ export class Relay implements Module {
     this.users.add(socket);
     socket.on('close', () => this.users.delete(socket));
     socket.on('error', () => {}); // 'close' follows
-    if (this.sniffing >= MAX_CONCURRENT_SNIFFS) return void socket.destroy();
     const connPort = (server.address() as net.AddressInfo).port;
+    if (this.sniffing >= MAX_CONCURRENT_SNIFFS) await new Promise<void>((resolve) => this.sniffQueue.push(resolve));
     this.sniffing++;
-    const result = await sniffConnection(socket, { firstByteMs: this.rules.sniffFirstByteMs, extensionMs: this.rules.sniffExtensionMs, capMs: this.rules.sniffCapMs });
+    const result = socket.destroyed
+      ? ({ route: 'drop', reason: 'user left while waiting to be sniffed' } as const)
+      : await sniffConnection(socket, { firstByteMs: this.rules.sniffFirstByteMs, extensionMs: this.rules.sniffExtensionMs, capMs: this.rules.sniffCapMs });
     this.sniffing--;
+    this.sniffQueue.shift()?.();
     const { logger } = this.options;
     if (result.route === 'drop') {
       logger.debug('user dropped while sniffing', { reason: result.reason });

@@ -317,6 +317,21 @@ test('11: without SNI or Host the route is tcp:N (is_tls only for a hello withou
   assert.is(backend.controls('connect').length, 2);
 });
 
+test('sniffing: at most 256 users at once; the others wait their turn, none is dropped (v0.3.12)', async () => {
+  const port = await freePort();
+  const relay = await startRelay({ relayPorts: [port], allowedTcpPortClaims: [port], rules: { sniffFirstByteMs: 150, sniffExtensionMs: 150, sniffCapMs: 1000 } });
+  const backend = await register(relay, { tcp_ports: [port] });
+  const connectedAfter: number[] = [];
+  relay.events.on('frame', ({ frame }) => frame.kind === 'control' && frame.message.event === 'connect' && connectedAfter.push(Date.now() - started));
+  const started = Date.now();
+  // Silent users: each sniff ends at its deadline (2 × 150 ms), then takes the port claim.
+  for (let i = 0; i < 300; i++) user(port);
+  await waitFor(() => backend.controls('connect').length === 300, 5000, '300 connects');
+  const firstRound = connectedAfter.filter((ms) => ms < 450).length;
+  assert.ok(firstRound > 200 && firstRound <= 256, `${firstRound} users sniffed in the first round`);
+  assert.ok(connectedAfter.at(-1)! >= 550, 'the rest waited for a second round of deadlines');
+});
+
 // ---- limits and disconnects (15, 18) ----
 
 test('15: a message of 32,785 bytes is accepted, one byte more gets Close 1009', async () => {
