@@ -332,6 +332,43 @@ test('sniffing: at most 256 users at once; the others wait their turn, none is d
   assert.ok(connectedAfter.at(-1)! >= 550, 'the rest waited for a second round of deadlines');
 });
 
+test('backends claiming one name share it by weight; the prelude of a 60 KiB HTTP head is one frame', async () => {
+  const relay = await startRelay();
+  const heavy = await register(relay, { ...claims, weight: 2 });
+  const light = await register(relay, { ...claims, weight: 1 });
+  for (let i = 0; i < 6; i++) {
+    user(relay.relayPorts[1]!, head('app.test'));
+    await waitFor(() => heavy.controls('connect').length + light.controls('connect').length === i + 1, 2000, `user ${i}`);
+  }
+  assert.equal([heavy.controls('connect').length, light.controls('connect').length], [4, 2]);
+
+  const bigHead = `GET / HTTP/1.1\r\nHost: app.test\r\nX-Pad: ${'p'.repeat(60 * 1024)}\r\n\r\n`;
+  user(relay.relayPorts[1]!, bigHead);
+  await waitFor(() => heavy.controls('connect').length + light.controls('connect').length === 7, 2000, 'the big head');
+  const chosen = heavy.controls('connect').length === 5 ? heavy : light;
+  const { client_id: id } = chosen.controls('connect').at(-1)!;
+  await waitFor(() => chosen.dataFrames(id)[0], 2000, 'prelude');
+  assert.is(chosen.dataFrames(id)[0]!.toString(), bigHead, 'the whole head in the first frame, above 32 KiB');
+});
+
+test('a user idle (nothing read or written) for idleTimeoutSeconds is closed with disconnect; traffic keeps it', async () => {
+  const relay = await startRelay({ idleTimeoutSeconds: 0.3 });
+  const backend = await register(relay);
+  const idle = received(user(relay.relayPorts[1]!, head('app.test')));
+  const busy = user(relay.relayPorts[1]!, head('app.test'));
+  const { client_id: idleId } = await backend.connect(0);
+  const { client_id: busyId } = await backend.connect(1);
+  const ticking = setInterval(() => busy.write('tick'), 100);
+  try {
+    await waitFor(() => backend.controls('disconnect', idleId)[0], 2000, 'disconnect of the idle user');
+    await within(idle.ended, 'idle user closed');
+    await sleep(500);
+    assert.is(backend.controls('disconnect', busyId).length, 0, 'the busy user stays');
+  } finally {
+    clearInterval(ticking);
+  }
+});
+
 // ---- limits and disconnects (15, 18) ----
 
 test('15: a message of 32,785 bytes is accepted, one byte more gets Close 1009', async () => {
