@@ -75,10 +75,6 @@ export class BackendSession {
     this.authTimer = setTimeout(() => this.reject('stage0 token not received within the auth timeout'), rules.authTimeoutMs);
   }
 
-  get registered(): boolean {
-    return this.state.stage === 'registered';
-  }
-
   /** Announces a new end-user connection and starts relaying it; false if this backend is going away. */
   open(socket: net.Socket, route: NewStream): boolean {
     // Closing (a Close frame sent, the echo awaited): still in the pools until 'close', but gone.
@@ -171,8 +167,7 @@ export class BackendSession {
       if (difference) throw new HandshakeError(`attested token ${difference} from handshake token`);
       this.register({ ...stage1, weight: state.stage0.weight });
     } catch (err) {
-      if (!(err instanceof HandshakeError)) throw err;
-      this.reject(err.message);
+      this.reject(refusal(err, this.logger));
     }
   }
 
@@ -262,8 +257,7 @@ export class BackendSession {
       this.logger.info('backend re-authenticated', { backend: this.id });
       this.scheduleReauth();
     } catch (err) {
-      if (!(err instanceof HandshakeError)) throw err;
-      this.drop(err.message);
+      this.drop(refusal(err, this.logger));
     }
   }
 
@@ -294,6 +288,13 @@ export class BackendSession {
     this.streams.clear();
     this.hooks.closed(this, code);
   }
+}
+
+/** The reason a token was refused; anything but a HandshakeError is a bug here, logged as such. */
+function refusal(err: unknown, logger: Logger): string {
+  if (err instanceof HandshakeError) return err.message;
+  logger.error('token check failed', { err });
+  return 'internal error checking the token';
 }
 
 /** 32 random bytes, unpadded base64url: 43 characters (§1.3). */

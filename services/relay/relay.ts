@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import net from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { ListenAddress } from '../common/config.js';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
@@ -146,7 +146,7 @@ export class Relay implements Module {
     for (const session of this.sessions) session.drop('dropBackends()');
   }
 
-  private accept(ws: import('ws').WebSocket, socket: net.Socket): void {
+  private accept(ws: WebSocket, socket: net.Socket): void {
     const id = `backend-${this.nextBackend++}`;
     const { logger } = this.options;
     const session = new BackendSession(

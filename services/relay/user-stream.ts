@@ -39,8 +39,6 @@ export class UserStream {
   private queuedToUser = 0;
   private writtenSinceGrant = 0;
   private ended = false;
-  framesToBackend = 0;
-  framesFromBackend = 0;
 
   constructor(
     readonly id: string,
@@ -54,7 +52,6 @@ export class UserStream {
     this.socket.on('data', (chunk: Buffer) => this.fromUser(chunk));
     this.socket.on('end', () => this.link.disconnect(this.id, 'user sent FIN'));
     this.socket.on('close', () => this.link.disconnect(this.id, 'user connection closed'));
-    this.socket.on('error', () => {}); // 'close' follows
     if (this.limits.idleTimeoutMs > 0) {
       this.socket.setTimeout(this.limits.idleTimeoutMs, () => this.link.disconnect(this.id, 'user idle'));
     }
@@ -66,7 +63,6 @@ export class UserStream {
   /** DATA from the backend. */
   toUser(payload: Buffer): void {
     if (this.ended) return;
-    this.framesFromBackend++;
     this.queuedToUser++;
     this.socket.write(payload, (err) => this.written(err));
     if (this.limits.enforceCredits && this.queuedToUser > this.limits.clientQueueLimit) {
@@ -131,7 +127,6 @@ export class UserStream {
     if (this.ended) return;
     while (this.pendingForward.length && !this.pausedByBackend && this.mayForward()) {
       this.link.sendData(this.id, this.pendingForward.shift()!);
-      this.framesToBackend++;
       if (this.forwardTokens !== undefined) this.forwardTokens--;
     }
     clearTimeout(this.starvedTimer);
@@ -157,10 +152,5 @@ export class UserStream {
       this.link.sendCredits(this.id, this.writtenSinceGrant);
       this.writtenSinceGrant = 0;
     }
-  }
-
-  /** For backends(): what the stream holds now. */
-  get forwardCredits(): number | undefined {
-    return this.forwardTokens;
   }
 }
