@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { V2ProxyProtocol } from 'proxy-protocol-js';
+import { IPv4ProxyAddress, IPv6ProxyAddress, V2ProxyProtocol } from 'proxy-protocol-js';
 import { Backoff } from '../../services/common/backoff.js';
 import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { ForwardGrants, SendWindow } from '../../services/tunnel/credits.js';
@@ -109,14 +109,16 @@ test('credits: the forward side grants 8 after every 8 frames written', () => {
 });
 
 test('PROXY v2 header carries the end user as source, for IPv4, IPv6 and mapped addresses', () => {
-  const v4 = V2ProxyProtocol.parse(proxyHeader('203.0.113.7:5555', 443));
-  assert.equal(v4.proxyAddress.sourceAddress.address, [203, 0, 113, 7]);
-  assert.is((v4.proxyAddress as { sourcePort: number }).sourcePort, 5555);
-  assert.is((v4.proxyAddress as { destinationPort: number }).destinationPort, 443);
-  const v6 = V2ProxyProtocol.parse(proxyHeader('[2001:db8::42:1]:80', 80));
-  assert.equal(v6.proxyAddress.sourceAddress.address, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0, 1]);
-  const mapped = V2ProxyProtocol.parse(proxyHeader('[::ffff:10.1.2.3]:9', 443));
-  assert.equal(mapped.proxyAddress.sourceAddress.address, [10, 1, 2, 3]);
+  const parse = (header: Buffer) => V2ProxyProtocol.parse(header).proxyAddress as IPv4ProxyAddress | IPv6ProxyAddress;
+  const v4 = parse(proxyHeader('203.0.113.7:5555', 443));
+  assert.ok(v4 instanceof IPv4ProxyAddress);
+  assert.equal(v4.sourceAddress.address, [203, 0, 113, 7]);
+  assert.is(v4.sourcePort, 5555);
+  assert.is(v4.destinationPort, 443);
+  const v6 = parse(proxyHeader('[2001:db8::42:1]:80', 80));
+  assert.ok(v6 instanceof IPv6ProxyAddress);
+  assert.equal(v6.sourceAddress.address, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0, 1]);
+  assert.equal(parse(proxyHeader('[::ffff:10.1.2.3]:9', 443)).sourceAddress.address, [10, 1, 2, 3]);
   for (const bad of ['', 'nonsense', '300.1.1.1:5', '1.2.3.4']) {
     assert.throws(() => proxyHeader(bad, 443), /client_ip/);
   }
