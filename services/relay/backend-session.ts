@@ -12,6 +12,8 @@ export interface SessionRules {
   authTimeoutMs: number;
   pingIntervalMs: number;
   readDeadlineMs: number;
+  /** A WebSocket congested this long drops the backend. */
+  writeTimeoutMs: number;
   /** 0: connect carries no credits and nothing is replenished (an old server). */
   grantCredits: number;
   /** Overrides the token's reauth_interval_seconds when set. */
@@ -37,6 +39,8 @@ export interface NewStream {
 /** Go's websocket library cannot send a Close reason longer than this; the peer sees 1006 instead. */
 const MAX_CLOSE_REASON_BYTES = 123;
 const POLICY_VIOLATION = 1008;
+/** Unsent bytes on the WebSocket above which users' reads pause (the server's bounded lanes). */
+const WEBSOCKET_HIGH_WATER = 4 * 1024 * 1024;
 
 type HandshakeState = { stage: 'stage0' } | { stage: 'stage1'; stage0: BackendClaims; nonce: string } | { stage: 'registered' };
 type Message = [data: Buffer, isBinary: boolean];
@@ -54,6 +58,7 @@ export class BackendSession {
   private backlog: Message[] | undefined;
   /** The code of a Close frame we sent, reported instead of the 1006 of a peer that did not echo it. */
   private sentCloseCode: number | undefined;
+  private writeStall: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
@@ -72,6 +77,7 @@ export class BackendSession {
       logger.info('backend socket error', { backend: id, err });
     });
     ws.on('close', (code) => this.onClose(this.sentCloseCode ?? code));
+    socket.on('drain', () => this.drained());
     this.authTimer = setTimeout(() => this.reject('stage0 token not received within the auth timeout'), rules.authTimeoutMs);
   }
 
@@ -103,6 +109,10 @@ export class BackendSession {
 
   sendCredits(clientId: string, credits: number): void {
     this.sendControl({ event: 'resume_stream', client_id: clientId, credits });
+  }
+
+  congested(): boolean {
+    return this.ws.bufferedAmount > WEBSOCKET_HIGH_WATER;
   }
 
   disconnect(clientId: string, why: string): void {
@@ -277,11 +287,18 @@ export class BackendSession {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(bytes, { binary: true });
     this.hooks.frame(this, 'relay', frame);
+    if (!this.writeStall && this.congested()) this.writeStall = setTimeout(() => this.drop('backend not reading its WebSocket'), this.rules.writeTimeoutMs);
+  }
+
+  private drained(): void {
+    clearTimeout(this.writeStall);
+    this.writeStall = undefined;
+    for (const stream of this.streams.values()) stream.pump();
   }
 
   private onClose(code: number): void {
     this.backlog = undefined;
-    for (const timer of [this.authTimer, this.readDeadline, this.reauthTimer, this.reauth?.timer]) clearTimeout(timer);
+    for (const timer of [this.authTimer, this.readDeadline, this.reauthTimer, this.reauth?.timer, this.writeStall]) clearTimeout(timer);
     clearInterval(this.pingTimer);
     // Every stream of a lost backend: half-closed at once, fully closed 2 s later, no disconnects.
     for (const stream of this.streams.values()) stream.closeGracefully();

@@ -22,6 +22,8 @@ export interface RelayRules {
   pingIntervalMs: number;
   /** Reset by any message or pong from the backend. */
   readDeadlineMs: number;
+  /** A backend whose WebSocket stays congested (users' reads paused) this long is dropped. */
+  writeTimeoutMs: number;
   /** False: no client queue limit and no forward semaphore (grants are ignored). */
   enforceCredits: boolean;
   /** Reverse frames queued for one user before the client is removed. */
@@ -42,6 +44,7 @@ export const NEXUS_RULES: RelayRules = {
   authTimeoutMs: 10_000,
   pingIntervalMs: 54_000,
   readDeadlineMs: 60_000,
+  writeTimeoutMs: 10_000,
   enforceCredits: true,
   clientQueueLimit: 128,
   replenishBatch: CREDIT_BATCH,
@@ -162,6 +165,7 @@ export class Relay implements Module {
         authTimeoutMs: this.rules.authTimeoutMs,
         pingIntervalMs: this.rules.pingIntervalMs,
         readDeadlineMs: this.rules.readDeadlineMs,
+        writeTimeoutMs: this.rules.writeTimeoutMs,
         grantCredits: this.rules.grantCredits,
         reauthIntervalSeconds: this.rules.reauthIntervalSeconds,
         stream: {

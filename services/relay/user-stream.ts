@@ -21,6 +21,8 @@ export interface StreamLimits {
 export interface StreamLink {
   sendData(clientId: string, payload: Buffer): void;
   sendCredits(clientId: string, credits: number): void;
+  /** The WebSocket has too much unsent: wait for pump() to be called again once it drains. */
+  congested(): boolean;
   /** The relay ends the stream: send `disconnect` and forget it. */
   disconnect(clientId: string, why: string): void;
 }
@@ -123,9 +125,10 @@ export class UserStream {
     this.pump();
   }
 
-  private pump(): void {
+  /** Forwards what the user sent as far as credits, pauses and the WebSocket allow. */
+  pump(): void {
     if (this.ended) return;
-    while (this.pendingForward.length && !this.pausedByBackend && this.mayForward()) {
+    while (this.pendingForward.length && !this.pausedByBackend && this.mayForward() && !this.link.congested()) {
       this.link.sendData(this.id, this.pendingForward.shift()!);
       if (this.forwardTokens !== undefined) this.forwardTokens--;
     }
@@ -136,7 +139,8 @@ export class UserStream {
       return;
     }
     this.socket.pause();
-    if (!this.pausedByBackend) {
+    // Only a stream starved of credits runs the clock; a paused one or a full WebSocket does not.
+    if (!this.pausedByBackend && !this.mayForward()) {
       this.starvedTimer = setTimeout(() => this.link.disconnect(this.id, 'no forward credits within the idle timeout'), this.limits.idleTimeoutMs || STARVED_DEFAULT_MS);
     }
   }

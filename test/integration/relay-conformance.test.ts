@@ -518,6 +518,37 @@ test('27: starved of forward credits for the idle timeout drops the user; never 
   assert.is(backend.controls('disconnect', freeId).length, 0);
 });
 
+test('a backend that stops reading pauses its users (bounded memory) until it reads again; one stalled past writeTimeoutMs is dropped', async () => {
+  const relay = await startRelay({ rules: { writeTimeoutMs: 5000 } });
+  const backend = await register(relay);
+  let relayed = 0;
+  relay.events.on('frame', ({ from, frame }) => from === 'relay' && frame.kind === 'data' && (relayed += frame.payload.length));
+  const alice = user(relay.relayPorts[1]!, head('app.test'));
+  const { client_id: id } = await backend.connect();
+  await waitFor(() => backend.dataFrames(id).length === 1, 2000, 'prelude');
+  backend.ws.pause();
+  const upload = Buffer.alloc(48 * 1024 * 1024);
+  for (let i = 0; i < upload.length; i += 4096) upload.writeUInt32BE(i, i);
+  alice.write(upload);
+  await sleep(800);
+  assert.ok(relayed < 24 * 1024 * 1024, `the relay took only ${relayed} of ${upload.length} bytes while the backend read nothing`);
+  backend.ws.resume();
+  const total = () => backend.dataFrames(id).slice(1).reduce((n, frame) => n + frame.length, 0);
+  await waitFor(() => total() === upload.length, 10_000, 'the whole upload after the backend reads again');
+  assert.ok(Buffer.concat(backend.dataFrames(id).slice(1)).equals(upload), 'byte-exact');
+
+  const strict = await startRelay({ rules: { writeTimeoutMs: 300 } });
+  const stuck = await register(strict);
+  const bob = user(strict.relayPorts[1]!, head('app.test'));
+  await stuck.connect();
+  stuck.ws.pause();
+  const closed = once(strict.events, 'closed');
+  bob.write(upload);
+  const stalledAt = Date.now();
+  assert.is((await within(closed, 'stuck backend dropped'))[0].code, 1006);
+  assert.ok(Date.now() - stalledAt >= 250, 'not before the write timeout');
+});
+
 // ---- keepalive and reauth (29, 32, 33) ----
 
 test('29: pings every interval; pongs or messages keep a backend, its own pings do not', async () => {
