@@ -1,11 +1,12 @@
 // One backend's WebSocket on the hub: the two-token handshake (§1.3), then the multiplexed streams,
 // keepalive (§4) and re-authentication (§1.5), as the Nexus server v0.3.14 does them.
 import { randomBytes } from 'node:crypto';
-import type net from 'node:net';
+import net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import { decodeFrame, encodeControl, encodeData, newClientId, type ControlMessage, type Frame, type ServerChallenge } from '../tunnel/protocol.js';
 import { HandshakeError, claimDifference, verifyToken, type BackendClaims, type ClaimPolicy } from './claims.js';
+import { OUTBOUND_DIAL_TIMEOUT_MS, checkOutbound } from './outbound.js';
 import { UserStream, type StreamLimits } from './user-stream.js';
 
 export interface SessionRules {
@@ -26,6 +27,8 @@ export interface SessionHooks {
   rejected(session: BackendSession, reason: string): void;
   frame(session: BackendSession, from: 'backend' | 'relay', frame: Frame): void;
   closed(session: BackendSession, code: number): void;
+  /** A socket the session opened itself (outbound), for the relay to end when it stops. */
+  opened(socket: net.Socket): void;
 }
 
 /** What the route sniffing found, for the connect message. */
@@ -59,6 +62,8 @@ export class BackendSession {
   /** The code of a Close frame we sent, reported instead of the 1006 of a peer that did not echo it. */
   private sentCloseCode: number | undefined;
   private writeStall: NodeJS.Timeout | undefined;
+  /** Outbound connections, established or being dialed. */
+  private outbound = 0;
 
   constructor(
     readonly id: string,
@@ -93,6 +98,32 @@ export class BackendSession {
     if (route.prelude.length) this.sendData(clientId, route.prelude);
     stream.start();
     return true;
+  }
+
+  /** outbound_connect: dial for the backend; from success on, the stream is like an inbound one but without connect. */
+  private openOutbound(clientId: string, targetAddr: unknown): void {
+    const refuse = (reason: string) => this.sendControl({ event: 'outbound_result', client_id: clientId, reason });
+    const check = checkOutbound(clientId, targetAddr, this.claims!, this.policy.outbound, this.outbound);
+    if ('refusal' in check) return refuse(check.refusal);
+    if (this.streams.has(clientId)) return refuse('client id already in use');
+    this.outbound++;
+    const socket = net.connect({ ...check.target, allowHalfOpen: true, timeout: OUTBOUND_DIAL_TIMEOUT_MS });
+    this.hooks.opened(socket);
+    socket.once('close', () => this.outbound--);
+    const failed = () => {
+      socket.destroy();
+      refuse('dial failed');
+    };
+    socket.once('timeout', failed).once('error', failed);
+    socket.once('connect', () => {
+      socket.off('timeout', failed).off('error', failed).setTimeout(0);
+      socket.on('error', () => {}); // 'close' follows
+      if (this.ws.readyState !== this.ws.OPEN) return void socket.destroy();
+      const stream = new UserStream(clientId, socket, this, this.rules.stream);
+      this.streams.set(clientId, stream);
+      this.sendControl({ event: 'outbound_result', client_id: clientId, success: true, credits: this.rules.grantCredits });
+      stream.start();
+    });
   }
 
   /** Ends the TCP connection without a Close frame, as the server does on a fatal error. */
@@ -225,9 +256,7 @@ export class BackendSession {
         if (stream) this.sendControl({ event: 'pong_client', client_id: message.client_id });
         return;
       case 'outbound_connect':
-        // Like a server with allowOutbound off; the reason is Nexus's exact text.
-        this.sendControl({ event: 'outbound_result', client_id: message.client_id, reason: 'outbound connections disabled on this proxy' });
-        return;
+        return this.openOutbound(message.client_id, message.target_addr);
       default:
         this.logger.debug('control message ignored', { backend: this.id, event: message.event });
     }

@@ -17,6 +17,9 @@ export interface BackendClaims {
   tcpPorts: number[];
   /** As sent; ≤ 0 means 1 for balancing but "unchanged" when stages are compared. */
   weight: number;
+  outboundAllowed: boolean;
+  /** Empty: any port the server allows. Sorted. */
+  allowedOutboundPorts: number[];
   sessionNonce?: string;
   reauthIntervalSeconds: number;
   reauthGraceSeconds: number;
@@ -27,6 +30,8 @@ export interface ClaimPolicy {
   secret: Uint8Array;
   /** Empty: tcp_ports claims are refused. */
   allowedTcpPortClaims: ReadonlySet<number>;
+  /** The outbound proxy (allowOutbound) and its port list (allowedOutboundPorts, empty = any); undefined: off. */
+  outbound?: { allowedPorts: ReadonlySet<number> };
   /** Milliseconds since the epoch. */
   now: () => number;
 }
@@ -58,10 +63,16 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
     if (policy.allowedTcpPortClaims.size === 0) throw new HandshakeError('tcp port claims are disabled (allowedTCPPortClaims is empty)');
     if (!policy.allowedTcpPortClaims.has(port)) throw new HandshakeError(`tcp port ${port} is not in allowedTCPPortClaims`);
   }
-  // This relay runs neither UDP ports nor the outbound proxy, like a server configured without them.
+  // This relay runs no UDP ports, like a server configured without them.
   if (Array.isArray(payload.udp_routes) && payload.udp_routes.length > 0) throw new HandshakeError('udp port claims are disabled (allowedUDPPortClaims is empty)');
-  if (payload.outbound_allowed === true) throw new HandshakeError('outbound is disabled on this proxy (allowOutbound is false)');
-  if (Array.isArray(payload.allowed_outbound_ports) && payload.allowed_outbound_ports.length > 0) throw new HandshakeError('allowed_outbound_ports requires outbound_allowed');
+  const outboundAllowed = payload.outbound_allowed === true;
+  const allowedOutboundPorts = [...new Set(intList(payload.allowed_outbound_ports, 'allowed_outbound_ports'))].sort((a, b) => a - b);
+  if (outboundAllowed && !policy.outbound) throw new HandshakeError('outbound_allowed requested but outbound is disabled on this proxy');
+  if (!outboundAllowed && allowedOutboundPorts.length) throw new HandshakeError('allowed_outbound_ports requires outbound_allowed');
+  const serverPorts = policy.outbound?.allowedPorts;
+  for (const port of allowedOutboundPorts) {
+    if (serverPorts?.size && !serverPorts.has(port)) throw new HandshakeError(`allowed_outbound_ports: ${port} is not in allowedOutboundPorts`);
+  }
   if (hostnames.length === 0 && tcpPorts.length === 0) throw new HandshakeError(`${stage} token missing hostnames and port claims`);
 
   const weight = optionalInt(payload.weight, 'weight') ?? 0;
@@ -74,7 +85,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
       if (age > maxAge) throw new HandshakeError(`stage0 token too old: issued ${age}s ago, handshake_max_age_seconds is ${maxAge}`);
     }
     // The session fields count only from stage 1 on (§1.2).
-    return { sub: stringClaim(payload.sub), hostnames, tcpPorts, weight, reauthIntervalSeconds: 0, reauthGraceSeconds: DEFAULT_REAUTH_GRACE_SECONDS };
+    return { sub: stringClaim(payload.sub), hostnames, tcpPorts, weight, outboundAllowed, allowedOutboundPorts, reauthIntervalSeconds: 0, reauthGraceSeconds: DEFAULT_REAUTH_GRACE_SECONDS };
   }
   const cap = optionalInt(payload.maintenance_grace_cap_seconds, 'maintenance_grace_cap_seconds');
   if (cap !== undefined && cap < 0) throw new HandshakeError('maintenance_grace_cap_seconds must not be negative');
@@ -85,6 +96,8 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
     hostnames,
     tcpPorts,
     weight,
+    outboundAllowed,
+    allowedOutboundPorts,
     sessionNonce: stringClaim(payload.session_nonce),
     reauthIntervalSeconds: Math.max(0, optionalInt(payload.reauth_interval_seconds, 'reauth_interval_seconds') ?? 0),
     reauthGraceSeconds: grace > 0 ? grace : DEFAULT_REAUTH_GRACE_SECONDS,
@@ -95,6 +108,8 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
 export function claimDifference(earlier: BackendClaims, later: BackendClaims): string | undefined {
   if (!sameList(earlier.hostnames, later.hostnames)) return 'hostnames differ';
   if (!sameList(earlier.tcpPorts, later.tcpPorts)) return 'tcp_ports differ';
+  if (earlier.outboundAllowed !== later.outboundAllowed) return 'outbound_allowed differs';
+  if (!sameList(earlier.allowedOutboundPorts, later.allowedOutboundPorts)) return 'allowed_outbound_ports differ';
   if (later.weight > 0 && later.weight !== earlier.weight) return 'weight differs';
   return undefined;
 }

@@ -2,8 +2,8 @@
 // development: backends connect to the TLS hub at /connect; end users connect to the relay ports,
 // are routed by SNI, Host or port claim, and are multiplexed onto the chosen backend's WebSocket.
 // Every rule of the server can be switched (RelayRules) so tests can play a misbehaving server.
-// Not implemented: UDP relay ports, the outbound proxy (refused, as with allowOutbound off), the
-// mesh of peers, remote token verification and authorizer_status_uri polling before a reauth.
+// Not implemented: UDP relay ports, the mesh of peers, remote token verification, and
+// authorizer_status_uri polling before a reauth.
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import net from 'node:net';
@@ -62,6 +62,10 @@ export interface RelayOptions {
   /** Relay ports, on 127.0.0.1 when given as a number; 0 picks a free port. */
   relayPorts: (number | ListenAddress)[];
   allowedTcpPortClaims?: number[];
+  /** The outbound proxy (§2.6); off by default, as in Nexus. */
+  allowOutbound?: boolean;
+  /** Ports outbound connections may reach; empty or absent: any. */
+  allowedOutboundPorts?: number[];
   /** User idle limit, and the starved-forwarding limit (30 s when 0). Fractions allowed. */
   idleTimeoutSeconds?: number;
   rules?: Partial<RelayRules>;
@@ -96,7 +100,7 @@ export class Relay implements Module {
   private readonly rules: RelayRules;
   private readonly pools = new RoutePools<BackendSession>();
   private readonly sessions = new Set<BackendSession>();
-  private readonly users = new Set<net.Socket>();
+  private readonly sockets = new Set<net.Socket>();
   private readonly hub: https.Server;
   private readonly listeners: net.Server[] = [];
   private sniffing = 0;
@@ -133,7 +137,7 @@ export class Relay implements Module {
   async stop(): Promise<void> {
     const closing = [this.hub, ...this.listeners].map((server) => new Promise((resolve) => server.close(resolve)));
     this.dropBackends();
-    for (const socket of this.users) socket.destroy();
+    for (const socket of this.sockets) socket.destroy();
     this.hub.closeAllConnections();
     await Promise.all(closing);
   }
@@ -159,6 +163,7 @@ export class Relay implements Module {
       {
         secret: new TextEncoder().encode(this.options.secret),
         allowedTcpPortClaims: new Set(this.options.allowedTcpPortClaims ?? []),
+        outbound: this.options.allowOutbound ? { allowedPorts: new Set(this.options.allowedOutboundPorts ?? []) } : undefined,
         now: Date.now,
       },
       {
@@ -185,6 +190,7 @@ export class Relay implements Module {
         },
         rejected: (_s, reason) => this.emit('rejected', { reason }),
         frame: (s, from, frame) => this.emit('frame', { backendId: s.id, from, frame }),
+        opened: (socket) => this.track(socket),
         closed: (s, code) => {
           this.sessions.delete(s);
           this.pools.remove(s);
@@ -197,9 +203,14 @@ export class Relay implements Module {
     this.sessions.add(session);
   }
 
+  /** Every user and outbound socket, so that stop() ends them all. */
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
   private async onUser(socket: net.Socket, server: net.Server): Promise<void> {
-    this.users.add(socket);
-    socket.on('close', () => this.users.delete(socket));
+    this.track(socket);
     socket.on('error', () => {}); // 'close' follows
     const connPort = (server.address() as net.AddressInfo).port;
     if (this.sniffing >= MAX_CONCURRENT_SNIFFS) await new Promise<void>((resolve) => this.sniffQueue.push(resolve));

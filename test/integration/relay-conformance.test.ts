@@ -650,13 +650,49 @@ test('33: unsolicited text is ignored; ping_client gets pong_client only for a l
   assert.equal(relay.backends()[0]!.streams, 1);
 });
 
-test('the relay refuses outbound_connect as a server with allowOutbound off does', async () => {
-  const relay = await startRelay();
-  const backend = await register(relay);
+// ---- outbound (34, 35) ----
+
+test('34: outbound_connect to an allowed target: outbound_result{success, credits:64}, no connect, then data both ways under credits', async () => {
+  const echo = net.createServer((socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  running.sockets.push({ destroy: () => echo.close() });
+  const echoPort = (echo.address() as net.AddressInfo).port;
+  const relay = await startRelay({ allowOutbound: true, allowedOutboundPorts: [echoPort] });
+  const backend = await register(relay, { ...claims, outbound_allowed: true });
   const id = '12345678-1234-4234-8234-123456789abc';
-  backend.control({ event: 'outbound_connect', client_id: id, target_addr: 'example.com:443' });
-  const result = await waitFor(() => backend.controls('outbound_result')[0], 2000, 'outbound_result');
-  assert.equal(result, { event: 'outbound_result', client_id: id, reason: 'outbound connections disabled on this proxy' });
+  backend.control({ event: 'outbound_connect', client_id: id, target_addr: `127.0.0.1:${echoPort}` });
+  const result = await waitFor(() => backend.controls('outbound_result')[0], 3000, 'outbound_result');
+  assert.equal(result, { event: 'outbound_result', client_id: id, success: true, credits: CREDIT_WINDOW });
+  backend.control({ event: 'resume_stream', client_id: id, credits: 64 });
+  backend.data(id, Buffer.from('hello, outside'));
+  await waitFor(() => Buffer.concat(backend.dataFrames(id)).toString() === 'hello, outside', 3000, 'the echo');
+  assert.is(backend.controls('connect').length, 0, 'no connect for an outbound stream');
+  backend.control({ event: 'disconnect', client_id: id });
+  await sleep(50);
+  assert.is(relay.backends()[0]!.streams, 0);
+});
+
+test('35: refused outbound requests get outbound_result with a reason and no success', async () => {
+  const port = await freePort(); // nothing listens there
+  const off = await startRelay();
+  const refused = await register(off);
+  const id = '12345678-1234-4234-8234-123456789abc';
+  const ask = async (backend: RawBackend, target: string, n: number) => {
+    backend.control({ event: 'outbound_connect', client_id: id, target_addr: target });
+    return waitFor(() => backend.controls('outbound_result')[n], 3000, `outbound_result for ${target}`);
+  };
+  assert.equal(await ask(refused, 'example.com:443', 0), { event: 'outbound_result', client_id: id, reason: 'outbound connections disabled on this proxy' });
+  // A token asking for outbound on a relay without it is refused at the handshake.
+  assert.equal(await rejection(off, { ...claims, outbound_allowed: true }), { code: 1008, reason: 'outbound_allowed requested but outbound is disabled on this proxy' });
+
+  const on = await startRelay({ allowOutbound: true, allowedOutboundPorts: [port, 443] });
+  const limited = await register(on, { ...claims, outbound_allowed: true, allowed_outbound_ports: [port] });
+  const reasons: (string | undefined)[] = [];
+  for (const [n, target] of ['127.0.0.1:25', '127.0.0.1:443', 'no-port', `127.0.0.1:${port}`].entries()) reasons.push((await ask(limited, target, n)).reason);
+  assert.equal(reasons, ['outbound port 25 not allowed by server', 'outbound port 443 not allowed by token', 'invalid target address', 'dial failed']);
+  assert.ok(limited.controls('outbound_result').every((m) => m.success === undefined), 'success is left out on failure');
+  const plain = await register(on);
+  assert.is((await ask(plain, `127.0.0.1:${port}`, 0)).reason, 'outbound connections not allowed for this backend');
 });
 
 test('dropBackends() cuts every backend without a Close frame; users are half-closed, the backend may come back', async () => {

@@ -59,6 +59,18 @@ test('port claims must be allowlisted; UDP, outbound and empty claim sets are re
   assert.match(await refusal({ tcp_ports: [1.5] }), /tcp_ports must be an array of integers/);
 });
 
+test('outbound claims: only on a relay that allows outbound, ports within its list, compared across stages', async () => {
+  const open = { ...policy, outbound: { allowedPorts: new Set([443, 8443]) } };
+  const verify = async (claims: Record<string, unknown>, p: ClaimPolicy = open) => verifyToken(await token({ hostnames: ['a.test'], ...claims }), 'stage0', p);
+  const claims = await verify({ outbound_allowed: true, allowed_outbound_ports: [8443, 443, 443] });
+  assert.equal([claims.outboundAllowed, claims.allowedOutboundPorts], [true, [443, 8443]]);
+  assert.match((await rejects(verify({ outbound_allowed: true }, policy), HandshakeError)).message, /outbound is disabled on this proxy/);
+  assert.match((await rejects(verify({ outbound_allowed: true, allowed_outbound_ports: [25] }), HandshakeError)).message, /25 is not in allowedOutboundPorts/);
+  assert.match((await rejects(verify({ allowed_outbound_ports: [443] }), HandshakeError)).message, /requires outbound_allowed/);
+  assert.is(claimDifference(claims, await verify({ outbound_allowed: true, allowed_outbound_ports: [443] })), 'allowed_outbound_ports differ');
+  assert.is(claimDifference(claims, await verify({})), 'outbound_allowed differs');
+});
+
 test('stage 1 fields: session nonce, reauth interval and grace (default 10 s), cap and status URI checked', async () => {
   const claims = await verifyToken(await token({ hostnames: ['a.test'], session_nonce: 'n', reauth_interval_seconds: 5 }), 'stage1', policy);
   assert.equal([claims.sessionNonce, claims.reauthIntervalSeconds, claims.reauthGraceSeconds], ['n', 5, 10]);
