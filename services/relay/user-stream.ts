@@ -3,7 +3,8 @@
 // replenishBatch frames written; forward (user → backend) frames are unlimited until the backend's
 // first grant, then take one token each, and a user starved of tokens for the idle timeout is dropped.
 import type net from 'node:net';
-import { CREDIT_WINDOW, MAX_DATA_PAYLOAD, clampCredits } from '../tunnel/protocol.js';
+import { MAX_DATA_PAYLOAD } from '../tunnel/protocol.js';
+import { ForwardCredits, Replenisher } from './credits.js';
 
 /** How long a user may still read after the backend ended its side (internal/netutil/graceful.go). */
 export const HALF_CLOSE_GRACE_MS = 2000;
@@ -30,16 +31,30 @@ export interface StreamLink {
 /** Forwarding with no grant, when the server's idle timeout is 0 (backend.go). */
 const STARVED_DEFAULT_MS = 30_000;
 
-export class UserStream {
-  /** Undefined until the backend's first grant: forwarding is unlimited until then. */
-  private forwardTokens: number | undefined;
-  private forwardCapacity = 0;
+/** What a session holds per client id: a TCP stream (UserStream) or a UDP flow. */
+export interface RelayStream {
+  /** DATA from the backend. */
+  toUser(payload: Buffer): void;
+  /** resume_stream from the backend: a grant when it carries credits, and always a resume. */
+  resume(credits: unknown): void;
+  /** Legacy pause_stream. */
+  pause(): void;
+  /** Forward again what waited (the WebSocket drained). */
+  pump(): void;
+  /** The backend ended it (disconnect) or went away. */
+  closeGracefully(): void;
+  /** The relay ends it at once. */
+  destroy(): void;
+}
+
+export class UserStream implements RelayStream {
+  private readonly forward: ForwardCredits;
+  private readonly replenisher: Replenisher;
   private readonly pendingForward: Buffer[] = [];
   private pausedByBackend = false;
   private starvedTimer: NodeJS.Timeout | undefined;
   /** Frames handed to the user socket and not yet flushed. */
   private queuedToUser = 0;
-  private writtenSinceGrant = 0;
   private ended = false;
 
   constructor(
@@ -47,7 +62,10 @@ export class UserStream {
     private readonly socket: net.Socket,
     private readonly link: StreamLink,
     private readonly limits: StreamLimits,
-  ) {}
+  ) {
+    this.forward = new ForwardCredits(limits.enforceCredits);
+    this.replenisher = new Replenisher(limits.replenishBatch, (credits) => link.sendCredits(id, credits));
+  }
 
   /** Starts relaying after the connect message and the prelude went out. */
   start(): void {
@@ -62,7 +80,6 @@ export class UserStream {
     else this.socket.resume();
   }
 
-  /** DATA from the backend. */
   toUser(payload: Buffer): void {
     if (this.ended) return;
     this.queuedToUser++;
@@ -72,22 +89,13 @@ export class UserStream {
     }
   }
 
-  /** resume_stream from the backend: a grant when it carries credits, and always a resume. */
   resume(credits: unknown): void {
-    const grant = clampCredits(credits);
-    if (grant > 0) {
-      if (this.forwardTokens === undefined) {
-        this.forwardCapacity = Math.max(grant, CREDIT_WINDOW);
-        this.forwardTokens = grant;
-      } else {
-        this.forwardTokens = Math.min(this.forwardCapacity, this.forwardTokens + grant);
-      }
-    }
+    this.forward.grant(credits);
     this.pausedByBackend = false;
     this.pump();
   }
 
-  /** Legacy pause_stream: stop reading the user until any resume_stream. */
+  /** Stops reading the user until any resume_stream. */
   pause(): void {
     this.pausedByBackend = true;
     this.socket.pause();
@@ -128,9 +136,9 @@ export class UserStream {
   /** Forwards what the user sent as far as credits, pauses and the WebSocket allow. */
   pump(): void {
     if (this.ended) return;
-    while (this.pendingForward.length && !this.pausedByBackend && this.mayForward() && !this.link.congested()) {
+    while (this.pendingForward.length && !this.pausedByBackend && this.forward.available && !this.link.congested()) {
       this.link.sendData(this.id, this.pendingForward.shift()!);
-      if (this.forwardTokens !== undefined) this.forwardTokens--;
+      this.forward.take();
     }
     clearTimeout(this.starvedTimer);
     this.starvedTimer = undefined;
@@ -140,21 +148,13 @@ export class UserStream {
     }
     this.socket.pause();
     // Only a stream starved of credits runs the clock; a paused one or a full WebSocket does not.
-    if (!this.pausedByBackend && !this.mayForward()) {
+    if (!this.pausedByBackend && !this.forward.available) {
       this.starvedTimer = setTimeout(() => this.link.disconnect(this.id, 'no forward credits within the idle timeout'), this.limits.idleTimeoutMs || STARVED_DEFAULT_MS);
     }
   }
 
-  private mayForward(): boolean {
-    return !this.limits.enforceCredits || this.forwardTokens === undefined || this.forwardTokens > 0;
-  }
-
   private written(err: Error | null | undefined): void {
     this.queuedToUser--;
-    if (err || this.ended || this.limits.replenishBatch <= 0) return;
-    if (++this.writtenSinceGrant >= this.limits.replenishBatch) {
-      this.link.sendCredits(this.id, this.writtenSinceGrant);
-      this.writtenSinceGrant = 0;
-    }
+    if (!err && !this.ended) this.replenisher.deliveredOne();
   }
 }
