@@ -39,6 +39,13 @@ export class UnixHttpClient {
     });
   }
 
+  /** The daemon's long poll: GET path (with ?wait=afterRev once a rev is known), its JSON body; what names it in errors. */
+  async longPoll(path: string, afterRev: number | undefined, signal: AbortSignal, what: string): Promise<unknown> {
+    const { status, body } = await this.call(afterRev === undefined ? path : `${path}?wait=${afterRev}`, { timeoutMs: 35_000, signal });
+    if (status !== 200) throw new DaemonUnreachableError(`${what}: daemon answered ${status}`);
+    return JSON.parse(body);
+  }
+
   close(): void {
     this.agent.destroy();
   }

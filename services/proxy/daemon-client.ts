@@ -24,10 +24,7 @@ export class DaemonClient {
 
   /** The current table, or (with afterRev) the next one, waiting up to the daemon's long-poll time. */
   async routes(afterRev: number | undefined, signal: AbortSignal): Promise<RouteTable> {
-    const path = afterRev === undefined ? INTERNAL_PATHS.routes : `${INTERNAL_PATHS.routes}?wait=${afterRev}`;
-    const { status, body } = await this.http.call(path, { timeoutMs: 35_000, signal });
-    if (status !== 200) throw new DaemonUnreachableError(`route table: daemon answered ${status}`);
-    return parseRouteTable(JSON.parse(body));
+    return parseRouteTable(await this.http.longPoll(INTERNAL_PATHS.routes, afterRev, signal, 'route table'));
   }
 
   async checkSession(sessionId: string): Promise<SessionVerdict> {

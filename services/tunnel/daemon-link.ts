@@ -15,10 +15,7 @@ export class DaemonLink {
 
   /** The current table, or (with afterRev) the next one, waiting up to the daemon's long-poll time. */
   async remote(afterRev: number | undefined, signal: AbortSignal): Promise<RemoteTable> {
-    const path = afterRev === undefined ? REMOTE_PATHS.remote : `${REMOTE_PATHS.remote}?wait=${afterRev}`;
-    const { status, body } = await this.http.call(path, { timeoutMs: 35_000, signal });
-    if (status !== 200) throw new DaemonUnreachableError(`remote table: daemon answered ${status}`);
-    return parseRemoteTable(JSON.parse(body));
+    return parseRemoteTable(await this.http.longPoll(REMOTE_PATHS.remote, afterRev, signal, 'remote table'));
   }
 
   async postStatus(status: TunnelStatus): Promise<void> {

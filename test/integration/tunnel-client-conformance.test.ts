@@ -20,7 +20,7 @@ import { Relay, type RelayEvents, type RelayRules } from '../../services/relay/r
 import { TunnelClient, type TunnelClientOptions } from '../../services/tunnel/client.js';
 import { proxyIngressDialer, type Dialer } from '../../services/tunnel/dialer.js';
 import { newClientId, type ControlMessage } from '../../services/tunnel/protocol.js';
-import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, waitUntil } from '../support/tunnel-harness.js';
+import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, waitUntil, type ScriptedBackend, type ScriptedRelayOptions } from '../support/tunnel-harness.js';
 
 const SECRET = 'nexus-test-secret';
 const cert = await selfSignedCert();
@@ -150,18 +150,42 @@ function httpUser(setup: Setup, host: string, rest: Buffer = Buffer.alloc(0), me
   return { socket, head };
 }
 
+// ---- the client with the scripted relay ----
+
+interface Scripted {
+  relay: ScriptedRelay;
+  client: TunnelClient;
+  backend: ScriptedBackend;
+  /** Plays the relay's connect for app.test with this reverse window; returns the new id. */
+  open(credits: number): string;
+  stop(): Promise<void>;
+}
+
+async function withScriptedRelay(client: Partial<TunnelClientOptions> = {}, relayOptions: Partial<ScriptedRelayOptions> = {}): Promise<Scripted> {
+  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET, ...relayOptions }).start();
+  const tunnel = new TunnelClient({ logger: quietLogger, dialer: () => Promise.reject(new Error('no target')), subject: 'conformance', tls: { ca: cert.cert }, ...client });
+  await tunnel.update(table({ 'app.test': 'local' }, relay.url));
+  const backend = await relay.nextBackend();
+  const open = (credits: number) => {
+    const id = newClientId();
+    backend.control({ event: 'connect', client_id: id, transport: 'tcp', hostname: 'app.test', is_tls: true, conn_port: 443, client_ip: '198.51.100.4:5000', credits });
+    return id;
+  };
+  const stop = async () => {
+    await tunnel.stop();
+    await relay.stop();
+  };
+  return { relay, client: tunnel, backend, open, stop };
+}
+
 // ---- handshake ----
 
 test('2: no subprotocol, no ALPN (so no h2), no compression; up without any acknowledgement', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET, alpn: ['h2', 'http/1.1'] }).start();
-  const client = new TunnelClient({ logger: quietLogger, dialer: () => Promise.reject(new Error('none')), subject: 't', tls: { ca: cert.cert } });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  await relay.nextBackend();
+  const { relay, client, stop } = await withScriptedRelay({}, { alpn: ['h2', 'http/1.1'] });
   assert.equal(relay.upgrades, [{ protocolHeader: undefined, alpn: false, extensions: undefined }]);
   // The scripted relay sends nothing after the challenge: stage 1 sent is "connected".
   await waitUntil(() => client.status().state === 'connected', 5000, 'connected');
-  await client.stop();
-  await relay.stop();
+  await stop();
 });
 
 test('6: a backend whose stage 1 is rejected backs off (growing delays), never hot-loops', async () => {
@@ -412,11 +436,8 @@ test('19: a failed dial, or a name in tunnel mode, gives only disconnect{dial_fa
 });
 
 test('20, 31: DATA for an unknown id gets disconnect{unknown}; other control for unknown ids is ignored; ping_client gets pong_client', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET }).start();
   const hold = await target();
-  const client = new TunnelClient({ logger: quietLogger, dialer: () => dialPort(hold.port), subject: 't', tls: { ca: cert.cert } });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  const backend = await relay.nextBackend();
+  const { client, backend, open, stop } = await withScriptedRelay({ dialer: () => dialPort(hold.port) });
   const stranger = newClientId();
   backend.data(stranger, Buffer.from('who?'));
   backend.data(stranger, Buffer.from('again'));
@@ -426,8 +447,7 @@ test('20, 31: DATA for an unknown id gets disconnect{unknown}; other control for
   backend.control({ event: 'disconnect', client_id: ghost });
   backend.control({ event: 'ping_client', client_id: ghost });
 
-  const live = newClientId();
-  backend.control({ event: 'connect', client_id: live, transport: 'tcp', hostname: 'app.test', is_tls: true, conn_port: 443, client_ip: '198.51.100.4:5000', credits: 64 });
+  const live = open(64);
   await waitUntil(() => hold.sockets.length === 1, 3000, 'the local dial');
   backend.control({ event: 'ping_client', client_id: live });
   await waitUntil(() => backend.controls(live).some((m) => m.event === 'pong_client'), 3000, 'pong_client');
@@ -439,8 +459,7 @@ test('20, 31: DATA for an unknown id gets disconnect{unknown}; other control for
     { event: 'pong_client', client_id: live },
   ]);
   assert.is(client.status().state, 'connected');
-  await client.stop();
-  await relay.stop();
+  await stop();
   await closeTarget(hold);
 });
 
@@ -473,18 +492,14 @@ test('21: when the WebSocket drops, local sockets close, no stale disconnect fol
 // ---- flow control ----
 
 test('23: with credits withheld the backend sends exactly the window, then exactly each grant; nothing is lost', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET }).start();
   const reply = randomBytes(16 * 1024 * 1024);
   let localSocket!: net.Socket;
   const server = await target((socket) => {
     localSocket = socket;
     socket.end(reply);
   });
-  const client = new TunnelClient({ logger: quietLogger, dialer: () => dialPort(server.port), subject: 't', tls: { ca: cert.cert } });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  const backend = await relay.nextBackend();
-  const id = newClientId();
-  backend.control({ event: 'connect', client_id: id, transport: 'tcp', hostname: 'app.test', is_tls: true, conn_port: 443, client_ip: '198.51.100.4:5000', credits: 64 });
+  const { backend, open, stop } = await withScriptedRelay({ dialer: () => dialPort(server.port) });
+  const id = open(64);
   await waitUntil(() => backend.dataFrames(id).length === 64, 5000, 'the first window');
   await new Promise((resolve) => setTimeout(resolve, 700));
   assert.is(backend.dataFrames(id).length, 64, 'stops at the window');
@@ -497,8 +512,7 @@ test('23: with credits withheld the backend sends exactly the window, then exact
   await waitUntil(() => backend.controls(id).some((m) => m.event === 'disconnect'), 15_000, 'the end of the stream');
   assert.ok(Buffer.concat(backend.dataFrames(id)).equals(reply), 'byte-exact');
   assert.ok(backend.dataFrames(id).every((payload) => payload.length <= 32 * 1024));
-  await client.stop();
-  await relay.stop();
+  await stop();
   await closeTarget(server);
 });
 
@@ -545,32 +559,22 @@ test('25: an old server (connect without credits) gets an unlimited reverse wind
 });
 
 test('25: an oversized grant (2^62) is clamped, not broken: data flows', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET }).start();
   const reply = randomBytes(4 * 1024 * 1024);
   const server = await target(source(reply));
-  const client = new TunnelClient({ logger: quietLogger, dialer: () => dialPort(server.port), subject: 't', tls: { ca: cert.cert } });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  const backend = await relay.nextBackend();
-  const id = newClientId();
-  backend.control({ event: 'connect', client_id: id, transport: 'tcp', hostname: 'app.test', is_tls: true, conn_port: 443, client_ip: '198.51.100.4:5000', credits: 2 ** 62 });
+  const { backend, open, stop } = await withScriptedRelay({ dialer: () => dialPort(server.port) });
+  const id = open(2 ** 62);
   await waitUntil(() => backend.controls(id).some((m) => m.event === 'disconnect'), 10_000, 'the end of the stream');
   assert.ok(Buffer.concat(backend.dataFrames(id)).equals(reply));
-  await client.stop();
-  await relay.stop();
+  await stop();
   await closeTarget(server);
 });
 
 test('26: credits that come after local EOF still drain the queue before disconnect; without them the drain gives up', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET }).start();
   const reply = randomBytes(12 * 32 * 1024);
   const server = await target(source(reply));
-  const client = new TunnelClient({ logger: quietLogger, dialer: () => dialPort(server.port), subject: 't', tls: { ca: cert.cert }, timing: { drainTimeoutMs: 1500 } });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  const backend = await relay.nextBackend();
-  const open = (id: string) => backend.control({ event: 'connect', client_id: id, transport: 'tcp', hostname: 'app.test', is_tls: true, conn_port: 443, client_ip: '198.51.100.4:5000', credits: 8 });
+  const { backend, open, stop } = await withScriptedRelay({ dialer: () => dialPort(server.port), timing: { drainTimeoutMs: 1500 } });
 
-  const drained = newClientId();
-  open(drained);
+  const drained = open(8);
   await waitUntil(() => server.closes === 1, 3000, 'the local EOF');
   await new Promise((resolve) => setTimeout(resolve, 400));
   assert.is(backend.dataFrames(drained).length, 8);
@@ -581,32 +585,23 @@ test('26: credits that come after local EOF still drain the queue before disconn
   const last = backend.frames.filter((f) => (f.kind === 'data' ? f.clientId : f.kind === 'control' ? f.message.client_id : '') === drained).at(-1)!;
   assert.equal(last.kind === 'control' && last.message, { event: 'disconnect', client_id: drained, reason: 'normal' });
 
-  const starved = newClientId();
   const started = Date.now();
-  open(starved);
+  const starved = open(8);
   await waitUntil(() => backend.controls(starved).some((m) => m.event === 'disconnect'), 5000, 'the give-up');
   const waited = Date.now() - started;
   assert.ok(waited >= 1400 && waited < 3500, `gave up after ${waited} ms (drain timeout 1500 ms)`);
   assert.is(backend.dataFrames(starved).length, 8, 'never beyond its credits');
-  await client.stop();
-  await relay.stop();
+  await stop();
   await closeTarget(server);
 });
 
 // ---- keepalive and reauth ----
 
 test('30: a relay gone silent is declared dead within two ping intervals, then retried with backoff', async () => {
-  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET, autoPong: false }).start();
-  const client = new TunnelClient({
-    logger: quietLogger,
-    dialer: () => Promise.reject(new Error('none')),
-    subject: 't',
-    tls: { ca: cert.cert },
-    timing: { pingIntervalMs: 300, readDeadlineMs: 600 },
-    backoff: new Backoff({ initialMs: 200, maxMs: 1000, stableMs: 30_000, jitter: 'full', random: () => 1 }),
-  });
-  await client.update(table({ 'app.test': 'local' }, relay.url));
-  const first = await relay.nextBackend();
+  const { relay, client, backend: first, stop } = await withScriptedRelay(
+    { timing: { pingIntervalMs: 300, readDeadlineMs: 600 }, backoff: new Backoff({ initialMs: 200, maxMs: 1000, stableMs: 30_000, jitter: 'full', random: () => 1 }) },
+    { autoPong: false },
+  );
   const openedAt = Date.now();
   let pings = 0;
   first.ws.on('ping', () => pings++);
@@ -617,8 +612,7 @@ test('30: a relay gone silent is declared dead within two ping intervals, then r
   await waitUntil(() => client.status().state === 'backoff' && client.status(), 2000, 'backoff');
   assert.match(client.status().lastError ?? '', /silent/);
   await relay.nextBackend(5000);
-  await client.stop();
-  await relay.stop();
+  await stop();
 });
 
 test('32: reauth_challenge is answered with a fresh token while streams keep flowing', async () => {
