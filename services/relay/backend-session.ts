@@ -1,13 +1,15 @@
 // One backend's WebSocket on the hub: the two-token handshake (§1.3), then the multiplexed streams,
 // keepalive (§4) and re-authentication (§1.5), as the Nexus server v0.3.14 does them.
 import { randomBytes } from 'node:crypto';
+import type dgram from 'node:dgram';
 import net from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
 import { decodeFrame, encodeControl, encodeData, newClientId, type ControlMessage, type Frame, type ServerChallenge } from '../tunnel/protocol.js';
 import { HandshakeError, claimDifference, verifyToken, type BackendClaims, type ClaimPolicy } from './claims.js';
 import { OUTBOUND_DIAL_TIMEOUT_MS, checkOutbound } from './outbound.js';
-import { UserStream, type StreamLimits } from './user-stream.js';
+import { UdpFlow } from './udp.js';
+import { UserStream, type RelayStream, type StreamLimits } from './user-stream.js';
 
 export interface SessionRules {
   authTimeoutMs: number;
@@ -20,6 +22,7 @@ export interface SessionRules {
   /** Overrides the token's reauth_interval_seconds when set. */
   reauthIntervalSeconds?: number;
   stream: StreamLimits;
+  udpMaxDatagramBytes: number;
 }
 
 export interface SessionHooks {
@@ -50,7 +53,7 @@ type Message = [data: Buffer, isBinary: boolean];
 
 export class BackendSession {
   claims: BackendClaims | undefined;
-  readonly streams = new Map<string, UserStream>();
+  readonly streams = new Map<string, RelayStream>();
   private state: HandshakeState = { stage: 'stage0' };
   private authTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -98,6 +101,19 @@ export class BackendSession {
     if (route.prelude.length) this.sendData(clientId, route.prelude);
     stream.start();
     return true;
+  }
+
+  /** The first datagram of a new UDP flow: announce it; the caller then forwards the datagram. */
+  openUdp(socket: dgram.Socket, peer: dgram.RemoteInfo, connPort: number): UdpFlow | undefined {
+    const route = this.claims?.udpRoutes.find((r) => r.port === connPort);
+    if (!route || this.ws.readyState !== this.ws.OPEN) return undefined;
+    const clientId = newClientId();
+    const { enforceCredits, replenishBatch } = this.rules.stream;
+    const flow = new UdpFlow(clientId, socket, peer, this, { enforceCredits, replenishBatch, idleMs: route.idleSeconds * 1000, maxDatagramBytes: this.rules.udpMaxDatagramBytes });
+    this.streams.set(clientId, flow);
+    const client = peer.family === 'IPv6' ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`;
+    this.sendControl({ event: 'connect', client_id: clientId, conn_port: connPort, client_ip: client, transport: 'udp', hostname: `udp:${connPort}`, credits: this.rules.grantCredits });
+    return flow;
   }
 
   /** outbound_connect: dial for the backend; from success on, the stream is like an inbound one but without connect. */

@@ -15,6 +15,8 @@ export interface BackendClaims {
   hostnames: string[];
   /** Deduplicated, sorted. */
   tcpPorts: number[];
+  /** Sorted by port; the idle timeout clamped to the server's bounds. */
+  udpRoutes: UdpRoute[];
   /** As sent; ≤ 0 means 1 for balancing but "unchanged" when stages are compared. */
   weight: number;
   outboundAllowed: boolean;
@@ -25,11 +27,20 @@ export interface BackendClaims {
   reauthGraceSeconds: number;
 }
 
+export interface UdpRoute {
+  port: number;
+  idleSeconds: number;
+}
+
 export interface ClaimPolicy {
   /** The HMAC key: the secret's raw UTF-8 bytes. */
   secret: Uint8Array;
   /** Empty: tcp_ports claims are refused. */
   allowedTcpPortClaims: ReadonlySet<number>;
+  /** Empty: udp_routes claims are refused. */
+  allowedUdpPortClaims: ReadonlySet<number>;
+  /** udpFlowIdleTimeout bounds, in seconds (Nexus: 5 and 300). */
+  udpIdleBounds: { min: number; max: number };
   /** The outbound proxy (allowOutbound) and its port list (allowedOutboundPorts, empty = any); undefined: off. */
   outbound?: { allowedPorts: ReadonlySet<number> };
   /** Milliseconds since the epoch. */
@@ -63,8 +74,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
     if (policy.allowedTcpPortClaims.size === 0) throw new HandshakeError('tcp port claims are disabled (allowedTCPPortClaims is empty)');
     if (!policy.allowedTcpPortClaims.has(port)) throw new HandshakeError(`tcp port ${port} is not in allowedTCPPortClaims`);
   }
-  // This relay runs no UDP ports, like a server configured without them.
-  if (Array.isArray(payload.udp_routes) && payload.udp_routes.length > 0) throw new HandshakeError('udp port claims are disabled (allowedUDPPortClaims is empty)');
+  const udpRoutes = udpRouteClaims(payload.udp_routes, policy);
   const outboundAllowed = payload.outbound_allowed === true;
   const allowedOutboundPorts = [...new Set(intList(payload.allowed_outbound_ports, 'allowed_outbound_ports'))].sort((a, b) => a - b);
   if (outboundAllowed && !policy.outbound) throw new HandshakeError('outbound_allowed requested but outbound is disabled on this proxy');
@@ -73,7 +83,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
   for (const port of allowedOutboundPorts) {
     if (serverPorts?.size && !serverPorts.has(port)) throw new HandshakeError(`allowed_outbound_ports: ${port} is not in allowedOutboundPorts`);
   }
-  if (hostnames.length === 0 && tcpPorts.length === 0) throw new HandshakeError(`${stage} token missing hostnames and port claims`);
+  if (hostnames.length === 0 && tcpPorts.length === 0 && udpRoutes.length === 0) throw new HandshakeError(`${stage} token missing hostnames and port claims`);
 
   const weight = optionalInt(payload.weight, 'weight') ?? 0;
   if (stage === 'stage0') {
@@ -85,7 +95,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
       if (age > maxAge) throw new HandshakeError(`stage0 token too old: issued ${age}s ago, handshake_max_age_seconds is ${maxAge}`);
     }
     // The session fields count only from stage 1 on (§1.2).
-    return { sub: stringClaim(payload.sub), hostnames, tcpPorts, weight, outboundAllowed, allowedOutboundPorts, reauthIntervalSeconds: 0, reauthGraceSeconds: DEFAULT_REAUTH_GRACE_SECONDS };
+    return { sub: stringClaim(payload.sub), hostnames, tcpPorts, udpRoutes, weight, outboundAllowed, allowedOutboundPorts, reauthIntervalSeconds: 0, reauthGraceSeconds: DEFAULT_REAUTH_GRACE_SECONDS };
   }
   const cap = optionalInt(payload.maintenance_grace_cap_seconds, 'maintenance_grace_cap_seconds');
   if (cap !== undefined && cap < 0) throw new HandshakeError('maintenance_grace_cap_seconds must not be negative');
@@ -95,6 +105,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
     sub: stringClaim(payload.sub),
     hostnames,
     tcpPorts,
+    udpRoutes,
     weight,
     outboundAllowed,
     allowedOutboundPorts,
@@ -108,6 +119,7 @@ export function checkClaims(payload: Record<string, unknown>, stage: TokenStage,
 export function claimDifference(earlier: BackendClaims, later: BackendClaims): string | undefined {
   if (!sameList(earlier.hostnames, later.hostnames)) return 'hostnames differ';
   if (!sameList(earlier.tcpPorts, later.tcpPorts)) return 'tcp_ports differ';
+  if (!sameList(earlier.udpRoutes.map(routeText), later.udpRoutes.map(routeText))) return 'udp_routes differ';
   if (earlier.outboundAllowed !== later.outboundAllowed) return 'outbound_allowed differs';
   if (!sameList(earlier.allowedOutboundPorts, later.allowedOutboundPorts)) return 'allowed_outbound_ports differ';
   if (later.weight > 0 && later.weight !== earlier.weight) return 'weight differs';
@@ -127,6 +139,30 @@ export function hostnameClaim(raw: string): string {
     if (!/^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/.test(label)) throw invalid();
   }
   return name;
+}
+
+/** Absent timeout: 30 s; then clamped to the server's bounds (§1.2). */
+const DEFAULT_UDP_IDLE_SECONDS = 30;
+
+function udpRouteClaims(value: unknown, policy: ClaimPolicy): UdpRoute[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new HandshakeError('udp_routes must be an array');
+  const routes = new Map<number, UdpRoute>();
+  for (const entry of value as unknown[]) {
+    const route = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const port = route.port;
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw new HandshakeError(`invalid udp route port ${JSON.stringify(port)}`);
+    if (policy.allowedUdpPortClaims.size === 0) throw new HandshakeError('udp port claims are disabled (allowedUDPPortClaims is empty)');
+    if (!policy.allowedUdpPortClaims.has(port as number)) throw new HandshakeError(`udp port ${port} is not in allowedUDPPortClaims`);
+    const timeout = optionalInt(route.flow_idle_timeout_seconds, 'flow_idle_timeout_seconds') ?? DEFAULT_UDP_IDLE_SECONDS;
+    const idleSeconds = Math.min(policy.udpIdleBounds.max, Math.max(policy.udpIdleBounds.min, timeout));
+    routes.set(port as number, { port: port as number, idleSeconds });
+  }
+  return [...routes.values()].sort((a, b) => a.port - b.port);
+}
+
+function routeText(route: UdpRoute): string {
+  return `${route.port}/${route.idleSeconds}`;
 }
 
 function stringList(value: unknown, claim: string): string[] {

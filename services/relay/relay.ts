@@ -2,8 +2,9 @@
 // development: backends connect to the TLS hub at /connect; end users connect to the relay ports,
 // are routed by SNI, Host or port claim, and are multiplexed onto the chosen backend's WebSocket.
 // Every rule of the server can be switched (RelayRules) so tests can play a misbehaving server.
-// Not implemented: UDP relay ports, the mesh of peers, remote token verification, and
-// authorizer_status_uri polling before a reauth.
+// Not implemented: the mesh of peers, remote token verification, and authorizer_status_uri
+// polling before a reauth.
+import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import net from 'node:net';
@@ -13,8 +14,9 @@ import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { CREDIT_WINDOW, CREDIT_BATCH, MAX_BACKEND_MESSAGE, type Frame } from '../tunnel/protocol.js';
 import { BackendSession } from './backend-session.js';
-import { RoutePools, lookupKeys, portKey } from './routing.js';
+import { RoutePools, lookupKeys, portKey, udpPortKey } from './routing.js';
 import { NEXUS_SNIFF_TIMEOUTS, sniffConnection } from './sniff.js';
+import { UDP_MAX_DATAGRAM_BYTES, type UdpFlow } from './udp.js';
 
 export interface RelayRules {
   /** For each handshake token (stage 0 after the upgrade, stage 1 after the challenge). */
@@ -38,6 +40,12 @@ export interface RelayRules {
   sniffFirstByteMs: number;
   sniffExtensionMs: number;
   sniffCapMs: number;
+  /** Bounds of a udp_routes claim's flow_idle_timeout_seconds (fractions allowed). */
+  udpIdleMinSeconds: number;
+  udpIdleMaxSeconds: number;
+  /** How often idle UDP flows are looked for. */
+  udpSweepMs: number;
+  udpMaxDatagramBytes: number;
 }
 
 export const NEXUS_RULES: RelayRules = {
@@ -52,6 +60,10 @@ export const NEXUS_RULES: RelayRules = {
   sniffFirstByteMs: NEXUS_SNIFF_TIMEOUTS.firstByteMs,
   sniffExtensionMs: NEXUS_SNIFF_TIMEOUTS.extensionMs,
   sniffCapMs: NEXUS_SNIFF_TIMEOUTS.capMs,
+  udpIdleMinSeconds: 5,
+  udpIdleMaxSeconds: 300,
+  udpSweepMs: 5000,
+  udpMaxDatagramBytes: UDP_MAX_DATAGRAM_BYTES,
 };
 
 export interface RelayOptions {
@@ -62,6 +74,9 @@ export interface RelayOptions {
   /** Relay ports, on 127.0.0.1 when given as a number; 0 picks a free port. */
   relayPorts: (number | ListenAddress)[];
   allowedTcpPortClaims?: number[];
+  /** UDP relay ports (§2.7), on 127.0.0.1 when given as a number; 0 picks a free port. */
+  udpRelayPorts?: (number | ListenAddress)[];
+  allowedUdpPortClaims?: number[];
   /** The outbound proxy (§2.6); off by default, as in Nexus. */
   allowOutbound?: boolean;
   /** Ports outbound connections may reach; empty or absent: any. */
@@ -97,12 +112,17 @@ export class Relay implements Module {
   readonly events = new EventEmitter();
   hubPort = 0;
   relayPorts: number[] = [];
+  udpRelayPorts: number[] = [];
   private readonly rules: RelayRules;
   private readonly pools = new RoutePools<BackendSession>();
   private readonly sessions = new Set<BackendSession>();
   private readonly sockets = new Set<net.Socket>();
   private readonly hub: https.Server;
   private readonly listeners: net.Server[] = [];
+  private readonly udpSockets: dgram.Socket[] = [];
+  /** By "<relay port> <user ip>:<user port>". */
+  private readonly flows = new Map<string, UdpFlow>();
+  private udpSweep: NodeJS.Timeout | undefined;
   private sniffing = 0;
   private readonly sniffQueue: (() => void)[] = [];
   private nextBackend = 1;
@@ -131,11 +151,24 @@ export class Relay implements Module {
       this.listeners.push(server);
       this.relayPorts.push(await listen(server, address));
     }
-    logger.info('relay listening', { hub: `${hub.host}:${this.hubPort}`, relayPorts: this.relayPorts });
+    for (const entry of this.options.udpRelayPorts ?? []) {
+      const { host, port } = typeof entry === 'number' ? { host: '127.0.0.1', port: entry } : entry;
+      const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+      this.udpSockets.push(socket);
+      await bindUdp(socket, { host, port });
+      const bound = socket.address().port;
+      socket.on('message', (datagram, peer) => this.onDatagram(socket, bound, datagram, peer));
+      socket.on('error', (err) => logger.warn('udp relay port error', { port: bound, err }));
+      this.udpRelayPorts.push(bound);
+    }
+    if (this.udpSockets.length) this.udpSweep = setInterval(() => this.sweepFlows(), this.rules.udpSweepMs);
+    logger.info('relay listening', { hub: `${hub.host}:${this.hubPort}`, relayPorts: this.relayPorts, udpRelayPorts: this.udpRelayPorts });
   }
 
   async stop(): Promise<void> {
     const closing = [this.hub, ...this.listeners].map((server) => new Promise((resolve) => server.close(resolve)));
+    clearInterval(this.udpSweep);
+    for (const socket of this.udpSockets) socket.close();
     this.dropBackends();
     for (const socket of this.sockets) socket.destroy();
     this.hub.closeAllConnections();
@@ -163,6 +196,8 @@ export class Relay implements Module {
       {
         secret: new TextEncoder().encode(this.options.secret),
         allowedTcpPortClaims: new Set(this.options.allowedTcpPortClaims ?? []),
+        allowedUdpPortClaims: new Set(this.options.allowedUdpPortClaims ?? []),
+        udpIdleBounds: { min: this.rules.udpIdleMinSeconds, max: this.rules.udpIdleMaxSeconds },
         outbound: this.options.allowOutbound ? { allowedPorts: new Set(this.options.allowedOutboundPorts ?? []) } : undefined,
         now: Date.now,
       },
@@ -180,11 +215,12 @@ export class Relay implements Module {
           replenishBatch: this.rules.grantCredits > 0 ? this.rules.replenishBatch : 0,
           idleTimeoutMs: (this.options.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000,
         },
+        udpMaxDatagramBytes: this.rules.udpMaxDatagramBytes,
       },
       {
         registered: (s) => {
-          const { hostnames, tcpPorts, weight } = s.claims!;
-          this.pools.add(s, [...hostnames, ...tcpPorts.map(portKey)], weight);
+          const { hostnames, tcpPorts, udpRoutes, weight } = s.claims!;
+          this.pools.add(s, [...hostnames, ...tcpPorts.map(portKey), ...udpRoutes.map((route) => udpPortKey(route.port))], weight);
           logger.info('backend registered', { backend: s.id, sub: s.claims!.sub, hostnames, tcpPorts });
           this.emit('registered', { backendId: s.id, hostnames, tcpPorts });
         },
@@ -234,9 +270,40 @@ export class Relay implements Module {
     }
   }
 
+  private onDatagram(socket: dgram.Socket, port: number, datagram: Buffer, peer: dgram.RemoteInfo): void {
+    const key = `${port} ${peer.address}:${peer.port}`;
+    let flow = this.flows.get(key);
+    if (!flow || flow.ended) {
+      this.flows.delete(key);
+      flow = this.pools.pick([udpPortKey(port)])?.openUdp(socket, peer, port);
+      if (!flow) return void this.options.logger.debug('no backend for udp route', { port });
+      this.flows.set(key, flow);
+    }
+    if (!flow.fromUser(datagram)) this.options.logger.debug('udp datagram dropped', { port, bytes: datagram.length });
+  }
+
+  /** Expired flows get disconnect; ended ones are forgotten. */
+  private sweepFlows(): void {
+    const now = Date.now();
+    for (const [key, flow] of this.flows) {
+      flow.sweep(now);
+      if (flow.ended) this.flows.delete(key);
+    }
+  }
+
   private emit<E extends keyof RelayEvents>(event: E, payload: RelayEvents[E]): void {
     this.events.emit(event, payload);
   }
+}
+
+function bindUdp(socket: dgram.Socket, { host, port }: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function listen(server: net.Server, { host, port }: ListenAddress): Promise<number> {

@@ -11,6 +11,10 @@ export function portKey(port: number): string {
   return `tcp:${port}`;
 }
 
+export function udpPortKey(port: number): string {
+  return `udp:${port}`;
+}
+
 interface PoolEntry<T> {
   member: T;
   weight: number;

@@ -3,6 +3,7 @@
 // sends exact bytes and checks exactly what the relay answers, closes or withholds.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -547,6 +548,63 @@ test('a backend that stops reading pauses its users (bounded memory) until it re
   const stalledAt = Date.now();
   assert.is((await within(closed, 'stuck backend dropped'))[0].code, 1006);
   assert.ok(Date.now() - stalledAt >= 250, 'not before the write timeout');
+});
+
+// ---- UDP (28) ----
+
+async function udpUser(): Promise<{ socket: dgram.Socket; received: Buffer[] }> {
+  const socket = dgram.createSocket('udp4');
+  const received: Buffer[] = [];
+  socket.on('message', (datagram) => received.push(datagram));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  running.sockets.push({ destroy: () => socket.close() });
+  return { socket, received };
+}
+
+test('28: UDP flows: connect{transport:udp, hostname:udp:N}, 500 datagrams one frame each, replies as single datagrams with credits back, idle expiry', async () => {
+  const probe = await udpUser();
+  const port = probe.socket.address().port; // a free UDP port, handed to the relay
+  probe.socket.close();
+  running.sockets.pop();
+  const relay = await startRelay({ udpRelayPorts: [port], allowedUdpPortClaims: [port], rules: { udpIdleMaxSeconds: 0.5, udpSweepMs: 100 } });
+  assert.equal(relay.udpRelayPorts, [port]);
+  const backend = await register(relay, { udp_routes: [{ port, flow_idle_timeout_seconds: 60 }] });
+  const alice = await udpUser();
+  const send = (text: string | Buffer) => new Promise((resolve) => alice.socket.send(text, port, '127.0.0.1', resolve));
+  await send('datagram 0');
+  const connect = await backend.connect();
+  assert.equal(connect, { event: 'connect', client_id: connect.client_id, conn_port: port, client_ip: `127.0.0.1:${alice.socket.address().port}`, transport: 'udp', hostname: `udp:${port}`, credits: CREDIT_WINDOW });
+  const id = connect.client_id;
+  for (let i = 1; i < 500; i++) {
+    await send(`datagram ${i}`);
+    if (i % 50 === 0) await sleep(5);
+  }
+  await waitFor(() => backend.dataFrames(id).length === 500, 3000, '500 datagrams (no grant: unlimited)');
+  assert.equal(backend.dataFrames(id).map(String), Array.from({ length: 500 }, (_, i) => `datagram ${i}`));
+  // Too large for udpMaxDatagramBytes (2048): dropped.
+  await send(Buffer.alloc(3000));
+  for (let i = 0; i < 8; i++) backend.data(id, Buffer.from(`reply ${i}`));
+  await waitFor(() => alice.received.length === 8, 2000, '8 replies');
+  assert.equal(alice.received.map(String), Array.from({ length: 8 }, (_, i) => `reply ${i}`));
+  await waitFor(() => backend.controls('resume_stream', id)[0], 2000, 'credits back for 8 replies');
+  assert.equal(backend.controls('resume_stream', id), [{ event: 'resume_stream', client_id: id, credits: 8 }]);
+  assert.is(backend.dataFrames(id).length, 500, 'the oversized datagram went nowhere');
+
+  // A grant limits the flow: 2 credits, 2 datagrams forwarded, the rest dropped.
+  backend.control({ event: 'resume_stream', client_id: id, credits: 2 });
+  await sleep(50);
+  for (let i = 0; i < 5; i++) await send(`limited ${i}`);
+  await sleep(150);
+  assert.equal(backend.dataFrames(id).slice(500).map(String), ['limited 0', 'limited 1']);
+
+  // Idle (0.5 s, the clamped claim): disconnect; the next datagram opens a new flow.
+  await waitFor(() => backend.controls('disconnect', id)[0], 3000, 'idle expiry');
+  assert.equal(backend.controls('disconnect', id), [{ event: 'disconnect', client_id: id }]);
+  await send('again');
+  const next = await backend.connect(1);
+  assert.is.not(next.client_id, id);
+  await waitFor(() => backend.dataFrames(next.client_id)[0], 2000, 'the first datagram of the new flow');
+  assert.is(String(backend.dataFrames(next.client_id)[0]), 'again');
 });
 
 // ---- keepalive and reauth (29, 32, 33) ----

@@ -8,7 +8,13 @@ import { rejects, thrown } from '../support/assertions.js';
 
 const SECRET = 'relay-unit-secret';
 const NOW = Date.UTC(2026, 11, 1, 8, 0, 0);
-const policy: ClaimPolicy = { secret: new TextEncoder().encode(SECRET), allowedTcpPortClaims: new Set([15432]), now: () => NOW };
+const policy: ClaimPolicy = {
+  secret: new TextEncoder().encode(SECRET),
+  allowedTcpPortClaims: new Set([15432]),
+  allowedUdpPortClaims: new Set([10053]),
+  udpIdleBounds: { min: 5, max: 300 },
+  now: () => NOW,
+};
 
 async function token(claims: Record<string, unknown>, { secret = SECRET, alg = 'HS256' } = {}): Promise<string> {
   const iat = Math.floor(NOW / 1000);
@@ -52,7 +58,8 @@ test('port claims must be allowlisted; UDP, outbound and empty claim sets are re
   assert.is(await refusal({ tcp_ports: [22] }), 'tcp port 22 is not in allowedTCPPortClaims');
   const closed = { ...policy, allowedTcpPortClaims: new Set<number>() };
   assert.is((await rejects(verifyToken(await token({ tcp_ports: [15432] }), 'stage0', closed), HandshakeError)).message, 'tcp port claims are disabled (allowedTCPPortClaims is empty)');
-  assert.match(await refusal({ udp_routes: [{ port: 53 }] }), /udp port claims are disabled/);
+  assert.is(await refusal({ udp_routes: [{ port: 53 }] }), 'udp port 53 is not in allowedUDPPortClaims');
+  assert.is((await rejects(verifyToken(await token({ udp_routes: [{ port: 10053 }] }), 'stage0', { ...policy, allowedUdpPortClaims: new Set() }), HandshakeError)).message, 'udp port claims are disabled (allowedUDPPortClaims is empty)');
   assert.match(await refusal({ hostnames: ['a.test'], outbound_allowed: true }), /outbound is disabled/);
   assert.is(await refusal({ hostnames: [] }), 'stage0 token missing hostnames and port claims');
   assert.is(await refusal({ weight: 1 }), 'stage0 token missing hostnames and port claims');
@@ -69,6 +76,16 @@ test('outbound claims: only on a relay that allows outbound, ports within its li
   assert.match((await rejects(verify({ allowed_outbound_ports: [443] }), HandshakeError)).message, /requires outbound_allowed/);
   assert.is(claimDifference(claims, await verify({ outbound_allowed: true, allowed_outbound_ports: [443] })), 'allowed_outbound_ports differ');
   assert.is(claimDifference(claims, await verify({})), 'outbound_allowed differs');
+});
+
+test('udp_routes: allowlisted ports, the idle timeout defaulted (30 s) and clamped, compared across stages', async () => {
+  const routes = async (udp_routes: unknown) => (await verifyToken(await token({ udp_routes }), 'stage0', policy)).udpRoutes;
+  assert.equal(await routes([{ port: 10053 }]), [{ port: 10053, idleSeconds: 30 }]);
+  assert.equal(await routes([{ port: 10053, flow_idle_timeout_seconds: 1 }]), [{ port: 10053, idleSeconds: 5 }]);
+  assert.equal(await routes([{ port: 10053, flow_idle_timeout_seconds: 9999 }]), [{ port: 10053, idleSeconds: 300 }]);
+  const base = await verifyToken(await token({ udp_routes: [{ port: 10053, flow_idle_timeout_seconds: 60 }] }), 'stage0', policy);
+  const later = await verifyToken(await token({ udp_routes: [{ port: 10053, flow_idle_timeout_seconds: 61 }] }), 'stage1', policy);
+  assert.is(claimDifference(base, later), 'udp_routes differ');
 });
 
 test('stage 1 fields: session nonce, reauth interval and grace (default 10 s), cap and status URI checked', async () => {

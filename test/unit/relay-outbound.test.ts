@@ -6,7 +6,7 @@ import type { BackendClaims } from '../../services/relay/claims.js';
 import { MAX_OUTBOUND_PER_BACKEND, checkOutbound, parseTarget } from '../../services/relay/outbound.js';
 
 const ID = '12345678-1234-4234-8234-123456789abc';
-const claims: BackendClaims = { hostnames: ['a.test'], tcpPorts: [], weight: 1, outboundAllowed: true, allowedOutboundPorts: [], reauthIntervalSeconds: 0, reauthGraceSeconds: 10 };
+const claims: BackendClaims = { hostnames: ['a.test'], tcpPorts: [], udpRoutes: [], weight: 1, outboundAllowed: true, allowedOutboundPorts: [], reauthIntervalSeconds: 0, reauthGraceSeconds: 10 };
 const anyPort = { allowedPorts: new Set<number>() };
 
 test('targets: host:port and [v6]:port, a port 1-65535, at most 260 characters, no control characters', () => {
