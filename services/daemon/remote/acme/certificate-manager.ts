@@ -89,6 +89,13 @@ interface Entry {
 // Public DNS names only: HTTP-01 cannot prove a wildcard or an IP address.
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const ACCOUNT_KEY_FILE = 'account.key.pem';
+/** The account's URL at the CA, for the directory it was registered with (AccountRecord). */
+const ACCOUNT_URL_FILE = 'account.json';
+
+interface AccountRecord {
+  directoryUrl: string;
+  accountUrl: string;
+}
 const CERTIFICATES_DIR = 'certificates';
 // acme-client polls a challenge or order this way: about 20 s at most, so stop() waits little.
 const POLL = { backoffAttempts: 8, backoffMin: 500, backoffMax: 5000 };
@@ -295,7 +302,7 @@ export class CertificateManager implements Module {
       logger.info('certificate issued', { issuer: issued.issuer, notAfter: new Date(issued.notAfter).toISOString() });
       return true;
     } catch (err) {
-      // The next order registers again: cheap, and it recovers from a CA that forgot the account.
+      // The next order builds its client anew.
       this.client = undefined;
       const retryAfterMs = err instanceof AcmeRateLimitedError ? err.retryAfterMs : 0;
       entry.failures += 1;
@@ -334,9 +341,18 @@ export class CertificateManager implements Module {
 
   private async account(): Promise<acme.Client> {
     if (!this.client) {
-      const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: this.accountKey!, ...POLL });
-      // Whoever configures remote access accepts the CA's terms; an existing key gets its account back.
-      await client.createAccount({ termsOfServiceAgreed: true, ...(this.options.email ? { contact: [`mailto:${this.options.email}`] } : {}) });
+      // The account's URL is kept beside its key: with it acme-client needs no registration call.
+      // Registering a known key again would make acme-client send an update that carries nothing
+      // new, which CAs (pebble) refuse; acme-client drops the problem type, so that cannot be told
+      // apart from other refusals afterwards.
+      const accountUrl = await this.readAccountUrl();
+      const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: this.accountKey!, accountUrl, ...POLL });
+      if (!accountUrl) {
+        // Whoever configures remote access accepts the CA's terms.
+        await client.createAccount({ termsOfServiceAgreed: true, ...(this.options.email ? { contact: [`mailto:${this.options.email}`] } : {}) });
+        const record: AccountRecord = { directoryUrl: this.options.directoryUrl, accountUrl: client.getAccountUrl() };
+        await writeFileDurable(path.join(this.options.dir, ACCOUNT_URL_FILE), JSON.stringify(record), 0o600);
+      }
       this.client = client;
     }
     return this.client;
@@ -347,6 +363,16 @@ export class CertificateManager implements Module {
     // acme-client turns every transport failure into this TypeError; the probe finds the cause.
     if (err instanceof TypeError) return `could not reach the ACME server at ${this.options.directoryUrl}: ${(await probeDirectory(this.options.directoryUrl)) ?? 'the connection failed'}`;
     return `the ACME server refused the order: ${(err as Error).message}`;
+  }
+
+  /** The stored account URL, if it was registered at the directory in use now. */
+  private async readAccountUrl(): Promise<string | undefined> {
+    try {
+      const record = JSON.parse(await readFile(path.join(this.options.dir, ACCOUNT_URL_FILE), 'utf8')) as AccountRecord;
+      return record.directoryUrl === this.options.directoryUrl && typeof record.accountUrl === 'string' ? record.accountUrl : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async loadAccountKey(): Promise<string> {
