@@ -206,9 +206,11 @@ export class RelaySession implements StreamHost {
       this.startKeepalive();
       this.options.onOpen?.();
     } else if (challenge.type === 'reauth_challenge' && this.phase === 'open') {
+      // Streams carry on meanwhile: only the token goes out, as a text message.
       const token = await this.sign(() => this.options.tokens.reauth(challenge.nonce));
-      if (token !== undefined && this.phase === 'open') this.ws!.send(token);
-      this.options.logger.debug('re-authenticated');
+      if (token === undefined || this.phase !== 'open') return;
+      this.ws!.send(token);
+      this.options.logger.debug('answered reauth_challenge');
     } else {
       this.options.logger.warn('relay sent an unexpected text message; ignored', { type: challenge.type, phase: this.phase });
     }

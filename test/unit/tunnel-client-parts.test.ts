@@ -8,7 +8,9 @@ import { Backoff } from '../../services/common/backoff.js';
 import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { ForwardGrants, SendWindow } from '../../services/tunnel/credits.js';
 import { proxyHeader } from '../../services/tunnel/dialer.js';
-import { parseRemoteTable } from '../../services/tunnel/daemon-link.js';
+import { StatusPusher, parseRemoteTable } from '../../services/tunnel/daemon-link.js';
+import { createLogger } from '../../services/common/logger.js';
+import type { TunnelStatus } from '../../services/common/remote-contract.js';
 import { MAX_CREDITS, type ControlMessage } from '../../services/tunnel/protocol.js';
 import { route } from '../../services/tunnel/router.js';
 import { TOKEN_TTL_SECONDS, TokenIssuer } from '../../services/tunnel/tokens.js';
@@ -159,6 +161,38 @@ test('remote table: a well-formed table passes; a malformed one is refused, nami
   ] as const) {
     assert.throws(() => parseRemoteTable(doc), what as RegExp);
   }
+});
+
+test('status pusher: sends each change in order, repeats only while connected, says goodbye on stop', async () => {
+  const sent: string[] = [];
+  let status: TunnelStatus = { state: 'connecting', streams: 0, bytesIn: 0, bytesOut: 0, since: new Date().toISOString() };
+  let failNext = false;
+  const link = {
+    postStatus: async (s: TunnelStatus) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (failNext) {
+        failNext = false;
+        throw new Error('daemon restarting');
+      }
+      sent.push(s.state);
+    },
+  };
+  const pusher = new StatusPusher({ link, status: () => status, logger: createLogger({ service: 'test', write: () => {} }), intervalMs: 40 });
+  await pusher.start();
+  pusher.push();
+  status = { ...status, state: 'connected' };
+  pusher.push();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const whileConnected = sent.length;
+  assert.equal(sent.slice(0, 2), ['connected', 'connected'], 'each push sends the status current when it goes out');
+  assert.ok(whileConnected >= 4, `${whileConnected} sends: heartbeats while connected`);
+  status = { ...status, state: 'backoff', lastError: 'relay closed' };
+  failNext = true;
+  pusher.push();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.is(sent.length, whileConnected, 'a failed send is not retried at once, and no heartbeat outside connected');
+  await pusher.stop();
+  assert.is(sent.at(-1), 'backoff', 'stop sends the last status');
 });
 
 test.run();
