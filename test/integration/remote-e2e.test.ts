@@ -17,9 +17,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { createLogger } from '../../services/common/logger.js';
-import { Relay } from '../../services/relay/relay.js';
+import type { Relay } from '../../services/relay/relay.js';
 import { ApiSession } from '../support/api-session.js';
+import { remoteSockets, startProxyAndTunnel, startTestRelay } from '../support/remote-stack.js';
 import { buildNodeAppImage } from '../support/node-app-image.js';
 import { startPebble, type Pebble } from '../support/pebble.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
@@ -27,12 +27,7 @@ import { ServiceProcess, removeTestDir, startTestDaemon, waitFor } from '../supp
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-remote-e2e-'));
 const stateDir = path.join(dir, 'state');
-const sockets = {
-  internal: path.join(dir, 'daemon-internal.sock'),
-  portal: path.join(dir, 'daemon-portal.sock'),
-  tunnelTls: path.join(dir, 'proxy-tunnel-tls.sock'),
-  tunnelHttp: path.join(dir, 'proxy-tunnel-http.sock'),
-};
+const sockets = remoteSockets(dir);
 const PASSWORD = 'Remote-E2E-Secret-42';
 const SECRET = 'remote-e2e-device-secret-0123456789';
 const PORTAL = 'portal.remote.test';
@@ -46,6 +41,9 @@ let proxy: ServiceProcess;
 let tunnel: ServiceProcess;
 let session: ApiSession;
 let issuerRoot = '';
+/** The relay's hub certificate and key; the real Nexus server, where it runs, serves the same pair. */
+let hubCert = '';
+let hubKey = '';
 let apps = { web: '', ws: '', vault: '' };
 const names = () => ({ web: `web-${apps.web}.${APP_DOMAIN}`, ws: `ws-${apps.ws}.${APP_DOMAIN}`, vault: `tls-${apps.vault}.${APP_DOMAIN}` });
 const relayTlsPort = () => relay.relayPorts[0]!;
@@ -124,20 +122,12 @@ test.before(async () => {
   const [httpdImage, nodeImage] = await Promise.all([podman.buildHttpdImage('remote', '<h1>remote web app</h1>'), buildNodeAppImage(podman.prefix, 'remote')]);
 
   // The relay's hub certificate is self-signed, as a private relay's would be; the device trusts it by NODE_EXTRA_CA_CERTS.
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-keyout', path.join(dir, 'hub.key'), '-out', path.join(dir, 'hub.crt'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  relay = new Relay({
-    hub: { host: '127.0.0.1', port: 0 },
-    tls: { key: readFileSync(path.join(dir, 'hub.key'), 'utf8'), cert: readFileSync(path.join(dir, 'hub.crt'), 'utf8') },
-    secret: SECRET,
-    relayPorts: [0, 0],
-    logger: createLogger({ service: 'test-relay', level: 'error' }),
-  });
-  await relay.start();
+  ({ relay, hubCert, hubKey } = await startTestRelay(SECRET));
   // Pebble validates HTTP-01 on the relay's plain-HTTP port: the challenge travels relay → tunnel → proxy → daemon.
   pebble = await startPebble({ httpPort: relayHttpPort() });
   issuerRoot = await pebble.issuerRoot();
   const trust = path.join(dir, 'trust.pem');
-  writeFileSync(trust, readFileSync(path.join(dir, 'hub.crt'), 'utf8') + pebble.apiCa);
+  writeFileSync(trust, hubCert + pebble.apiCa);
 
   let api: string;
   ({ proc: daemon, api } = await startTestDaemon(stateDir, {
@@ -148,33 +138,7 @@ test.before(async () => {
     NODE_EXTRA_CA_CERTS: trust,
   }));
   session = new ApiSession(api);
-  proxy = await ServiceProcess.start(
-    'proxy',
-    {
-      PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
-      PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
-      PICCOLO_PROXY_DAEMON_SOCKET: sockets.internal,
-      PICCOLO_PROXY_CERT_DIR: path.join(dir, 'proxy-certs'),
-      PICCOLO_PROXY_TUNNEL_TLS_SOCKET: sockets.tunnelTls,
-      PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: sockets.tunnelHttp,
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await proxy.notified('READY=1', 20_000);
-  tunnel = await ServiceProcess.start(
-    'tunnel',
-    {
-      PICCOLO_TUNNEL_LISTEN: '127.0.0.1:0',
-      PICCOLO_TUNNEL_DAEMON_SOCKET: sockets.internal,
-      PICCOLO_TUNNEL_PROXY_TLS_SOCKET: sockets.tunnelTls,
-      PICCOLO_TUNNEL_PROXY_HTTP_SOCKET: sockets.tunnelHttp,
-      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
-      NODE_EXTRA_CA_CERTS: trust,
-    },
-    TEST_BUNDLE_DIR,
-  );
-  await tunnel.notified('READY=1', 20_000);
+  ({ proxy, tunnel } = await startProxyAndTunnel(dir, sockets, trust));
 
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await call('POST', '/api/v1/setup/claim', { claimCode });
@@ -310,6 +274,8 @@ if (!nexusServer) console.log('remote-e2e: skipping the real Nexus server: nexus
 
 (nexusServer ? test : test.skip)('the real Nexus server: the tunnel registers with it and the portal answers through it', async () => {
   const config = path.join(dir, 'nexus.yaml');
+  writeFileSync(path.join(dir, 'hub.crt'), hubCert);
+  writeFileSync(path.join(dir, 'hub.key'), hubKey);
   const [hub, tlsPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   writeFileSync(config, `backendListenAddress: "127.0.0.1:${hub}"\nhubTlsCertFile: "${path.join(dir, 'hub.crt')}"\nhubTlsKeyFile: "${path.join(dir, 'hub.key')}"\nrelayPorts: [${tlsPort}]\nidleTimeoutSeconds: 60\nbackendsJWTSecret: "${SECRET}"\n`);
   const { spawn } = await import('node:child_process');

@@ -28,11 +28,11 @@ export function remoteSockets(dir: string): RemoteSockets {
 }
 
 /** Our relay on loopback (hub and two relay ports: TLS, then plain HTTP) with a self-signed hub certificate. */
-export async function startTestRelay(secret: string): Promise<{ relay: Relay; hubCert: string }> {
+export async function startTestRelay(secret: string): Promise<{ relay: Relay; hubCert: string; hubKey: string }> {
   const { key, cert } = await selfSignedCert();
   const relay = new Relay({ hub: { host: '127.0.0.1', port: 0 }, tls: { key, cert }, secret, relayPorts: [0, 0], logger: createLogger({ service: 'test-relay', level: 'error' }) });
   await relay.start();
-  return { relay, hubCert: cert };
+  return { relay, hubCert: cert, hubKey: key };
 }
 
 /** The proxy with its tunnel ingress, then the tunnel, both following the daemon; resolves once both are READY. */
