@@ -130,10 +130,6 @@ export class Stream {
     socket?.destroy();
   }
 
-  get isOpen(): boolean {
-    return this.state !== 'closed';
-  }
-
   private flushAndClose(socket: Duplex, payloads: Buffer[]): void {
     this.undelivered = undefined;
     for (const payload of payloads) socket.write(payload);
