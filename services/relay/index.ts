@@ -23,6 +23,11 @@ const parsePorts: Parse<number[]> = (raw) =>
     return port;
   });
 
+const parseSwitch: Parse<boolean> = (raw) => {
+  if (raw !== '0' && raw !== '1') throw new Error('must be 0 or 1');
+  return raw === '1';
+};
+
 const parseSeconds: Parse<number> = (raw) => {
   const seconds = Number(raw);
   if (!Number.isFinite(seconds) || seconds < 0) throw new Error('must be a number of seconds, 0 or more');
@@ -40,6 +45,10 @@ async function main(env: NodeJS.ProcessEnv) {
       keyFile: field('PICCOLO_RELAY_TLS_KEY', parseAbsolutePath, ''),
       devDir: field('PICCOLO_RELAY_DEV_DIR', parseAbsolutePath, path.resolve('.dev', 'relay')),
       allowedTcpPortClaims: field('PICCOLO_RELAY_ALLOWED_TCP_PORTS', parsePorts, [] as number[]),
+      udpRelayPorts: field('PICCOLO_RELAY_UDP_PORTS', parseListenList, [] as ListenAddress[]),
+      allowedUdpPortClaims: field('PICCOLO_RELAY_ALLOWED_UDP_PORTS', parsePorts, [] as number[]),
+      allowOutbound: field('PICCOLO_RELAY_ALLOW_OUTBOUND', parseSwitch, false),
+      allowedOutboundPorts: field('PICCOLO_RELAY_ALLOWED_OUTBOUND_PORTS', parsePorts, [] as number[]),
       idleTimeoutSeconds: field('PICCOLO_RELAY_IDLE_TIMEOUT_SECONDS', parseSeconds, 60),
     },
     { env },
@@ -48,8 +57,8 @@ async function main(env: NodeJS.ProcessEnv) {
   const logger = createLogger({ service: 'relay', level: config.logLevel });
   const tls = config.certFile ? { cert: readFileSync(config.certFile, 'utf8'), key: readFileSync(config.keyFile, 'utf8') } : await devCertificate(config.devDir);
   if (!config.certFile) logger.info('self-signed hub certificate', { trust: `NODE_EXTRA_CA_CERTS=${path.join(config.devDir, 'ca.crt')}` });
-  const { hub, secret, relayPorts, allowedTcpPortClaims, idleTimeoutSeconds } = config;
-  const relay = new Relay({ hub, tls, secret, relayPorts, allowedTcpPortClaims, idleTimeoutSeconds, logger });
+  const { hub, secret, relayPorts, allowedTcpPortClaims, udpRelayPorts, allowedUdpPortClaims, allowOutbound, allowedOutboundPorts, idleTimeoutSeconds } = config;
+  const relay = new Relay({ hub, tls, secret, relayPorts, allowedTcpPortClaims, udpRelayPorts, allowedUdpPortClaims, allowOutbound, allowedOutboundPorts, idleTimeoutSeconds, logger });
   return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [relay] });
 }
 
