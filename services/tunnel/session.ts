@@ -111,6 +111,9 @@ export class RelaySession implements StreamHost {
         perMessageDeflate: false,
         maxPayload: MAX_SERVER_MESSAGE,
         handshakeTimeout: this.timing.upgradeTimeoutMs,
+        // Client frames must carry a mask, which guards plaintext HTTP intermediaries; inside TLS no
+        // intermediary reads them, and an all-zero key lets ws (and the relay) skip XORing every byte.
+        generateMask: this.options.url.startsWith('wss:') ? (mask: Buffer) => void mask.fill(0) : undefined,
         ...this.options.tls,
       });
       this.ws = ws;
