@@ -103,7 +103,7 @@ export class UserStream implements RelayStream {
 
   /** The backend sent `disconnect`: flush, half-close the user, close fully after the grace. */
   closeGracefully(): void {
-    if (this.end()) return;
+    if (this.end() || this.socket.destroyed) return;
     this.socket.end();
     // The user may still read what was flushed; what it sends now is discarded.
     this.socket.resume();
