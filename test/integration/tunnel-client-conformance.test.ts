@@ -17,7 +17,7 @@ import { V2ProxyProtocol, type IPv4ProxyAddress } from 'proxy-protocol-js';
 import { Backoff } from '../../services/common/backoff.js';
 import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { Relay, type RelayEvents, type RelayRules } from '../../services/relay/relay.js';
-import { TunnelClient, type TunnelClientOptions } from '../../services/tunnel/client.js';
+import { MAX_PERMANENT_FAILURES, TunnelClient, type TunnelClientOptions } from '../../services/tunnel/client.js';
 import { proxyIngressDialer, type Dialer } from '../../services/tunnel/dialer.js';
 import { newClientId, type ControlMessage } from '../../services/tunnel/protocol.js';
 import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, waitUntil, type ScriptedBackend, type ScriptedRelayOptions } from '../support/tunnel-harness.js';
@@ -230,6 +230,28 @@ test('the declared names follow the table live; route changes apply without a ne
   assert.equal(setup.client.status().state, 'disabled');
   await setup.stop();
   await closeTarget(hold);
+});
+
+test('a relay that refuses the credential (401) is tried 5 times with backoff, then left alone until the settings change', async () => {
+  const relay = await new ScriptedRelay({ tls: cert, secret: SECRET, refuseUpgrade: 401 }).start();
+  const client = new TunnelClient({
+    logger: quietLogger,
+    dialer: () => Promise.reject(new Error('no target')),
+    subject: 'conformance',
+    tls: { ca: cert.cert },
+    backoff: new Backoff({ initialMs: 50, maxMs: 400, stableMs: 30_000, jitter: 'full', random: () => 1 }),
+  });
+  await client.update(table({ 'app.test': 'local' }, relay.url));
+  await waitUntil(() => /gave up/.test(client.status().lastError ?? ''), 5000, 'the client to give up');
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  assert.is(relay.refused, MAX_PERMANENT_FAILURES);
+  assert.is(client.status().state, 'backoff');
+  assert.match(client.status().lastError!, /401/);
+  // New settings (another secret) are worth trying again.
+  await client.update({ ...table({ 'app.test': 'local' }, relay.url), deviceSecret: 'rotated', rev: 2 });
+  await waitUntil(() => relay.refused > MAX_PERMANENT_FAILURES, 3000, 'a new try');
+  await client.stop();
+  await relay.stop();
 });
 
 // ---- connect and data ----

@@ -113,12 +113,16 @@ export interface ScriptedRelayOptions {
   autoPong?: boolean;
   /** Offer these ALPN protocols (to see that the client picks none). */
   alpn?: string[];
+  /** Answer every upgrade with this HTTP status instead (a relay that refuses the device). */
+  refuseUpgrade?: number;
 }
 
 /** A hub that checks both tokens with jose, then leaves the session to the test. */
 export class ScriptedRelay {
   port = 0;
   readonly upgrades: { protocolHeader: string | undefined; alpn: string | false | null; extensions: string | undefined }[] = [];
+  /** Upgrades refused with refuseUpgrade. */
+  refused = 0;
   private readonly server: https.Server;
   private readonly wss: WebSocketServer;
   private readonly waiting: ((backend: ScriptedBackend) => void)[] = [];
@@ -127,7 +131,15 @@ export class ScriptedRelay {
 
   constructor(private readonly options: ScriptedRelayOptions) {
     this.server = https.createServer({ ...options.tls, ALPNProtocols: options.alpn });
-    this.wss = new WebSocketServer({ server: this.server, path: '/connect', autoPong: options.autoPong ?? true, perMessageDeflate: false, handleProtocols: () => false });
+    const refuse = options.refuseUpgrade;
+    this.wss = new WebSocketServer({
+      server: this.server,
+      path: '/connect',
+      autoPong: options.autoPong ?? true,
+      perMessageDeflate: false,
+      handleProtocols: () => false,
+      verifyClient: refuse === undefined ? undefined : (_info, done) => (this.refused++, done(false, refuse)),
+    });
     this.wss.on('connection', (ws, req) => {
       this.sockets.add(ws);
       ws.on('close', () => this.sockets.delete(ws));
