@@ -2,14 +2,17 @@
 // never lands on the tunnels' core or in the bench's event loop:
 // - blaster: writes without end to whoever connects (a stalled reader's stream fills up behind it);
 // - echo: echoes every byte, the end-to-end check for idle streams (T5) and reconnects (S4).
-// Prints its ports as one JSON line; answers {count: true} on IPC with its open echo connections.
+// Prints its ports as one JSON line; answers {count: true} on IPC with its open connections.
 import net from 'node:net';
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 const echoSockets = new Set<net.Socket>();
+const blasterSockets = new Set<net.Socket>();
 
 const blaster = net.createServer((socket) => {
+  blasterSockets.add(socket);
   socket.on('error', () => socket.destroy());
+  socket.on('close', () => blasterSockets.delete(socket));
   const write = () => {
     while (socket.writable && socket.write(CHUNK));
   };
@@ -29,7 +32,7 @@ echo.maxConnections = 30_000;
 const listen = (server: net.Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', 4096, () => resolve((server.address() as net.AddressInfo).port)));
 const ports = { blaster: await listen(blaster), echo: await listen(echo) };
 process.on('message', (message: { count?: boolean }) => {
-  if (message.count) process.send!({ echoConnections: echoSockets.size });
+  if (message.count) process.send!({ echo: echoSockets.size, blaster: blasterSockets.size });
 });
 process.on('disconnect', () => process.exit(0));
 console.log(JSON.stringify(ports));

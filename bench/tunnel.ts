@@ -88,7 +88,8 @@ async function openIdleStreams(port: number, count: number, preface: Buffer, soc
 interface Targets {
   child: ChildProcess;
   ports: { blaster: number; echo: number };
-  echoConnections(): Promise<number>;
+  /** Connections open at the targets now. */
+  open(): Promise<{ echo: number; blaster: number }>;
 }
 
 async function startTargets(): Promise<Targets> {
@@ -97,9 +98,9 @@ async function startTargets(): Promise<Targets> {
   return {
     child,
     ports: JSON.parse(line),
-    echoConnections: () =>
+    open: () =>
       new Promise((resolve) => {
-        child.once('message', (message: { echoConnections: number }) => resolve(message.echoConnections));
+        child.once('message', (message: { echo: number; blaster: number }) => resolve(message));
         child.send({ count: true });
       }),
   };
@@ -173,7 +174,12 @@ async function main() {
         await delay(1000); // every buffer on the way fills up behind the stalled reader
         await attempt(`${name}.parallelBesideStalled.gbps`, () => iperf(entrances.iperf, ['-R', '-P', String(PARALLEL)]));
         stalled.destroy();
-        log(`  ${name}: down ${samples[`${name}.down.gbps`]?.at(-1)?.toFixed(2)} up ${samples[`${name}.up.gbps`]?.at(-1)?.toFixed(2)} parallel ${samples[`${name}.parallel.gbps`]?.at(-1)?.toFixed(2)} beside a stalled reader ${samples[`${name}.parallelBesideStalled.gbps`]?.at(-1)?.toFixed(2)} Gbit/s`);
+        // The next measure starts once the tunnel has closed the stalled stream's target side too:
+        // a blaster still pumping into a dead stream would slow whoever runs next.
+        const closedAt = Date.now();
+        while ((await targets.open()).blaster > 0 && Date.now() - closedAt < 30_000) await delay(50);
+        add(`${name}.stalledCloseS`, (Date.now() - closedAt) / 1000);
+        log(`  ${name}: down ${samples[`${name}.down.gbps`]?.at(-1)?.toFixed(2)} up ${samples[`${name}.up.gbps`]?.at(-1)?.toFixed(2)} parallel ${samples[`${name}.parallel.gbps`]?.at(-1)?.toFixed(2)} beside a stalled reader ${samples[`${name}.parallelBesideStalled.gbps`]?.at(-1)?.toFixed(2)} Gbit/s; the stalled stream's target closed after ${samples[`${name}.stalledCloseS`]!.at(-1)!.toFixed(2)} s`);
       }
     }
 
@@ -188,7 +194,7 @@ async function main() {
         await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo ?? Buffer.alloc(0), sockets);
         await delay(2000);
         await peer.settle?.();
-        const reached = await targets.echoConnections();
+        const reached = (await targets.open()).echo;
         const after = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
         idle[peer.name] = { streams: sockets.length, entranceKbPerStream: (after.entrance - before.entrance) / sockets.length, exitKbPerStream: (after.exit - before.exit) / sockets.length };
         log(`T5 ${peer.name}: ${sockets.length} idle streams (${reached} at the target), entrance ${idle[peer.name]!.entranceKbPerStream.toFixed(2)} KB/stream, exit ${idle[peer.name]!.exitKbPerStream.toFixed(2)} KB/stream`);
@@ -198,13 +204,15 @@ async function main() {
       } finally {
         for (const socket of sockets) socket.destroy();
       }
-      await delay(2000);
+      // The next tunnel starts once every stream of this one has closed at the target.
+      const closedAt = Date.now();
+      while ((await targets.open()).echo > 0 && Date.now() - closedAt < 60_000) await delay(100);
     }
 
     // S4: our relay killed again and again.
     const ours = running.find((peer) => peer.name === 'ours');
     let soak: SoakResult | undefined;
-    if (ours) soak = await reconnectSoak(ours, KILLS, { echoConnections: targets.echoConnections, log });
+    if (ours) soak = await reconnectSoak(ours, KILLS, { echoConnections: async () => (await targets.open()).echo, log });
     else notes.push('S4 not run: our tunnel did not start');
 
     const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)]));
@@ -260,9 +268,9 @@ async function main() {
       '| --- | --- |',
       ...Object.entries(m).map(([key, value]) => `| ${key} | ${show(value, 2)} |`),
       '',
-      '| tunnel | T3 others kept | T5 streams | T5 entrance KB/stream | T5 exit KB/stream |',
-      '| --- | --- | --- | --- | --- |',
-      ...running.map((peer) => `| ${peer.name} | ${show(results.t3OthersKept[peer.name])} | ${idle[peer.name]?.streams ?? 'n/a'} | ${show(idle[peer.name]?.entranceKbPerStream, 2)} | ${show(idle[peer.name]?.exitKbPerStream, 2)} |`),
+      '| tunnel | T3 others kept | T3 stalled stream closed at the target after (s) | T5 streams | T5 entrance KB/stream | T5 exit KB/stream |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...running.map((peer) => `| ${peer.name} | ${show(results.t3OthersKept[peer.name])} | ${show(m[`${peer.name}.stalledCloseS`], 2)} | ${idle[peer.name]?.streams ?? 'n/a'} | ${show(idle[peer.name]?.entranceKbPerStream, 2)} | ${show(idle[peer.name]?.exitKbPerStream, 2)} |`),
       '',
       'Entrance: where the end user connects (our relay, ssh, ss-tunnel, chisel client); exit: beside the targets (our tunnel client, sshd, ss-server, chisel server).',
       ...(soak ? ['', `S4: ${soak.kills} relay kills (SIGKILL, then a restart): reconnect p50 ${show(soak.p50ReconnectS)} s, p90 ${show(soak.p90ReconnectS)} s, max ${show(soak.maxReconnectS)} s, counted from the restarted relay listening to an echo through it; relay restart p50 ${show(soak.p50RelayRestartS)} s. Client fds ${soak.fdsBefore} before, ${soak.fdsAfter} after; echo streams left at the target ${soak.leakedStreams}.`] : []),
