@@ -13,7 +13,8 @@ import type { ListenAddress } from '../common/config.js';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { CREDIT_WINDOW, CREDIT_BATCH, MAX_BACKEND_MESSAGE, type Frame } from '../tunnel/protocol.js';
-import { BackendSession } from './backend-session.js';
+import { BackendSession, type SessionHooks, type SessionRules } from './backend-session.js';
+import type { ClaimPolicy } from './claims.js';
 import { RoutePools, lookupKeys, portKey, udpPortKey } from './routing.js';
 import { NEXUS_SNIFF_TIMEOUTS, sniffConnection } from './sniff.js';
 import { UDP_MAX_DATAGRAM_BYTES, type UdpFlow } from './udp.js';
@@ -114,6 +115,9 @@ export class Relay implements Module {
   relayPorts: number[] = [];
   udpRelayPorts: number[] = [];
   private readonly rules: RelayRules;
+  private readonly policy: ClaimPolicy;
+  private readonly sessionRules: SessionRules;
+  private readonly hooks: SessionHooks;
   private readonly pools = new RoutePools<BackendSession>();
   private readonly sessions = new Set<BackendSession>();
   private readonly sockets = new Set<net.Socket>();
@@ -129,6 +133,47 @@ export class Relay implements Module {
 
   constructor(private readonly options: RelayOptions) {
     this.rules = { ...NEXUS_RULES, ...options.rules };
+    this.policy = {
+      secret: new TextEncoder().encode(options.secret),
+      allowedTcpPortClaims: new Set(options.allowedTcpPortClaims ?? []),
+      allowedUdpPortClaims: new Set(options.allowedUdpPortClaims ?? []),
+      udpIdleBounds: { min: this.rules.udpIdleMinSeconds, max: this.rules.udpIdleMaxSeconds },
+      outbound: options.allowOutbound ? { allowedPorts: new Set(options.allowedOutboundPorts ?? []) } : undefined,
+      now: Date.now,
+    };
+    this.sessionRules = {
+      authTimeoutMs: this.rules.authTimeoutMs,
+      pingIntervalMs: this.rules.pingIntervalMs,
+      readDeadlineMs: this.rules.readDeadlineMs,
+      writeTimeoutMs: this.rules.writeTimeoutMs,
+      grantCredits: this.rules.grantCredits,
+      reauthIntervalSeconds: this.rules.reauthIntervalSeconds,
+      stream: {
+        enforceCredits: this.rules.enforceCredits,
+        clientQueueLimit: this.rules.clientQueueLimit,
+        // An old server grants nothing, so it replenishes nothing either.
+        replenishBatch: this.rules.grantCredits > 0 ? this.rules.replenishBatch : 0,
+        idleTimeoutMs: (options.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000,
+      },
+      udpMaxDatagramBytes: this.rules.udpMaxDatagramBytes,
+    };
+    this.hooks = {
+      registered: (s) => {
+        const { hostnames, tcpPorts, udpRoutes, weight } = s.claims!;
+        this.pools.add(s, [...hostnames, ...tcpPorts.map(portKey), ...udpRoutes.map((route) => udpPortKey(route.port))], weight);
+        options.logger.info('backend registered', { backend: s.id, sub: s.claims!.sub, hostnames, tcpPorts });
+        this.emit('registered', { backendId: s.id, hostnames, tcpPorts });
+      },
+      rejected: (_s, reason) => this.emit('rejected', { reason }),
+      frame: (s, from, frame) => this.emit('frame', { backendId: s.id, from, frame }),
+      opened: (socket) => this.track(socket),
+      closed: (s, code) => {
+        this.sessions.delete(s);
+        this.pools.remove(s);
+        options.logger.info('backend closed', { backend: s.id, code });
+        this.emit('closed', { backendId: s.id, code });
+      },
+    };
     // Exact path /connect (a query is ignored); no subprotocol is ever chosen, no compression.
     const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BACKEND_MESSAGE, perMessageDeflate: false, handleProtocols: () => false, clientTracking: false });
     this.hub = https.createServer({ key: options.tls.key, cert: options.tls.cert }, (_req, res) => res.writeHead(404).end());
@@ -187,55 +232,7 @@ export class Relay implements Module {
   }
 
   private accept(ws: WebSocket, socket: net.Socket): void {
-    const id = `backend-${this.nextBackend++}`;
-    const { logger } = this.options;
-    const session = new BackendSession(
-      id,
-      ws,
-      socket,
-      {
-        secret: new TextEncoder().encode(this.options.secret),
-        allowedTcpPortClaims: new Set(this.options.allowedTcpPortClaims ?? []),
-        allowedUdpPortClaims: new Set(this.options.allowedUdpPortClaims ?? []),
-        udpIdleBounds: { min: this.rules.udpIdleMinSeconds, max: this.rules.udpIdleMaxSeconds },
-        outbound: this.options.allowOutbound ? { allowedPorts: new Set(this.options.allowedOutboundPorts ?? []) } : undefined,
-        now: Date.now,
-      },
-      {
-        authTimeoutMs: this.rules.authTimeoutMs,
-        pingIntervalMs: this.rules.pingIntervalMs,
-        readDeadlineMs: this.rules.readDeadlineMs,
-        writeTimeoutMs: this.rules.writeTimeoutMs,
-        grantCredits: this.rules.grantCredits,
-        reauthIntervalSeconds: this.rules.reauthIntervalSeconds,
-        stream: {
-          enforceCredits: this.rules.enforceCredits,
-          clientQueueLimit: this.rules.clientQueueLimit,
-          // An old server grants nothing, so it replenishes nothing either.
-          replenishBatch: this.rules.grantCredits > 0 ? this.rules.replenishBatch : 0,
-          idleTimeoutMs: (this.options.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000,
-        },
-        udpMaxDatagramBytes: this.rules.udpMaxDatagramBytes,
-      },
-      {
-        registered: (s) => {
-          const { hostnames, tcpPorts, udpRoutes, weight } = s.claims!;
-          this.pools.add(s, [...hostnames, ...tcpPorts.map(portKey), ...udpRoutes.map((route) => udpPortKey(route.port))], weight);
-          logger.info('backend registered', { backend: s.id, sub: s.claims!.sub, hostnames, tcpPorts });
-          this.emit('registered', { backendId: s.id, hostnames, tcpPorts });
-        },
-        rejected: (_s, reason) => this.emit('rejected', { reason }),
-        frame: (s, from, frame) => this.emit('frame', { backendId: s.id, from, frame }),
-        opened: (socket) => this.track(socket),
-        closed: (s, code) => {
-          this.sessions.delete(s);
-          this.pools.remove(s);
-          logger.info('backend closed', { backend: s.id, code });
-          this.emit('closed', { backendId: s.id, code });
-        },
-      },
-      logger,
-    );
+    const session = new BackendSession(`backend-${this.nextBackend++}`, ws, socket, this.policy, this.sessionRules, this.hooks, this.options.logger);
     this.sessions.add(session);
   }
 
