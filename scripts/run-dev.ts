@@ -18,6 +18,7 @@ const env = {
   PICCOLO_DAEMON_LISTEN: process.env.PICCOLO_DAEMON_LISTEN ?? '127.0.0.1:8080',
   PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(devDir, 'daemon-internal.sock'),
   PICCOLO_PROXY_DAEMON_SOCKET: path.join(devDir, 'daemon-internal.sock'),
+  PICCOLO_TUNNEL_DAEMON_SOCKET: path.join(devDir, 'daemon-internal.sock'),
   // The proxy forwards the portal over this socket, so the daemon learns each client's address.
   PICCOLO_DAEMON_PORTAL_SOCKET: path.join(devDir, 'daemon-portal.sock'),
   // The tunnel hands relay streams to the proxy here (each led by a PROXY v2 header).
