@@ -2,7 +2,8 @@
 // own process for the tunnel bench. The remote table comes straight from the config instead of the
 // daemon's long poll (that link only carries configuration); the data path is the real one, with a
 // dialer that reaches the bench's targets over TCP instead of the proxy's ingress sockets.
-// IPC: {gc: true} collects garbage first; every message is answered with the tunnel's status.
+// IPC: {gc: true} collects garbage first; every message is answered with the JS heap in use and
+// the tunnel's status.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Backoff } from '../services/common/backoff.js';
@@ -75,7 +76,7 @@ await tunnel.update({
 });
 process.on('message', (message: { gc?: boolean }) => {
   if (message.gc) (globalThis as { gc?: () => void }).gc?.();
-  process.send!(tunnel.status());
+  process.send!({ heapUsed: process.memoryUsage().heapUsed, status: tunnel.status() });
 });
 process.on('disconnect', () => process.exit(0));
 console.log('ready');

@@ -33,8 +33,14 @@ export interface SoakResult {
   leakedStreams: number;
 }
 
+/** What the host processes answer on IPC. */
+interface HostAnswer {
+  heapUsed: number;
+  status?: TunnelStatus;
+}
+
 interface OursRunning extends RunningPeer {
-  clientStatus(gc?: boolean): Promise<TunnelStatus>;
+  clientStatus(): Promise<TunnelStatus>;
   clientPid: number;
   /** SIGKILLs the relay, starts it again on the same ports; resolves once it listens. */
   restartRelay(): Promise<{ killedAt: number; listeningAt: number }>;
@@ -111,10 +117,11 @@ async function startOurs(name: string, ctx: BenchContext, startRelay: RelayStart
     exitPids: [client.pid!],
     clientPid: client.pid!,
     settle: async () => {
-      await ask(client, { gc: true });
-      if (relay.connected) await ask(relay, { gc: true });
+      const exit = await ask<HostAnswer>(client, { gc: true });
+      const entrance = await ask<HostAnswer>(relay, { gc: true });
+      return { entranceHeapKb: entrance.heapUsed / 1024, exitHeapKb: exit.heapUsed / 1024 };
     },
-    clientStatus: (gc = false) => ask<TunnelStatus>(client, { gc }),
+    clientStatus: async () => (await ask<HostAnswer>(client, {})).status!,
     async restartRelay() {
       const killedAt = Date.now();
       await stopChild(relay, 'SIGKILL');

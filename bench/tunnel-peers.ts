@@ -29,8 +29,8 @@ export interface RunningPeer {
   entrances: Record<Target, number>;
   /** What a user sends first to name its target, where the tunnel routes by name. */
   preface?: Partial<Record<Target, Buffer>>;
-  /** Lets the processes collect garbage before memory is read (ours; the others have none to ask). */
-  settle?(): Promise<void>;
+  /** Collects garbage in the processes before memory is read, and says their JS heap (KiB); ours only. */
+  settle?(): Promise<{ entranceHeapKb: number; exitHeapKb: number }>;
   /** Process trees at the user's side and at the targets' side (for memory counts). */
   entrancePids: number[];
   exitPids: number[];

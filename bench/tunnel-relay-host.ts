@@ -1,6 +1,7 @@
 // Our relay (services/relay) as its own process for the tunnel bench, so it can be pinned,
 // measured (RSS) and killed. Argument: a JSON config. Prints "ready" once it listens.
-// IPC: {gc: true} collects garbage (run with --expose-gc), so memory counts what is retained.
+// IPC: {gc: true} collects garbage (run with --expose-gc), so memory counts what is retained;
+// every message is answered with the JS heap in use.
 import { readFileSync } from 'node:fs';
 import { createLogger } from '../services/common/logger.js';
 import { Relay } from '../services/relay/relay.js';
@@ -26,7 +27,7 @@ const relay = new Relay({
 await relay.start();
 process.on('message', (message: { gc?: boolean }) => {
   if (message.gc) (globalThis as { gc?: () => void }).gc?.();
-  process.send!({ done: true, backends: relay.backends().length });
+  process.send!({ heapUsed: process.memoryUsage().heapUsed });
 });
 process.on('disconnect', () => process.exit(0));
 console.log('ready');

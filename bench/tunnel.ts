@@ -61,7 +61,7 @@ async function stalledReader(port: number, preface: Buffer = Buffer.alloc(0)): P
  * Opens `count` streams to the echo target, each checked end to end with one byte, and keeps them
  * idle. Every socket goes into `sockets` at once, so the caller closes them all, even after a failure.
  */
-async function openIdleStreams(port: number, count: number, preface: Buffer, sockets: net.Socket[]): Promise<void> {
+async function openIdleStreams(port: number, count: number, preface: Buffer, sockets: net.Socket[]): Promise<{ streams: number; failure?: Error }> {
   const hello = Buffer.concat([preface, Buffer.from('x')]);
   const open = () =>
     new Promise<void>((resolve, reject) => {
@@ -73,16 +73,28 @@ async function openIdleStreams(port: number, count: number, preface: Buffer, soc
       socket.once('data', () => (clearTimeout(timer), resolve()));
     });
   let next = 0;
+  let streams = 0;
   let failure: Error | undefined;
   await Promise.all(
     Array.from({ length: 200 }, async () => {
       while (!failure && next < count) {
         next++;
-        await open().catch((error: Error) => (failure ??= error));
+        await open().then(
+          () => streams++,
+          (error: Error) => (failure ??= error),
+        );
       }
     }),
   );
-  if (failure) throw failure;
+  return { streams, failure };
+}
+
+interface IdleResult {
+  streams: number;
+  entranceKbPerStream: number;
+  exitKbPerStream: number;
+  entranceHeapKbPerStream?: number;
+  exitHeapKbPerStream?: number;
 }
 
 interface Targets {
@@ -183,27 +195,34 @@ async function main() {
       }
     }
 
-    // T5: idle streams, memory on each side.
-    const idle: Record<string, { streams: number; entranceKbPerStream: number; exitKbPerStream: number }> = {};
+    // T5: idle streams, memory on each side (the JS heap too, where the process can tell).
+    const idle: Record<string, IdleResult> = {};
     for (const peer of running) {
       const count = PEERS.find((p) => p.name === peer.name)?.idleStreams ?? T5_STREAMS;
-      await peer.settle?.();
-      const before = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
+      const memory = async () => ({ ...(await peer.settle?.()), entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) });
+      const before = await memory();
       const sockets: net.Socket[] = [];
-      try {
-        await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo ?? Buffer.alloc(0), sockets);
-        await delay(2000);
-        await peer.settle?.();
-        const reached = (await targets.open()).echo;
-        const after = { entrance: treeRssKb(peer.entrancePids), exit: treeRssKb(peer.exitPids) };
-        idle[peer.name] = { streams: sockets.length, entranceKbPerStream: (after.entrance - before.entrance) / sockets.length, exitKbPerStream: (after.exit - before.exit) / sockets.length };
-        log(`T5 ${peer.name}: ${sockets.length} idle streams (${reached} at the target), entrance ${idle[peer.name]!.entranceKbPerStream.toFixed(2)} KB/stream, exit ${idle[peer.name]!.exitKbPerStream.toFixed(2)} KB/stream`);
-      } catch (error) {
-        log(`T5 ${peer.name} failed after ${sockets.length} streams: ${(error as Error).message}`);
-        notes.push(`T5 ${peer.name} failed: ${(error as Error).message}`);
-      } finally {
-        for (const socket of sockets) socket.destroy();
+      const opened = await openIdleStreams(peer.entrances.echo, count, peer.preface?.echo ?? Buffer.alloc(0), sockets);
+      if (opened.failure) {
+        log(`T5 ${peer.name} failed after ${opened.streams} streams: ${opened.failure.message}`);
+        notes.push(`T5 ${peer.name}: stopped at ${opened.streams} of ${count} streams (${opened.failure.message}); memory is per stream of those`);
       }
+      if (opened.streams) {
+        await delay(2000);
+        const after = await memory();
+        const reached = (await targets.open()).echo;
+        const perStream = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : (a - b) / opened.streams);
+        idle[peer.name] = {
+          streams: opened.streams,
+          entranceKbPerStream: perStream(after.entrance, before.entrance)!,
+          exitKbPerStream: perStream(after.exit, before.exit)!,
+          entranceHeapKbPerStream: perStream(after.entranceHeapKb, before.entranceHeapKb),
+          exitHeapKbPerStream: perStream(after.exitHeapKb, before.exitHeapKb),
+        };
+        const heap = (value: number | undefined) => (value === undefined ? '' : ` (JS heap ${value.toFixed(2)})`);
+        log(`T5 ${peer.name}: ${opened.streams} idle streams (${reached} at the target), entrance ${idle[peer.name]!.entranceKbPerStream.toFixed(2)} KB/stream${heap(idle[peer.name]!.entranceHeapKbPerStream)}, exit ${idle[peer.name]!.exitKbPerStream.toFixed(2)} KB/stream${heap(idle[peer.name]!.exitHeapKbPerStream)}`);
+      }
+      for (const socket of sockets) socket.destroy();
       // The next tunnel starts once every stream of this one has closed at the target.
       const closedAt = Date.now();
       while ((await targets.open()).echo > 0 && Date.now() - closedAt < 60_000) await delay(100);
@@ -268,12 +287,16 @@ async function main() {
       '| --- | --- |',
       ...Object.entries(m).map(([key, value]) => `| ${key} | ${show(value, 2)} |`),
       '',
-      '| tunnel | T3 others kept | T3 stalled stream closed at the target after (s) | T5 streams | T5 entrance KB/stream | T5 exit KB/stream |',
+      '| tunnel | T3 others kept | T3 stalled stream closed at the target after (s) | T5 streams | T5 entrance KB/stream (JS heap) | T5 exit KB/stream (JS heap) |',
       '| --- | --- | --- | --- | --- | --- |',
-      ...running.map((peer) => `| ${peer.name} | ${show(results.t3OthersKept[peer.name])} | ${show(m[`${peer.name}.stalledCloseS`], 2)} | ${idle[peer.name]?.streams ?? 'n/a'} | ${show(idle[peer.name]?.entranceKbPerStream, 2)} | ${show(idle[peer.name]?.exitKbPerStream, 2)} |`),
+      ...running.map((peer) => {
+        const result = idle[peer.name];
+        const memory = (rss?: number, heap?: number) => `${show(rss, 2)}${heap === undefined ? '' : ` (${show(heap, 2)})`}`;
+        return `| ${peer.name} | ${show(results.t3OthersKept[peer.name])} | ${show(m[`${peer.name}.stalledCloseS`], 2)} | ${result?.streams ?? 'n/a'} | ${memory(result?.entranceKbPerStream, result?.entranceHeapKbPerStream)} | ${memory(result?.exitKbPerStream, result?.exitHeapKbPerStream)} |`;
+      }),
       '',
       'Entrance: where the end user connects (our relay, ssh, ss-tunnel, chisel client); exit: beside the targets (our tunnel client, sshd, ss-server, chisel server).',
-      ...(soak ? ['', `S4: ${soak.kills} relay kills (SIGKILL, then a restart): reconnect p50 ${show(soak.p50ReconnectS)} s, p90 ${show(soak.p90ReconnectS)} s, max ${show(soak.maxReconnectS)} s, counted from the restarted relay listening to an echo through it; relay restart p50 ${show(soak.p50RelayRestartS)} s. Client fds ${soak.fdsBefore} before, ${soak.fdsAfter} after; echo streams left at the target ${soak.leakedStreams}.`] : []),
+      ...(soak ? ['', `S4: ${soak.kills} relay kills (SIGKILL, then a restart): reconnect p50 ${show(soak.p50ReconnectS)} s, p90 ${show(soak.p90ReconnectS)} s, max ${show(soak.maxReconnectS)} s, counted from the restarted relay listening to an echo through it; from the kill, p50 ${show(soak.p50KillToServingS)} s, of which the relay's restart p50 ${show(soak.p50RelayRestartS)} s. Client fds ${soak.fdsBefore} before, ${soak.fdsAfter} after; echo streams left at the target ${soak.leakedStreams}.`] : []),
       ...(notes.length ? ['', '## Notes', '', ...notes.map((note) => `- ${note}`)] : []),
       '',
     ];
