@@ -20,7 +20,7 @@ import { Relay, type RelayEvents, type RelayRules } from '../../services/relay/r
 import { MAX_PERMANENT_FAILURES, TunnelClient, type TunnelClientOptions } from '../../services/tunnel/client.js';
 import { proxyIngressDialer, type Dialer } from '../../services/tunnel/dialer.js';
 import { newClientId, type ControlMessage } from '../../services/tunnel/protocol.js';
-import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, waitUntil, type ScriptedBackend, type ScriptedRelayOptions } from '../support/tunnel-harness.js';
+import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, trackResources, waitUntil, type ScriptedBackend, type ScriptedRelayOptions } from '../support/tunnel-harness.js';
 
 const SECRET = 'nexus-test-secret';
 const cert = await selfSignedCert();
@@ -485,7 +485,8 @@ test('20, 31: DATA for an unknown id gets disconnect{unknown}; other control for
   await closeTarget(hold);
 });
 
-test('21: when the WebSocket drops, local sockets close, no stale disconnect follows, new ids after the reconnect', async () => {
+test('21: when the WebSocket drops, local sockets close, no stale disconnect follows, new ids after the reconnect; nothing leaks', async () => {
+  const resources = trackResources();
   const hold = await target();
   const echoes = await target(echo);
   const setup = await withRelay({ targets: { 'hold.test': hold.port, 'echo.test': echoes.port }, client: { backoff: new Backoff({ initialMs: 100, maxMs: 1000, stableMs: 30_000, jitter: 'full' }) } });
@@ -509,6 +510,10 @@ test('21: when the WebSocket drops, local sockets close, no stale disconnect fol
   await setup.stop();
   await closeTarget(hold);
   await closeTarget(echoes);
+  // Nothing left behind: no socket, server or timer of the client, the relay or the targets outlives stop().
+  const inTunnelOrRelay = () => resources.alive().filter((where) => /services\/(tunnel|relay)\//.test(where));
+  await waitUntil(() => inTunnelOrRelay().length === 0, 3000, 'every socket and timer to go').catch(() => assert.equal(inTunnelOrRelay(), [], 'left behind'));
+  resources.stop();
 });
 
 // ---- flow control ----

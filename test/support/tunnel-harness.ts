@@ -2,6 +2,7 @@
 // (services/relay) with the client in-process, local target servers, and a scripted relay that
 // plays a misbehaving server frame by frame (DATA for unknown ids, withheld credits, silence),
 // which the real relay cannot be made to do.
+import { createHook } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -49,6 +50,30 @@ export async function waitUntil<T>(probe: () => T | undefined | false | 0 | '', 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * Sockets, servers and timers created from now on; alive() lists those not yet closed or
+ * cleared, with where each was made, so a leak names its source.
+ */
+export function trackResources(): { alive(): string[]; stop(): void } {
+  const live = new Map<number, string>();
+  const hook = createHook({
+    init(id, type) {
+      if (type === 'Timeout' || type === 'TCPWRAP' || type === 'TCPSERVERWRAP') {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 40;
+        const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
+        const origin = stack.split('\n').find((line) => line.includes('/services/') || (line.includes('/test/') && !line.includes('tunnel-harness.ts') && !line.includes('node_modules')));
+        live.set(id, `${type} ${origin?.trim() ?? '(node internals)'}`);
+      }
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return { alive: () => [...live.values()], stop: () => void hook.disable() };
 }
 
 export function listen(server: net.Server): Promise<number> {
