@@ -21,16 +21,19 @@ const blaster = net.createServer((socket) => {
   write();
 });
 
-const echo = net.createServer((socket) => {
-  echoSockets.add(socket);
-  socket.on('error', () => socket.destroy());
-  socket.on('close', () => echoSockets.delete(socket));
-  socket.pipe(socket);
-});
-echo.maxConnections = 30_000;
+const echo = () =>
+  net.createServer((socket) => {
+    echoSockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => echoSockets.delete(socket));
+    socket.pipe(socket);
+  });
 
 const listen = (server: net.Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', 4096, () => resolve((server.address() as net.AddressInfo).port)));
-const ports = { blaster: await listen(blaster), echo: await listen(echo) };
+// One echo port per tunnel: T5's 10,000 closed streams leave as many TIME_WAIT entries towards the
+// port they used, and the next tunnel's 10,000 must not compete with them for source ports.
+const echoCount = Number(process.argv[2] ?? 1);
+const ports = { blaster: await listen(blaster), echo: await Promise.all(Array.from({ length: echoCount }, () => listen(echo()))) };
 process.on('message', (message: { count?: boolean }) => {
   if (message.count) process.send!({ echo: echoSockets.size, blaster: blasterSockets.size });
 });

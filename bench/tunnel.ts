@@ -69,6 +69,7 @@ async function openIdleStreams(port: number, count: number, preface: Buffer, soc
       sockets.push(socket);
       const timer = setTimeout(() => reject(new Error(`stream ${sockets.length}: no echo within 20 s`)), 20_000);
       socket.on('error', (error) => (clearTimeout(timer), reject(error)));
+      socket.once('close', () => (clearTimeout(timer), reject(new Error(`stream ${sockets.length}: closed by the tunnel before the echo`))));
       socket.once('connect', () => socket.write(hello));
       socket.once('data', () => (clearTimeout(timer), resolve()));
     });
@@ -99,13 +100,13 @@ interface IdleResult {
 
 interface Targets {
   child: ChildProcess;
-  ports: { blaster: number; echo: number };
+  ports: { blaster: number; echo: number[] };
   /** Connections open at the targets now. */
   open(): Promise<{ echo: number; blaster: number }>;
 }
 
 async function startTargets(): Promise<Targets> {
-  const child = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'bench', 'tunnel-targets.ts')], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: REPO_ROOT });
+  const child = spawn('taskset', ['-c', CLIENT_CORE, process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'bench', 'tunnel-targets.ts'), String(PEERS.length)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: REPO_ROOT });
   const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
   return {
     child,
@@ -138,7 +139,7 @@ async function main() {
     await waitPort(port);
     return port;
   };
-  const ctx: BenchContext = { dir, core: TUNNEL_CORE, clientCore: CLIENT_CORE, targets: { iperf: 0, ...targets.ports }, tls, log };
+  const ctx: BenchContext = { dir, core: TUNNEL_CORE, clientCore: CLIENT_CORE, targets: { iperf: 0, blaster: targets.ports.blaster, echo: 0 }, tls, log };
 
   const notes: string[] = [];
   const running: RunningPeer[] = [];
@@ -155,7 +156,7 @@ async function main() {
         continue;
       }
       described[peer.name] = peer.describe;
-      running.push(await peer.start({ ...ctx, targets: { ...ctx.targets, iperf: await iperfServer() } }));
+      running.push(await peer.start({ ...ctx, targets: { ...ctx.targets, iperf: await iperfServer(), echo: targets.ports.echo[running.length]! } }));
       log(`started ${peer.name}: ${peer.describe}`);
     }
 
