@@ -26,6 +26,12 @@ export interface SessionTiming {
   drainTimeoutMs: number;
   /** Relay disconnect: how long the local peer may take to close after our FIN. */
   closeGraceMs: number;
+  /** A stream with no data either way this long is asked ping_client (does the relay still know it?). */
+  streamIdleMs: number;
+  /** Without pong_client this long after, the stream is closed with disconnect "timeout". */
+  pongTimeoutMs: number;
+  /** How often streams are checked for idleness. */
+  idleScanMs: number;
 }
 
 export const DEFAULT_TIMING: SessionTiming = {
@@ -35,6 +41,9 @@ export const DEFAULT_TIMING: SessionTiming = {
   readDeadlineMs: 10_000,
   drainTimeoutMs: 30_000,
   closeGraceMs: 2_000,
+  streamIdleMs: 60_000,
+  pongTimeoutMs: 5_000,
+  idleScanMs: 5_000,
 };
 
 /** Above this many bytes waiting in the WebSocket, streams stop sending until it has flushed below LOW. */
@@ -80,7 +89,7 @@ export class RelaySession implements StreamHost {
   private congested = false;
   private failure: string | undefined;
   private byUs = false;
-  private timers: { challenge?: NodeJS.Timeout; ping?: NodeJS.Timeout; deadline?: NodeJS.Timeout; closing?: NodeJS.Timeout } = {};
+  private timers: { challenge?: NodeJS.Timeout; ping?: NodeJS.Timeout; deadline?: NodeJS.Timeout; idleScan?: NodeJS.Timeout; closing?: NodeJS.Timeout } = {};
 
   constructor(private readonly options: SessionOptions) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
@@ -245,6 +254,8 @@ export class RelaySession implements StreamHost {
       case 'ping_client':
         if (stream) this.sendControl({ event: 'pong_client', client_id: control.client_id });
         return;
+      case 'pong_client':
+        return stream?.ponged();
       default:
         // pause_stream is advisory (we follow credits); others are for features we do not use.
         return;
@@ -288,6 +299,11 @@ export class RelaySession implements StreamHost {
   private startKeepalive(): void {
     this.timers.ping = setInterval(() => this.ws?.ping(), this.timing.pingIntervalMs);
     this.timers.deadline = setTimeout(() => this.fail(`relay silent for ${this.timing.readDeadlineMs} ms`), this.timing.readDeadlineMs);
+    // Zombie check (§4): a stream the relay forgot would otherwise hold its local socket forever.
+    this.timers.idleScan = setInterval(() => {
+      const now = Date.now();
+      for (const stream of [...this.streams.values()]) stream.checkIdle(now, this.timing.streamIdleMs, this.timing.pongTimeoutMs);
+    }, this.timing.idleScanMs);
   }
 
   /** Anything from the relay proves the link alive. */

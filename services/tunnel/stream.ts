@@ -64,6 +64,9 @@ export class Stream {
   private drainTimer: NodeJS.Timeout | undefined;
   /** What the relay sent before it ended the stream while we were still dialing. */
   private undelivered: Buffer[] | undefined;
+  /** Last DATA either way (ms), and when an unanswered ping_client went out. */
+  private lastActive = Date.now();
+  private pingedAt: number | undefined;
 
   constructor(private readonly options: StreamOptions) {
     this.clientId = options.clientId;
@@ -91,6 +94,7 @@ export class Stream {
   /** A DATA frame from the relay. */
   fromRelay(payload: Buffer): void {
     if (this.state === 'closed') return;
+    this.lastActive = Date.now();
     this.options.host.counters.bytesIn += payload.length;
     if (this.state === 'dialing') {
       this.pending.push(payload);
@@ -128,6 +132,23 @@ export class Stream {
     const socket = this.local;
     this.end();
     socket?.destroy();
+  }
+
+  /** The idle scan: ping a quiet stream; close one whose ping went unanswered. */
+  checkIdle(now: number, idleMs: number, pongTimeoutMs: number): void {
+    if (this.state !== 'open') return;
+    if (this.pingedAt !== undefined) {
+      if (now - this.pingedAt >= pongTimeoutMs) this.finish('timeout');
+    } else if (now - this.lastActive >= idleMs) {
+      this.pingedAt = now;
+      this.options.host.sendControl({ event: 'ping_client', client_id: this.clientId });
+    }
+  }
+
+  /** pong_client: the relay still knows this stream. */
+  ponged(): void {
+    this.pingedAt = undefined;
+    this.lastActive = Date.now();
   }
 
   private flushAndClose(socket: Duplex, payloads: Buffer[]): void {
@@ -171,6 +192,7 @@ export class Stream {
 
   private fromLocal(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.lastActive = Date.now();
     for (let offset = 0; offset < chunk.length; offset += MAX_DATA_PAYLOAD) this.queue.push(chunk.subarray(offset, offset + MAX_DATA_PAYLOAD));
     this.pump();
   }

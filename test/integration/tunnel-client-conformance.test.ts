@@ -19,7 +19,7 @@ import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { Relay, type RelayEvents, type RelayRules } from '../../services/relay/relay.js';
 import { MAX_PERMANENT_FAILURES, TunnelClient, type TunnelClientOptions } from '../../services/tunnel/client.js';
 import { proxyIngressDialer, type Dialer } from '../../services/tunnel/dialer.js';
-import { newClientId, type ControlMessage } from '../../services/tunnel/protocol.js';
+import { decodeFrame, newClientId, type ControlMessage } from '../../services/tunnel/protocol.js';
 import { ScriptedRelay, dialPort, listen, quietLogger, readAll, recordingLogger, selfSignedCert, trackResources, waitUntil, type ScriptedBackend, type ScriptedRelayOptions } from '../support/tunnel-harness.js';
 
 const SECRET = 'nexus-test-secret';
@@ -481,6 +481,29 @@ test('20, 31: DATA for an unknown id gets disconnect{unknown}; other control for
     { event: 'pong_client', client_id: live },
   ]);
   assert.is(client.status().state, 'connected');
+  await stop();
+  await closeTarget(hold);
+});
+
+test('31: a stream idle too long gets ping_client; without pong_client it is closed with disconnect{timeout}', async () => {
+  const hold = await target();
+  const { backend, open, stop } = await withScriptedRelay({ dialer: () => dialPort(hold.port), timing: { streamIdleMs: 300, pongTimeoutMs: 300, idleScanMs: 50 } });
+  const answered = new Set<string>();
+  backend.ws.on('message', (data: Buffer, isBinary: boolean) => {
+    const frame = isBinary ? decodeFrame(data) : undefined;
+    if (frame?.kind === 'control' && frame.message.event === 'ping_client' && answered.has(frame.message.client_id)) backend.control({ event: 'pong_client', client_id: frame.message.client_id });
+  });
+  const alive = open(64);
+  answered.add(alive);
+  const forgotten = open(64);
+  await waitUntil(() => backend.controls(forgotten).some((m) => m.event === 'disconnect'), 3000, 'the forgotten stream closed');
+  assert.equal(backend.controls(forgotten).map((m) => m.event + (m.reason ? `:${m.reason}` : '')), ['resume_stream', 'ping_client', 'disconnect:timeout']);
+  await waitUntil(() => hold.closes === 1, 2000, 'its local socket closed');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const aliveEvents = backend.controls(alive).map((m) => m.event);
+  assert.ok(aliveEvents.filter((event) => event === 'ping_client').length >= 2, `the answered stream is pinged again and again: ${aliveEvents}`);
+  assert.not.ok(aliveEvents.includes('disconnect'), 'and stays open');
+  assert.is(hold.closes, 1);
   await stop();
   await closeTarget(hold);
 });
