@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_SUITES = ['unit', 'integration', 'image'];
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ALL_SUITES;
+/** How long a suite's process may live on after printing its summary. */
+const SUITE_EXIT_GRACE_MS = 60_000;
 
 interface Totals {
   passed: number;
@@ -25,17 +27,27 @@ function runSuite(suite: string): Promise<Totals> {
       env: { ...process.env, NO_COLOR: '1' },
     });
     let output = '';
+    let lingering: NodeJS.Timeout | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk;
       process.stdout.write(chunk);
+      // uvu has printed its summary: a process still alive after that is held by something a test
+      // left open. Fail it, instead of hanging the run (and CI) until its time limit.
+      if (!lingering && /Duration:/.test(output)) {
+        lingering = setTimeout(() => {
+          console.log(`\n${suite}: the test process did not exit ${SUITE_EXIT_GRACE_MS / 1000} s after its summary (a test left a socket, timer or process open); killed, counted as a failure`);
+          child.kill('SIGKILL');
+        }, SUITE_EXIT_GRACE_MS);
+      }
     });
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(lingering);
       const count = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(output)?.[1] ?? 0);
       const total = count('Total');
       const passed = count('Passed');
       const skipped = count('Skipped');
       // A suite that crashed before its summary counts as one failure, so it cannot pass silently.
-      const failed = total - passed - skipped || (code === 0 ? 0 : 1);
+      const failed = total - passed - skipped + (signal === 'SIGKILL' ? 1 : 0) || (code === 0 ? 0 : 1);
       resolve({ passed, failed, skipped });
     });
   });
