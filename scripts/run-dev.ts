@@ -1,10 +1,12 @@
 // `make run`: the four bundles on this machine in development mode (PICCOLO_DEV_RELAY=1: and the dev
 // relay). No root needed: state and sockets live in .dev/, ports are on loopback. Ctrl-C stops them all.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
+// The test support's pebble launcher, so that development and tests run the ACME server one way.
+import { startPebble, type Pebble } from '../test/support/pebble.js';
 
 const devDir = path.join(REPO_ROOT, '.dev');
 const env = {
@@ -50,14 +52,24 @@ function launch(name: string, bundle: string, childEnv: NodeJS.ProcessEnv): void
 
 // PICCOLO_DEV_RELAY=1: also a local Nexus relay (services/relay, never in the image), started first
 // so its self-signed CA exists before the services that must trust it start.
+let pebble: Pebble | undefined;
 const relay = process.env.PICCOLO_DEV_RELAY === '1' ? await startDevRelay() : undefined;
-for (const service of order) launch(service, bundlePath(service), relay ? { ...env, NODE_EXTRA_CA_CERTS: relay.caFile } : env);
+// With the dev relay, certificates come from Debian's pebble on loopback (every name resolves to
+// this machine there), validated through the relay's plain-HTTP port: never a public CA.
+pebble = relay ? await startPebble({ httpPort: Number(relay.httpPort), defaultAddress: '127.0.0.1' }) : undefined;
+let serviceEnv: NodeJS.ProcessEnv = env;
+if (relay && pebble) {
+  const trust = path.join(devDir, 'trust.pem');
+  writeFileSync(trust, readFileSync(relay.caFile, 'utf8') + pebble.apiCa);
+  serviceEnv = { ...env, NODE_EXTRA_CA_CERTS: trust, PICCOLO_ACME_DIRECTORY_URL: pebble.directoryUrl };
+}
+for (const service of order) launch(service, bundlePath(service), serviceEnv);
 console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
 console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}\n`);
 if (relay) {
   console.log(`dev relay: configure remote access with relay wss://localhost:${relay.hubPort}/connect and device secret "${relay.secret}",`);
   console.log('  portal hostname e.g. piccolo.localhost, app domain e.g. apps.localhost (*.localhost resolves to this machine);');
-  console.log(`  then open https://piccolo.localhost:${relay.tlsPort}/ (relay ports: ${relay.ports}; CA for curl/browsers: ${relay.caFile})\n`);
+  console.log(`  then open https://piccolo.localhost:${relay.tlsPort}/ (relay ports: ${relay.ports}); certificates come from pebble: ${pebble?.directoryUrl}\n`);
 }
 
 async function startDevRelay() {
@@ -78,11 +90,13 @@ async function startDevRelay() {
     ports: relayEnv.PICCOLO_RELAY_PORTS,
     hubPort: relayEnv.PICCOLO_RELAY_HUB_LISTEN.split(':').pop(),
     tlsPort: relayEnv.PICCOLO_RELAY_PORTS.split(',')[0]!.split(':').pop(),
+    httpPort: relayEnv.PICCOLO_RELAY_PORTS.split(',')[1]?.split(':').pop(),
   };
 }
 
 function stop(code: number): void {
   stopping = true;
+  void pebble?.stop();
   for (const child of [...children].reverse()) child.kill('SIGTERM');
   process.exitCode = code;
 }

@@ -16,6 +16,8 @@ export interface PebbleOptions {
   validitySeconds?: number;
   /** Where pebble fetches HTTP-01 challenges (e.g. a relay's plain-HTTP port); default a free port. */
   httpPort?: number;
+  /** An address every name resolves to unless resolve() says otherwise (make run); default none. */
+  defaultAddress?: string;
 }
 
 export interface Pebble {
@@ -65,9 +67,9 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     const configFile = path.join(dir, 'pebble-config.json');
     await writeFile(configFile, JSON.stringify(config));
 
-    // No default addresses: a name resolves only after resolve(), so "does not resolve" is testable.
+    // No default addresses unless asked: a name then resolves only after resolve(), so "does not resolve" is testable.
     children.push(
-      startChild('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challtestPort}`, '-defaultIPv4', '', '-defaultIPv6', ''], {}),
+      startChild('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${challtestPort}`, '-defaultIPv4', options.defaultAddress ?? '', '-defaultIPv6', ''], {}),
     );
     // NOSLEEP: validation at once. AUTHZREUSE 0: every order validates afresh, so a test of a
     // failing challenge cannot pass on an authorization left over from an earlier order.
