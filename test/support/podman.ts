@@ -18,7 +18,7 @@ export interface TestPodman {
   socketPath: string;
   /** Unique to this run: app names start with it, images are tagged with it. */
   prefix: string;
-  /** Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80. */
+  /** Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80 and logging each request (-v). */
   buildHttpdImage(tag: string, page: string): Promise<string>;
   /** Removes every container, network and image of this run; then stops the service. */
   stop(): Promise<void>;
@@ -56,7 +56,7 @@ export async function startPodman(): Promise<TestPodman> {
       const tar = path.join(dir, `${tag}.tar`);
       await execFileAsync('tar', ['-C', root, '-cf', tar, '.']);
       const image = `localhost/${prefix}-httpd:${tag}`;
-      await execFileAsync('podman', ['import', '-q', '--change', 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]', tar, image]);
+      await execFileAsync('podman', ['import', '-q', '--change', 'CMD ["/bin/httpd","-f","-v","-p","80","-h","/www"]', tar, image]);
       images.push(image);
       return image;
     },
