@@ -128,6 +128,32 @@ test('lock stops the app and closes its volume; unlock brings both back', async 
   await waitFor(async () => ((await page(hostPort).catch(() => '')).includes('hello') ? true : undefined), 20_000, 'page back on the same port');
 });
 
+test('stop, start, restart, update, history and revert over HTTP: each a job, the page follows', async () => {
+  const hostPort = () => call('GET', `/api/v1/apps/${app}/services`).then(({ body }) => body.services[0].hostBindPort as number);
+  assert.equal((await call('GET', `/api/v1/apps/${app}/services`)).body.services.map((s: any) => s.listener), ['web']);
+  for (const action of ['stop', 'start', 'restart']) {
+    const answer = await call('POST', `/api/v1/apps/${app}/${action}`, {});
+    assert.is(answer.status, 202, `${action}: ${JSON.stringify(answer.body)}`);
+    assert.is((await jobDone(answer.body.job)).status, 'succeeded', action);
+    const state = (await call('GET', `/api/v1/apps/${app}`)).body.state;
+    assert.is(state, action === 'stop' ? 'stopped' : 'running', `after ${action}`);
+  }
+  await waitFor(async () => ((await page(await hostPort()).catch(() => '')).includes('hello') ? true : undefined), 20_000, 'page after restart');
+  const v2 = await podman.buildHttpdImage('v2', '<h1>version two</h1>');
+  const update = await call('PUT', `/api/v1/apps/${app}`, { spec: `name: ${app}\nimage: ${v2}\nlisteners:\n  - name: web\n    guest_port: 80\n    protocol: http\n` });
+  assert.is(update.status, 202, JSON.stringify(update.body));
+  assert.is((await jobDone(update.body.job)).status, 'succeeded');
+  await waitFor(async () => ((await page(await hostPort()).catch(() => '')).includes('version two') ? true : undefined), 20_000, 'version two served');
+  const history = (await call('GET', `/api/v1/apps/${app}/history`)).body.history;
+  assert.ok(history.some((entry: any) => entry.spec.image === image), `the first revision is kept: ${JSON.stringify(history)}`);
+  const first = history.find((entry: any) => entry.spec.image === image).revision;
+  assert.is((await call('POST', `/api/v1/apps/${app}/revert`, { revision: 'one' })).status, 400, 'a revision must be a number');
+  const revert = await call('POST', `/api/v1/apps/${app}/revert`, { revision: first });
+  assert.is(revert.status, 202, JSON.stringify(revert.body));
+  assert.is((await jobDone(revert.body.job)).status, 'succeeded');
+  await waitFor(async () => ((await page(await hostPort()).catch(() => '')).includes('hello from the app') ? true : undefined), 20_000, 'the first version back');
+});
+
 test('uninstall needs the app name typed as confirmation; purge removes the data', async () => {
   const unconfirmed = await call('DELETE', `/api/v1/apps/${app}`, { confirm: 'yes' });
   assert.is(unconfirmed.status, 400);
