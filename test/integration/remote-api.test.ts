@@ -5,8 +5,8 @@
 // is a closed local port: certificates are wanted and fail, and no public CA is ever contacted.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { RemoteTable } from '../../services/common/remote-contract.js';
 import { UnixHttpClient } from '../../services/common/unix-http.js';
 import { ApiSession } from '../support/api-session.js';
+import { selfSignedCert } from '../support/certs.js';
 import { ServiceProcess, removeTestDir, waitFor } from '../support/processes.js';
 import { startSwtpm, type SoftTpm } from '../support/swtpm.js';
 
@@ -75,8 +76,9 @@ test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   tpm = await startSwtpm();
   for (const [name, host] of [['trusted', 'relay.remote.test'], ['untrusted', 'untrusted.remote.test']]) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${host}`,
-      '-addext', `subjectAltName=DNS:${host}`, '-keyout', path.join(dir, `${name}-key.pem`), '-out', path.join(dir, `${name}-cert.pem`)], { stdio: 'ignore' });
+    const { key, cert } = await selfSignedCert([host]);
+    writeFileSync(path.join(dir, `${name}-key.pem`), key);
+    writeFileSync(path.join(dir, `${name}-cert.pem`), cert);
   }
   trustedPort = await startRelay('trusted');
   untrustedPort = await startRelay('untrusted');

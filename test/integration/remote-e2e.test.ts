@@ -17,6 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { freePort } from '../../image/qemu.js';
 import type { Relay } from '../../services/relay/relay.js';
 import { ApiSession } from '../support/api-session.js';
 import { remoteSockets, startProxyAndTunnel, startTestRelay } from '../support/remote-stack.js';
@@ -276,7 +277,7 @@ if (!nexusServer) console.log('remote-e2e: skipping the real Nexus server: nexus
   const config = path.join(dir, 'nexus.yaml');
   writeFileSync(path.join(dir, 'hub.crt'), hubCert);
   writeFileSync(path.join(dir, 'hub.key'), hubKey);
-  const [hub, tlsPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const [hub, tlsPort] = [await freePort(), await freePort()];
   writeFileSync(config, `backendListenAddress: "127.0.0.1:${hub}"\nhubTlsCertFile: "${path.join(dir, 'hub.crt')}"\nhubTlsKeyFile: "${path.join(dir, 'hub.key')}"\nrelayPorts: [${tlsPort}]\nidleTimeoutSeconds: 60\nbackendsJWTSecret: "${SECRET}"\n`);
   const { spawn } = await import('node:child_process');
   const server = spawn(nexusServer, ['-config', config], { stdio: 'ignore' });
@@ -297,14 +298,5 @@ if (!nexusServer) console.log('remote-e2e: skipping the real Nexus server: nexus
     server.kill('SIGTERM');
   }
 });
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 test.run();

@@ -1,15 +1,13 @@
 // Debian's real ACME test server (pebble) on loopback, with pebble-challtestsrv as its DNS, so
 // names resolve only when a test says so. Never a public ACME directory.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from '../../image/qemu.js';
+import { selfSignedCert } from './certs.js';
 import { waitFor } from './processes.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface PebbleOptions {
   /** Lifetime of issued certificates (pebble's default is five years). */
@@ -46,11 +44,9 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     const httpPort = options.httpPort ?? freeHttpPort!;
     const apiCaFile = path.join(dir, 'cert.pem');
     const keyFile = path.join(dir, 'key.pem');
-    await execFileAsync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', '/CN=pebble.localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', keyFile, '-out', apiCaFile,
-    ]);
+    const { key, cert } = await selfSignedCert(['localhost', '127.0.0.1']);
+    await writeFile(keyFile, key);
+    await writeFile(apiCaFile, cert);
     const config = {
       pebble: {
         listenAddress: `127.0.0.1:${acmePort}`,

@@ -3,20 +3,13 @@
 // plays a misbehaving server frame by frame (DATA for unknown ids, withheld credits, silence),
 // which the real relay cannot be made to do.
 import { createHook } from 'node:async_hooks';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLogger, type Logger } from '../../services/common/logger.js';
 import { decodeFrame, encodeControl, encodeData, type ControlMessage, type Frame } from '../../services/tunnel/protocol.js';
-
-const execFileAsync = promisify(execFile);
 
 export const quietLogger: Logger = createLogger({ service: 'test', write: () => {}, level: 'error' });
 
@@ -26,20 +19,7 @@ export function recordingLogger(service: string): { logger: Logger; lines: strin
   return { logger: createLogger({ service, level: 'debug', write: (line) => void lines.push(line) }), lines };
 }
 
-export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-relay-cert-'));
-  try {
-    const keyFile = path.join(dir, 'key.pem');
-    const certFile = path.join(dir, 'cert.pem');
-    await execFileAsync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
-    ]);
-    return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+export { selfSignedCert } from './certs.js';
 
 /** Polls until probe returns something truthy, and returns it. */
 export async function waitUntil<T>(probe: () => T | undefined | false | 0 | '', timeoutMs: number, what: string): Promise<T> {

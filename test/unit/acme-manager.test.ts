@@ -4,20 +4,18 @@
 // why. Names are checked before anything is ordered.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from '../../image/qemu.js';
 import { BadRequestError, NotFoundError, PiccoloError } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
 import { CertificateIssueError, CertificateManager, CertificateRateLimitedError, type CertificatePair } from '../../services/daemon/remote/acme/certificate-manager.js';
 import { rejects, thrown } from '../support/assertions.js';
+import { selfSignedCert } from '../support/certs.js';
 import { waitFor } from '../support/processes.js';
 
-const execFileAsync = promisify(execFile);
 const NAME = 'portal.example.test';
 const DAY = 86400_000;
 
@@ -27,16 +25,8 @@ interface Timer {
   cancelled: boolean;
 }
 
-async function selfSigned(name: string, days: number): Promise<CertificatePair> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-acme-cert-'));
-  try {
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', String(days), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-keyout', key, '-out', cert]);
-    return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function selfSigned(name: string, days: number): Promise<CertificatePair> {
+  return selfSignedCert([name], days);
 }
 
 async function setup(stored: Record<string, string>, directory?: string) {

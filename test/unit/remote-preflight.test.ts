@@ -3,16 +3,13 @@
 // trusted, all-ok case needs NODE_EXTRA_CA_CERTS at process start: test/integration/remote-api.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import { preflight, systemLookup, type Lookup } from '../../services/daemon/remote/preflight.js';
+import { selfSignedCert } from '../support/certs.js';
+import { listen } from '../support/tunnel-harness.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-remote-preflight-'));
 const servers: { close(): void }[] = [];
 let selfSignedPort = 0;
 let plainPort = 0;
@@ -27,9 +24,7 @@ const lookup: Lookup = async (host) => {
 const byId = (result: Awaited<ReturnType<typeof preflight>>) => Object.fromEntries(result.checks.map((c) => [c.id, c]));
 
 test.before(async () => {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=relay.test',
-    '-addext', 'subjectAltName=DNS:relay.test', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const server = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) });
+  const server = https.createServer(await selfSignedCert(['relay.test']));
   const wss = new WebSocketServer({ server, path: '/connect' });
   servers.push(wss, server);
   selfSignedPort = await listen(server);
@@ -43,7 +38,6 @@ test.before(async () => {
 
 test.after(() => {
   for (const server of servers) server.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('always six checks in order; a bad URL skips the relay steps and says why', async () => {
@@ -92,9 +86,5 @@ test('a port that speaks no TLS: the handshake fails, asking whether it is the T
   assert.match(checks['relay-tls']!.message, /TLS/);
   assert.match(checks['relay-tls']!.message, /Is this the relay's TLS port\?|is this the relay's TLS port\?/);
 });
-
-function listen(server: net.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
-}
 
 test.run();
