@@ -10,8 +10,10 @@ setup:
 build: setup
 	@$(NODE_BIN)/tsx image/bundle.ts
 
+# The services and tests, then the portal (browser code: DOM types, TSX).
 typecheck: setup
 	@$(NODE_BIN)/tsc --noEmit -p .
+	@$(NODE_BIN)/tsc --noEmit -p services/daemon/portal
 
 test: setup typecheck
 	@$(NODE_BIN)/tsx test/run.ts

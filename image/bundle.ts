@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import { portalPlugin } from './portal-build.js';
 
 export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -58,8 +59,9 @@ export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }:
         },
         // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
-        // Portal assets and the OpenAPI document are embedded as strings: one file per service.
-        loader: { '.html': 'text', '.css': 'text', '.client.js': 'text', '.yaml': 'text' },
+        // The OpenAPI document is embedded as a string, the portal as its built files: one file per service.
+        loader: { '.yaml': 'text' },
+        plugins: service === 'daemon' ? [portalPlugin()] : [],
         define: { __PICCOLO_VERSION__: JSON.stringify(VERSION), __PICCOLO_TEST_HOOKS__: String(testHooks) },
       }),
     ),

@@ -1,15 +1,11 @@
-// esbuild's text loader turns these imports into strings (see image/bundle.ts).
-declare module '*.html' {
-  const text: string;
-  export default text;
-}
-
+// esbuild's text loader turns this import into a string (see image/bundle.ts).
 declare module '*.yaml' {
   const text: string;
   export default text;
 }
 
-declare module '*.css' {
-  const text: string;
-  export default text;
+// The portal, built for the browser and precompressed by image/portal-build.ts.
+declare module 'piccolo:portal' {
+  const bundle: import('../daemon/api/portal-assets.js').PortalBundle;
+  export default bundle;
 }

@@ -30,6 +30,7 @@ interface Route {
 export class Router {
   private readonly routes: Route[] = [];
   private readonly checks: RouteCheck[] = [];
+  private otherwise: ((req: http.IncomingMessage, pathname: string) => Reply | undefined) | undefined;
 
   constructor(private readonly logger: Logger) {}
 
@@ -41,6 +42,12 @@ export class Router {
 
   on(method: string, pattern: string, handler: Handler): this {
     this.routes.push({ method, segments: pattern.split('/'), handler });
+    return this;
+  }
+
+  /** Answers a GET that no route matched (a client-routed page), or declines with undefined: 404. */
+  fallback(handler: (req: http.IncomingMessage, pathname: string) => Reply | undefined): this {
+    this.otherwise = handler;
     return this;
   }
 
@@ -71,11 +78,13 @@ export class Router {
       allowed.push(route.method);
     }
     if (allowed.length) throw new MethodNotAllowedError(allowed);
+    const fallback = req.method === 'GET' || req.method === 'HEAD' ? this.otherwise?.(req, pathname) : undefined;
+    if (fallback) return fallback;
     throw new NotFoundError(`no route for ${pathname}`);
   }
 }
 
-function matchSegments(pattern: string[], actual: string[]): Record<string, string> | undefined {
+export function matchSegments(pattern: string[], actual: string[]): Record<string, string> | undefined {
   if (pattern.length !== actual.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
@@ -99,6 +108,13 @@ export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMess
 
 function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
   if (reply.body instanceof Readable) return sendStream(res, reply, reply.body, headOnly);
+  const status = reply.status ?? 200;
+  if (status === 304 || status === 204) {
+    // No body, hence no Content-Length: on a 304 it would claim the cached entity is empty.
+    res.writeHead(status, { 'cache-control': 'no-store', ...reply.headers });
+    res.end();
+    return;
+  }
   const isRaw = typeof reply.body === 'string' || Buffer.isBuffer(reply.body);
   const payload = reply.body === undefined ? '' : isRaw ? (reply.body as string | Buffer) : JSON.stringify(reply.body);
   const headers: Record<string, string | number> = {
@@ -108,7 +124,7 @@ function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
     ...reply.headers,
     'content-length': Buffer.byteLength(payload),
   };
-  res.writeHead(reply.status ?? 200, headers);
+  res.writeHead(status, headers);
   res.end(headOnly ? undefined : payload);
 }
 

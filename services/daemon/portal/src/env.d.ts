@@ -1,0 +1,2 @@
+// esbuild bundles imported style sheets into the entry's CSS file (image/portal-build.ts).
+declare module '*.css';
