@@ -76,6 +76,34 @@ export interface ControlDocument {
 export interface AuthSettings {
   /** When the admin password last changed: sessions from before it end on every node. */
   passwordChangedAt?: string;
+  /** Second factor (auth/second-factor/): optional fields, so no schema bump. Absent = not enrolled. */
+  totp?: TotpRecord;
+  /** sha-256 (hex) of each unused recovery code; a used one is removed. */
+  recoveryCodes?: string[];
+  passkeys?: PasskeyRecord[];
+}
+
+export interface TotpRecord {
+  /** Base32. The store lives in the encrypted control volume. */
+  secret: string;
+  enabledAt: string;
+  /** The 30 s time step of the last code accepted: that step and older ones are refused (replay). */
+  lastStep: number;
+}
+
+export interface PasskeyRecord {
+  /** The credential id, base64url. */
+  id: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter (0 for authenticators that keep none). */
+  counter: number;
+  transports: string[];
+  name: string;
+  /** The host name it was registered on: a passkey works only there. */
+  rpId: string;
+  createdAt: string;
+  lastUsedAt: string | null;
 }
 
 export function initialControlDocument(): ControlDocument {

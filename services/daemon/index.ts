@@ -33,12 +33,15 @@ import { ApiSchema } from './api/schema.js';
 import { AuditLog } from './auth/audit.js';
 import { ClaimCode } from './auth/claim.js';
 import { SessionStore } from './auth/sessions.js';
+import { ensureWebCrypto } from './auth/second-factor/passkeys.js';
+import { SecondFactor } from './auth/second-factor/second-factor.js';
 import { AttemptThrottle } from './auth/throttle.js';
 import { Tpm } from './crypto/tpm.js';
 import { FaultSwitch, TEST_HOOKS } from './test-hooks.js';
 import { Vault } from './vault.js';
 
 async function main(env: NodeJS.ProcessEnv) {
+  ensureWebCrypto();
   const config = loadServiceConfig(
     'daemon',
     {
@@ -115,6 +118,7 @@ async function main(env: NodeJS.ProcessEnv) {
     throttle: new AttemptThrottle({ now }),
     claim,
     audit,
+    secondFactor: new SecondFactor({ store: () => vault.controlStore, now, deviceName: () => config.deviceName }),
     logger,
     now,
     deviceName: config.deviceName,

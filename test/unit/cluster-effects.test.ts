@@ -77,7 +77,15 @@ test('every state-changing API route is a management write except the node-local
   // The OpenAPI document lists every route the daemon serves (api-contract.test.ts checks that).
   const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
   const served = schema.operations.map((op) => `${op.method} ${op.path.replace(/\{([a-zA-Z]+)\}/g, ':$1')}`);
-  const nodeLocal = ['POST /api/v1/auth/login', 'POST /api/v1/auth/logout', 'POST /api/v1/crypto/unlock', 'POST /api/v1/crypto/lock'];
+  const nodeLocal = [
+    'POST /api/v1/auth/login',
+    'POST /api/v1/auth/login/second-factor',
+    'POST /api/v1/auth/login/passkey/options',
+    'POST /api/v1/auth/login/passkey',
+    'POST /api/v1/auth/logout',
+    'POST /api/v1/crypto/unlock',
+    'POST /api/v1/crypto/lock',
+  ];
   for (const name of nodeLocal) assert.ok(served.includes(name), `${name} is served`);
   for (const name of served) {
     const write = !name.startsWith('GET ') && name.split(' ')[1]!.startsWith('/api/v1/') && !nodeLocal.includes(name);

@@ -14,6 +14,8 @@ import type { ClaimCode } from '../auth/claim.js';
 import { PASSWORD_RULES, assertStrongPassword } from '../auth/password-policy.js';
 import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.js';
 import type { AttemptThrottle } from '../auth/throttle.js';
+import { addSecondFactorRoutes, relyingPartyOfRequest, type Guarded } from '../auth/second-factor/routes.js';
+import type { SecondFactor } from '../auth/second-factor/second-factor.js';
 import type { AppsHost } from '../apps-host.js';
 import { recordPasswordChange } from '../cluster/password-change.js';
 import type { Vault } from '../vault.js';
@@ -39,6 +41,8 @@ export interface ApiDeps {
   throttle: AttemptThrottle;
   claim: ClaimCode;
   audit: AuditLog;
+  /** TOTP and passkeys: when enrolled, login and unlock answer with a ticket for a second step. */
+  secondFactor: SecondFactor;
   logger: Logger;
   now: () => number;
   /** The device's name: apps answer at <listener>-<app>.<deviceName>.local. */
@@ -58,21 +62,23 @@ export function daemonRoutes(deps: ApiDeps): Router {
   let pendingSetup: PendingSetup | undefined;
 
   /** Runs an attempt at a secret (claim code, password, recovery key) under the throttle, audited. */
-  async function guarded<T>(req: http.IncomingMessage, event: string, attempt: () => Promise<T>): Promise<T> {
+  // throttleKey: second-factor attempts count apart, so that a right password does not reset them.
+  const guarded: Guarded = async (req, event, attempt, options = {}) => {
     const client = clientAddress(req);
-    throttle.check(client);
+    const key = options.throttleKey?.(client) ?? client;
+    throttle.check(key);
     try {
       const result = await attempt();
-      throttle.success(client);
-      await audit.record({ event, outcome: 'ok', client });
+      throttle.success(key);
+      await audit.record({ event, outcome: 'ok', client, detail: options.detail?.(result) });
       return result;
     } catch (err) {
       const wrongSecret = err instanceof PiccoloError && [400, 401, 403].includes(err.status);
-      if (wrongSecret) throttle.failure(client);
+      if (wrongSecret) throttle.failure(key);
       await audit.record({ event, outcome: wrongSecret ? 'denied' : 'error', client, detail: err instanceof PiccoloError ? err.code : undefined });
       throw err;
     }
-  }
+  };
 
   const requireSession = sessionGuard(sessions);
 
@@ -89,7 +95,14 @@ export function daemonRoutes(deps: ApiDeps): Router {
     return { status, headers: { 'set-cookie': cookie }, body: { authenticated: true, user: session.user, csrfToken: session.csrfToken, ...extra } };
   }
 
-  return new Router(deps.logger)
+  /** After a right password: the session, or with a second factor enrolled a ticket for the second step (no cookie). */
+  function signInOrChallenge(req: http.IncomingMessage, extra: Record<string, unknown> = {}): Reply {
+    const challenge = deps.secondFactor.challenge(clientAddress(req), relyingPartyOfRequest(req));
+    return challenge ? { body: { authenticated: false, ...extra, secondFactor: challenge } } : signIn(req, 200, extra);
+  }
+  const challengeDetail = { detail: (reply: Reply) => ((reply.body as { secondFactor?: unknown }).secondFactor ? 'second factor required' : undefined) };
+
+  const router = new Router(deps.logger)
     .on('GET', '/', () => ({ headers: PAGE_HEADERS, body: deps.portal.page }))
     .on('GET', '/portal.css', () => ({ headers: { 'content-type': 'text/css; charset=utf-8' }, body: deps.portal.style }))
     .on('GET', '/portal.js', () => ({ headers: { 'content-type': 'text/javascript; charset=utf-8' }, body: deps.portal.script }))
@@ -135,8 +148,8 @@ export function daemonRoutes(deps: ApiDeps): Router {
       vault.assertUnlocked();
       return guarded(req, 'auth.login', async () => {
         await vault.verifyPassword(password);
-        return signIn(req);
-      });
+        return signInOrChallenge(req);
+      }, challengeDetail);
     })
     .on('POST', '/api/v1/auth/logout', async (req) => {
       const session = requireSession(req);
@@ -160,9 +173,10 @@ export function daemonRoutes(deps: ApiDeps): Router {
       const { password } = await schema.body<{ password: string }>(req, 'unlock');
       if (vault.state !== 'locked') throw new ConflictError(`nothing to unlock: the device is ${vault.state}`);
       return guarded(req, 'crypto.unlock', async () => {
+        // The volumes open with the password alone; the session still needs the second factor.
         await vault.unlock(password);
-        return signIn(req, 200, { state: vault.state });
-      });
+        return signInOrChallenge(req, { state: vault.state });
+      }, challengeDetail);
     })
     .on('POST', '/api/v1/crypto/lock', async (req) => {
       requireSession(req);
@@ -171,6 +185,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       await deps.apps.suspend();
       await vault.lock();
       sessions.destroyAll();
+      deps.secondFactor.forgetPending();
       await audit.record({ event: 'crypto.lock', outcome: 'ok', client: clientAddress(req) });
       return { body: { state: vault.state } };
     })
@@ -187,9 +202,25 @@ export function daemonRoutes(deps: ApiDeps): Router {
         await vault.resetPassword(body.recoveryKey, body.newPassword);
         await recordPasswordChange(vault.controlStore, now());
         sessions.destroyAll();
+        // The recovery key resets everything: whoever holds it is the owner, lost phone or not.
+        if (await deps.secondFactor.clearAll()) {
+          await audit.record({ event: 'auth.second-factor.clear', outcome: 'ok', client: clientAddress(req), detail: 'password reset with the recovery key' });
+        }
         return signIn(req, 200, { state: vault.state });
       });
     });
+
+  return addSecondFactorRoutes(router, {
+    schema,
+    secondFactor: () => deps.secondFactor,
+    audit,
+    requireSession,
+    verifyPassword: (password) => vault.verifyPassword(password),
+    assertUnlocked: () => vault.assertUnlocked(),
+    guarded,
+    signIn: (req) => signIn(req),
+    clientAddress,
+  });
 }
 
 /** Checks the caller's session; for state-changing requests also its CSRF token. */

@@ -7,7 +7,18 @@ import type { RouteCheck } from '../../common/http.js';
 import { NotLeaderError } from '../../common/errors.js';
 import { KERNEL, type RoleSource } from './roles.js';
 
-const NODE_LOCAL_WRITES = new Set(['POST /api/v1/auth/login', 'POST /api/v1/auth/logout', 'POST /api/v1/crypto/unlock', 'POST /api/v1/crypto/lock']);
+const NODE_LOCAL_WRITES = new Set([
+  'POST /api/v1/auth/login',
+  // The second step of a sign-in (auth/second-factor/) is sign-in too. What it writes (the last
+  // TOTP step, a passkey's counter) lands in this node's copy of the store until the leader's
+  // next copy replaces it; on a single node, the one that exists today, that copy is the store.
+  'POST /api/v1/auth/login/second-factor',
+  'POST /api/v1/auth/login/passkey/options',
+  'POST /api/v1/auth/login/passkey',
+  'POST /api/v1/auth/logout',
+  'POST /api/v1/crypto/unlock',
+  'POST /api/v1/crypto/lock',
+]);
 
 /** `route` as the router names it: "METHOD /pattern", e.g. "POST /api/v1/apps/:name/start". */
 export function isManagementWrite(route: string): boolean {
