@@ -4,7 +4,8 @@
 import { BlockList, isIP } from 'node:net';
 
 /** The daemon's internal socket (services/daemon/internal/), as the proxy calls it. */
-export const INTERNAL_PATHS = { routes: '/v1/routes', sessionCheck: '/v1/session/check', acmeChallenge: '/v1/acme-challenge' } as const;
+// deviceCa: the proxy hands the daemon its CA certificate (PUT { certificate: PEM }) for the portal's download.
+export const INTERNAL_PATHS = { routes: '/v1/routes', sessionCheck: '/v1/session/check', acmeChallenge: '/v1/acme-challenge', deviceCa: '/v1/device-ca' } as const;
 
 /** The portal's session cookie (the daemon sets it); the auth gate checks it and never passes it to apps. */
 export const SESSION_COOKIE = 'piccolo_session';

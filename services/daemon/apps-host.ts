@@ -17,7 +17,8 @@ export interface AppsHostOptions {
   engine: Engine;
   /** Told the proxy's routes whenever apps change (and [] while apps are unavailable). */
   onRoutes: (routes: Route[]) => void;
-  deviceName: string;
+  /** The device's current name: app host names are <listener>-<app>.<name>.local. */
+  deviceName: () => string;
   /** Which apps this node runs and serves: those it leads. */
   leadership: AppLeadership;
   vault: Vault;
@@ -84,9 +85,14 @@ export class AppsHost implements Module {
     }
   }
 
+  /** Publishes the routes again after something they are made from changed outside the apps (the device name). */
+  refreshRoutes(): void {
+    if (this.manager) void this.publishRoutes(this.manager);
+  }
+
   private async publishRoutes(manager: AppManager): Promise<void> {
     try {
-      const routes = routesFromApps(await manager.list(), this.options.deviceName);
+      const routes = routesFromApps(await manager.list(), this.options.deviceName());
       this.options.onRoutes(this.options.leadership.servedLocally(routes));
     } catch (err) {
       this.options.logger.error('could not publish routes to the proxy', { err });

@@ -2,6 +2,7 @@
 // (what should be installed and running, and the ports each app keeps); what actually runs is
 // always read back from the container engine. Each schema change adds a migration from the
 // previous version.
+import type { PullProgress } from './apps/pull-progress.js';
 import type { AppSpec } from './apps/spec/types.js';
 import type { RemoteSettings } from './remote/settings.js';
 
@@ -54,7 +55,7 @@ export interface JobRecord {
   /** Uninstall's purge flag: the one job parameter not already in the desired state. */
   purge?: boolean;
   /** Steps done out of steps planned; the plan is only known once the job runs. */
-  progress: { done: number; total: number; step?: string };
+  progress: { done: number; total: number; step?: string; pull?: PullProgress };
   error?: string;
   /** Set when a daemon restart found the job running and took it over. */
   resumed?: boolean;

@@ -1,7 +1,7 @@
 // Composition root of piccolod: encrypted persistence, auth, the API, the portal and setup wizard.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { field, loadServiceConfig, parseAbsolutePath, parseListen, type Parse } from '../common/config.js';
+import { field, loadServiceConfig, parseAbsolutePath, parseListen, parsePositiveInt, type Parse } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -11,7 +11,9 @@ import openApiText from './api/openapi.yaml';
 import portalPage from './portal/index.html';
 import portalStyle from './portal/portal.css';
 import portalScript from './portal/portal.client.js';
-import { EventHub, EventStream } from './api/events.js';
+import { EVENTS_PATH, EventHub, EventStream } from './api/events.js';
+import { UpgradeRouter } from './api/upgrades.js';
+import { TERMINAL_PATH, TerminalService } from './apps/terminal.js';
 import { addAppRoutes } from './api/app-routes.js';
 import { daemonRoutes, sessionGuard } from './api/routes.js';
 import { Engine } from './apps/engine.js';
@@ -61,6 +63,8 @@ async function main(env: NodeJS.ProcessEnv) {
       acmeDirectoryUrl: field('PICCOLO_ACME_DIRECTORY_URL', String, 'https://acme-v02.api.letsencrypt.org/directory'),
       // Empty: no contact address (the CA then sends no expiry notices).
       acmeEmail: field('PICCOLO_ACME_EMAIL', String, ''),
+      // A web terminal with no byte either way for this long is closed.
+      terminalIdleMs: field('PICCOLO_TERMINAL_IDLE_MS', parsePositiveInt, 15 * 60_000),
     },
     env,
   );
@@ -108,12 +112,15 @@ async function main(env: NodeJS.ProcessEnv) {
   const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
+  const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });
+  const upgrades = new UpgradeRouter().on(EVENTS_PATH, events.handleUpgrade).on(TERMINAL_PATH, terminals.handleUpgrade);
   const requireSession = sessionGuard(sessions);
   const lookup = config.dnsServer ? serverLookup(config.dnsServer) : systemLookup;
   const routes = addRemoteRoutes(addAppRoutes(daemonRoutes({
     schema,
     vault,
-    apps: appsHost,
+    // Before a lock, terminals close first (their shells would otherwise end with the apps).
+    apps: { suspend: () => (terminals.closeAll('the device is locking'), appsHost.suspend()) },
     sessions,
     throttle: new AttemptThrottle({ now }),
     claim,
@@ -123,11 +130,22 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName: config.deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession }), { schema, remote, audit, lookup, requireSession }).before(leaderOnlyWrites(roles));
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName: () => config.deviceName }), { schema, remote, audit, lookup, requireSession }).before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: events.handleUpgrade, logger });
-  const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: events.handleUpgrade, logger });
-  const eventStream = { name: 'events', start: async () => events.start(), stop: async () => events.stop() };
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: upgrades.handle, logger });
+  const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: upgrades.handle, logger });
+  // The WebSockets (events and terminals) start and stop together, before http stops.
+  const eventStream = {
+    name: 'events',
+    start: async () => {
+      events.start();
+      terminals.start();
+    },
+    stop: async () => {
+      terminals.stop();
+      events.stop();
+    },
+  };
   const internalApi = new InternalApi({
     socketPath: config.internalSocket,
     routes: routeSource,

@@ -1,6 +1,6 @@
 // The proxy's side of the daemon's internal socket (services/daemon/internal/): the route table,
-// session checks for the auth gate, and ACME challenge answers. One small JSON-over-HTTP client;
-// each call has a deadline, so a stuck daemon never holds a request forever.
+// session checks for the auth gate, ACME challenge answers, and the device CA handed over. One
+// small JSON-over-HTTP client; each call has a deadline, so a stuck daemon never holds a request forever.
 import { INTERNAL_PATHS, parseRouteTable, type RouteTable } from '../common/route-table.js';
 import { DaemonUnreachableError, UnixHttpClient } from '../common/unix-http.js';
 
@@ -40,6 +40,14 @@ export class DaemonClient {
     if (status === 404) return undefined;
     if (status !== 200) throw new DaemonUnreachableError(`acme challenge: daemon answered ${status}`);
     return body;
+  }
+
+  /** Hands the daemon the device CA certificate (for the portal's download); false when this daemon takes none (404). */
+  async pushDeviceCa(certificate: string, signal?: AbortSignal): Promise<boolean> {
+    const { status } = await this.http.call(INTERNAL_PATHS.deviceCa, { method: 'PUT', body: { certificate }, timeoutMs: 3000, signal });
+    if (status === 404) return false;
+    if (status !== 204) throw new DaemonUnreachableError(`device CA: daemon answered ${status}`);
+    return true;
   }
 
   close(): void {

@@ -11,6 +11,7 @@ import type { RouteTable } from '../common/route-table.js';
 import { CertStore } from './cert-store.js';
 import { ClientAddresses } from './client-address.js';
 import { DaemonClient } from './daemon-client.js';
+import { DeviceCaPush } from './device-ca-push.js';
 import { FrontDoor } from './front-door.js';
 import { HttpForwarder } from './http-forwarder.js';
 import { AppListeners, PortListener } from './listeners.js';
@@ -49,6 +50,8 @@ async function main(env: NodeJS.ProcessEnv) {
 
   const daemon = new DaemonClient({ socketPath: config.daemonSocket });
   const certs = new CertStore({ dir: config.certDir, logger });
+  // The portal offers the CA's certificate for download: the daemon gets it from here.
+  const caPush = new DeviceCaPush({ daemon, certificate: () => certs.caCertificate, logger });
   const pipelineDeps = { sessions: new SessionCache({ daemon, logger }), loginUrl: config.loginUrl, logger };
   const portalPorts = new Set<number>();
   const clients = new ClientAddresses();
@@ -90,6 +93,8 @@ async function main(env: NodeJS.ProcessEnv) {
     await appListeners.reconcile(new Map([...routing.ports].map(([port, served]) => [port, served.name])));
     await certs.coverDeviceNames(routing.portalHostnames).catch((err) => logger.error('cannot issue the device certificate', { err }));
     logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
+    // A new table may come from a restarted daemon, which has lost the CA certificate: hand it over again.
+    caPush.push();
   };
   const routeClient = new RouteClient({
     daemon,
@@ -101,7 +106,7 @@ async function main(env: NodeJS.ProcessEnv) {
   return startService({
     logger,
     notifier: createNotifier({ env, pid: process.pid }),
-    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, tunnelIngress, health],
+    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, caPush, tunnelIngress, health],
   });
 }
 

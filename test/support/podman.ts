@@ -18,16 +18,25 @@ export interface TestPodman {
   socketPath: string;
   /** Unique to this run: app names start with it, images are tagged with it. */
   prefix: string;
-  /** Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80 and logging each request (-v). */
-  buildHttpdImage(tag: string, page: string): Promise<string>;
+  /**
+   * Builds localhost/<prefix>-httpd:<tag>, serving `page` as /index.html on port 80 and logging
+   * each request (-v). `applets` replaces the busybox links (leave out sh for an image without a shell).
+   */
+  buildHttpdImage(tag: string, page: string, applets?: readonly string[]): Promise<string>;
   /** Removes every container, network and image of this run; then stops the service. */
   stop(): Promise<void>;
 }
 
-export async function startPodman(): Promise<TestPodman> {
+export interface PodmanOptions {
+  /** A registries.conf for the service (test/support/registry.ts), e.g. to pull over plain HTTP. */
+  registriesConf?: string;
+}
+
+export async function startPodman(options: PodmanOptions = {}): Promise<TestPodman> {
   const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-podman-'));
   const socketPath = path.join(dir, 'podman.sock');
-  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const env = options.registriesConf ? { ...process.env, CONTAINERS_REGISTRIES_CONF: options.registriesConf } : process.env;
+  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   service.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => service.once('exit', () => resolve()));
@@ -45,13 +54,13 @@ export async function startPodman(): Promise<TestPodman> {
     docker,
     socketPath,
     prefix,
-    async buildHttpdImage(tag, page) {
+    async buildHttpdImage(tag, page, applets = APPLETS) {
       const root = path.join(dir, `root-${tag}`);
       await mkdir(path.join(root, 'bin'), { recursive: true });
       await mkdir(path.join(root, 'www'));
       await mkdir(path.join(root, 'tmp'));
       await copyFile(BUSYBOX, path.join(root, 'bin', 'busybox'));
-      for (const applet of APPLETS) await symlink('busybox', path.join(root, 'bin', applet));
+      for (const applet of applets) await symlink('busybox', path.join(root, 'bin', applet));
       await writeFile(path.join(root, 'www', 'index.html'), page);
       const tar = path.join(dir, `${tag}.tar`);
       await execFileAsync('tar', ['-C', root, '-cf', tar, '.']);

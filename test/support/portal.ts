@@ -89,7 +89,7 @@ export async function setUpDevice(base: string, stateDir: string, password = TES
   const claimCode = readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim();
   const claim = await api.call('POST', '/api/v1/setup/claim', { claimCode });
   if (claim.status !== 200) throw new Error(`claim failed: ${claim.status} ${JSON.stringify(claim.body)}`);
-  const setup = await api.call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password });
+  const setup = await api.call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password, recoveryKeySaved: true });
   if (setup.status !== 201) throw new Error(`setup failed: ${setup.status} ${JSON.stringify(setup.body)}`);
   return api;
 }

@@ -6,6 +6,7 @@ import { daemonRoutes, type ApiDeps } from '../../services/daemon/api/routes.js'
 import { ApiSchema } from '../../services/daemon/api/schema.js';
 import { addAppRoutes, type AppRoutesDeps } from '../../services/daemon/api/app-routes.js';
 import { addRemoteRoutes, type RemoteRoutesDeps } from '../../services/daemon/remote/api.js';
+import { addSystemRoutes, type SystemRoutesDeps } from '../../services/daemon/system/api.js';
 import { createLogger } from '../../services/common/logger.js';
 
 const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
@@ -14,6 +15,7 @@ const logger = createLogger({ service: 'test', write: () => {} });
 test('every served route is documented, and every documented route is served', () => {
   // Handlers are not called here: only the route table is read.
   const router = addRemoteRoutes(addAppRoutes(daemonRoutes({ schema, logger } as ApiDeps), { schema } as AppRoutesDeps), { schema } as RemoteRoutesDeps);
+  addSystemRoutes(router, { schema } as SystemRoutesDeps);
   const served = router.list().map((route) => route.replace(/:([a-zA-Z]+)/g, '{$1}')).sort();
   const documented = schema.operations.map((op) => `${op.method} ${op.path}`).sort();
   assert.equal(served, documented);

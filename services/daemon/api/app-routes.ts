@@ -7,7 +7,9 @@ import type { Router } from '../../common/http.js';
 import type { AppManager } from '../apps/manager.js';
 import type { Catalog } from '../apps/catalog/catalog.js';
 import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
+import { checkDependencies } from '../apps/dependencies.js';
 import { importCompose } from '../apps/spec/compose.js';
+import { previewInstall } from '../apps/spec/preview.js';
 import type { AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
 import type { AuditLog } from '../auth/audit.js';
@@ -22,6 +24,8 @@ export interface AppRoutesDeps {
   audit: AuditLog;
   /** Checks the session (and the CSRF token on state-changing requests). */
   requireSession: (req: http.IncomingMessage) => void;
+  /** Listeners answer at <listener>-<app>.<deviceName>.local (named in the install preview). */
+  deviceName?: () => string;
 }
 
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
@@ -48,6 +52,15 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       await audit.record({ event: 'app.install', outcome: 'ok', client: clientAddress(req), detail: spec.name });
       return { status: 202, body: { job, warnings } };
     }))
+    .on('POST', '/api/v1/apps/preview', signedIn(async (req) => {
+      // The checks of install and update, then what would change; nothing is installed or pulled.
+      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'previewApp', SOURCE_LIMIT_BYTES), catalog);
+      const installed = await apps().list();
+      assertHostLabelsFree(spec, installed);
+      checkDependencies({ ...Object.fromEntries(installed.map((app) => [app.name, app.spec as AppSpec])), [spec.name]: spec });
+      const current = installed.find((app) => app.name === spec.name);
+      return { body: previewInstall(spec, { installed: current?.spec, warnings, deviceName: deps.deviceName?.() }) };
+    }))
     .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
     .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
       const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES), catalog);
@@ -71,6 +84,12 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const { revision } = await schema.body<{ revision: number }>(req, 'revertApp');
       return accepted(await apps().revert(name!, revision));
     }))
+    // The terminal itself is a WebSocket (apps/terminal.ts); a plain GET is told so.
+    .on('GET', '/api/v1/apps/:name/terminal', () => ({ status: 426, headers: { upgrade: 'websocket' }, body: { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } } }))
+    // What the installed spec grants, in the preview's words (the App page lists them).
+    .on('GET', '/api/v1/apps/:name/permissions', signedIn(async (_req, { name }) => ({
+      body: { permissions: previewInstall((await apps().get(name!)).spec, { deviceName: deps.deviceName?.() }).permissions },
+    })))
     .on('GET', '/api/v1/apps/:name/services', signedIn(async (_req, { name }) => ({ body: { services: apps().services(name!) } })))
     .on('GET', '/api/v1/apps/:name/stats', signedIn(async (_req, { name }) => ({ body: await apps().stats(name!) })))
     .on('GET', '/api/v1/apps/:name/logs', signedIn(async (req, { name }) => {

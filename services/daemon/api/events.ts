@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../common/logger.js';
 import type { SessionStore } from '../auth/sessions.js';
-import { sessionIdOf } from './routes.js';
+import { gateUpgrade, refuseUpgrade } from './upgrades.js';
 
 export interface DeviceEvent {
   type: string;
@@ -46,26 +46,31 @@ export const EVENTS_PATH = '/api/v1/events';
 export class EventStream {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly alive = new WeakSet<WebSocket>();
+  /** Each client's session: its sockets close when it ends (logout, lock, expiry). */
+  private readonly sessionOf = new Map<WebSocket, string>();
   private pinger: NodeJS.Timeout | undefined;
+  private stopFollowingSessions: (() => void) | undefined;
 
   constructor(private readonly options: EventStreamOptions) {}
 
-  /** For the HTTP server's 'upgrade' event. */
+  /** For the upgrade router (api/upgrades.ts), on EVENTS_PATH. Read-only: no CSRF token needed. */
   readonly handleUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const refuse = (status: number, reason: string) => {
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    };
-    if (new URL(req.url ?? '/', 'http://x').pathname !== EVENTS_PATH) return refuse(404, 'Not Found');
-    if (!this.options.sessions.get(sessionIdOf(req))) return refuse(401, 'Unauthorized');
-    // Cookies ride along with cross-site WebSocket requests: only our own pages may connect.
-    const origin = req.headers.origin;
-    if (origin && new URL(origin).host !== req.headers.host) return refuse(403, 'Forbidden');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws));
+    const gate = gateUpgrade(req, this.options.sessions, { csrf: false });
+    if ('status' in gate) return refuseUpgrade(socket, gate.status, gate.reason);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, gate.session.id));
   };
 
   start(): void {
+    this.stopFollowingSessions = this.options.sessions.onEnd((session) => {
+      for (const [ws, id] of this.sessionOf) if (id === session.id) ws.close(4401, 'signed out');
+    });
     this.pinger = setInterval(() => {
       for (const ws of this.wss.clients) {
+        // An expired session is only noticed when asked about: ask, without counting as activity.
+        if (!this.options.sessions.peek(this.sessionOf.get(ws))) {
+          ws.close(4401, 'signed out');
+          continue;
+        }
         if (!this.alive.has(ws)) {
           ws.terminate();
           continue;
@@ -78,18 +83,23 @@ export class EventStream {
 
   stop(): void {
     clearInterval(this.pinger);
+    this.stopFollowingSessions?.();
     for (const ws of this.wss.clients) ws.close(1001, 'daemon stopping');
   }
 
-  private attach(ws: WebSocket): void {
+  private attach(ws: WebSocket, sessionId: string): void {
     const limit = this.options.maxBufferedBytes ?? 1 << 20;
     this.alive.add(ws);
+    this.sessionOf.set(ws, sessionId);
     ws.on('pong', () => this.alive.add(ws));
     const unsubscribe = this.options.hub.subscribe((event) => {
       if (ws.bufferedAmount > limit) return ws.terminate();
       ws.send(JSON.stringify(event));
     });
-    ws.on('close', unsubscribe);
+    ws.on('close', () => {
+      unsubscribe();
+      this.sessionOf.delete(ws);
+    });
     ws.on('error', (err) => this.options.logger.debug('events client error', { err }));
   }
 }

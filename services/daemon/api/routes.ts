@@ -45,8 +45,8 @@ export interface ApiDeps {
   secondFactor: SecondFactor;
   logger: Logger;
   now: () => number;
-  /** The device's name: apps answer at <listener>-<app>.<deviceName>.local. */
-  deviceName: string;
+  /** The device's current name (a person may change it): apps answer at <listener>-<app>.<name>.local. */
+  deviceName: () => string;
   /** The portal's page, style sheet and script (embedded in the bundle). */
   portal: { page: string; style: string; script: string };
 }
@@ -90,7 +90,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       secure: isHttps(req),
       path: '/',
       maxAge: Math.floor(sessions.maxAgeMs / 1000),
-      domain: cookieDomain(req, deps.deviceName),
+      domain: cookieDomain(req, deps.deviceName()),
     });
     return { status, headers: { 'set-cookie': cookie }, body: { authenticated: true, user: session.user, csrfToken: session.csrfToken, ...extra } };
   }

@@ -1,13 +1,15 @@
 // The container engine as the app runtime sees it: Podman through its Docker-compatible API
 // (dockerode), reduced to the few operations the executor and the manager need. Nothing is
 // remembered here: every answer is read back from the engine, by the runtime's labels.
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../../common/logger.js';
 import { runTool, stderrTail } from '../../common/run-tool.js';
 import { LABELS, type ContainerSpec, type NetworkSpec } from './container-spec.js';
 import { EngineError, ImageUnavailableError } from './errors.js';
+import { PullTracker, type PullEvent, type PullProgress } from './pull-progress.js';
 import type { CurrentContainer, CurrentNetwork, CurrentState } from './planner.js';
 
 export interface ContainerStatus extends CurrentContainer {
@@ -27,6 +29,20 @@ export interface ContainerStats {
   cpuPercent: number;
   memoryBytes: number;
   memoryLimitBytes: number | undefined;
+}
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+export interface ShellSession {
+  stream: Duplex;
+  resize(size: TerminalSize): Promise<void>;
+  /** Once the stream has ended; undefined when the engine cannot tell. */
+  exitCode(): Promise<number | undefined>;
+  /** Ends the session: the shell and the job in its foreground get SIGHUP. */
+  close(): Promise<void>;
 }
 
 export interface LogOptions {
@@ -99,17 +115,31 @@ export class Engine {
     return networks.flatMap((network) => (network.IPAM?.Config ?? []).map((config) => config.Subnet).filter((s): s is string => !!s && s.includes('.')));
   }
 
-  /** The image's ID, pulling it first when the engine does not have it. */
-  async resolveImage(image: string): Promise<string> {
+  /** The image's ID, pulling it first when the engine does not have it (reporting its progress). */
+  async resolveImage(image: string, onPull?: (progress: PullProgress) => void): Promise<string> {
     const found = await this.imageId(image);
     if (found) return found;
     this.options.logger.info('pulling image', { image });
+    const tracker = new PullTracker(image);
     try {
       const stream = await this.docker.pull(image);
-      await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(
+          stream,
+          (err) => (err ? reject(err) : resolve()),
+          (event: PullEvent) => {
+            tracker.add(event);
+            onPull?.(tracker.progress);
+          },
+        ),
+      );
     } catch (err) {
       throw new ImageUnavailableError(image, (err as Error).message);
     }
+    // The engine answers a failed pull (unknown tag, TLS) with 200 and an error line.
+    if (tracker.error) throw new ImageUnavailableError(image, tracker.error);
+    tracker.finish();
+    onPull?.(tracker.progress);
     const pulled = await this.imageId(image);
     if (!pulled) throw new ImageUnavailableError(image, 'the pull finished but the image is not there');
     return pulled;
@@ -228,6 +258,48 @@ export class Engine {
     };
   }
 
+  /** Whether `file` runs in the container: a short exec of `file -c 'exit 0'` (127: not found). */
+  async canRun(name: string, file: string): Promise<boolean> {
+    const exec = await this.call(`exec in ${name}`, () => this.docker.getContainer(name).exec({ Cmd: [file, '-c', 'exit 0'], AttachStdout: true, AttachStderr: true }));
+    const output = (await this.call(`exec in ${name}`, () => exec.start({ hijack: true, stdin: false }))) as Duplex;
+    output.resume();
+    await new Promise((resolve) => output.once('end', resolve).once('close', resolve).once('error', resolve));
+    const info = await this.call(`inspect exec in ${name}`, () => exec.inspect());
+    return info.ExitCode === 0;
+  }
+
+  /**
+   * An interactive TTY session in a running container (the web terminal): the hijacked stream
+   * carries raw terminal bytes both ways (a TTY exec is not multiplexed).
+   */
+  async openShell(name: string, shell: string, size: TerminalSize): Promise<ShellSession> {
+    const exec = await this.call(`exec in ${name}`, () =>
+      this.docker.getContainer(name).exec({ Cmd: [shell], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Env: ['TERM=xterm-256color'] }),
+    );
+    const stream = (await this.call(`exec in ${name}`, () => exec.start({ hijack: true, stdin: true, Tty: true }))) as Duplex;
+    const resize = async ({ cols, rows }: TerminalSize) => {
+      // dockerode's exec.resize wants a 200; Podman answers 201.
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.dial(
+          { path: `/exec/${exec.id}/resize?`, method: 'POST', statusCodes: { 200: true, 201: true, 404: 'no such exec session', 500: 'server error' }, options: { h: rows, w: cols } },
+          (err) => (err ? reject(new EngineError(`resize terminal in ${name}`, err)) : resolve()),
+        ),
+      );
+    };
+    await resize(size);
+    return {
+      stream,
+      resize,
+      exitCode: async () => (await exec.inspect().catch(() => undefined))?.ExitCode ?? undefined,
+      close: async () => {
+        stream.destroy();
+        // Dropping the attach leaves the shell running: hang it up as a closed terminal would.
+        const info = await exec.inspect().catch(() => undefined);
+        if (info?.Running && info.Pid) hangUp(info.Pid, this.options.logger);
+      },
+    };
+  }
+
   private async imageId(image: string): Promise<string | undefined> {
     try {
       return (await this.docker.getImage(image).inspect()).Id;
@@ -255,6 +327,21 @@ export class Engine {
       this.options.logger.debug('engine call failed', { operation, err });
       throw new EngineError(operation, err);
     }
+  }
+}
+
+/**
+ * SIGHUP to the shell (a host process: the daemon and Podman share the host's PID namespace) and
+ * to its terminal's foreground process group, read from /proc/<pid>/stat (field 8, tpgid).
+ */
+function hangUp(pid: number, logger: Logger): void {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const foreground = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[5]);
+    if (foreground > 0 && foreground !== pid) process.kill(-foreground, 'SIGHUP');
+    process.kill(pid, 'SIGHUP');
+  } catch (err) {
+    logger.debug('could not hang up a terminal shell', { pid, err });
   }
 }
 

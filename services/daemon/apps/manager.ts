@@ -20,6 +20,7 @@ import { HealthProbe, type AppHealth, type HealthTarget } from './health-probe.j
 import { dependentsOf, withDependencies } from './order.js';
 import { plan, type DesiredAppState, type Step } from './planner.js';
 import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
+import { throttled, type PullProgress } from './pull-progress.js';
 import type { AppSpec, ListenerFlow, ListenerProtocol } from './spec/types.js';
 import { deriveState, type AppState, type RestartBackoff } from './status.js';
 import { allocateSubnet, DEFAULT_SUBNET_POOL } from './subnets.js';
@@ -89,6 +90,8 @@ export type AppEvent =
   | { type: 'job'; job: JobRecord };
 
 const DEFAULT_RESTART: RestartPolicy = { initialMs: 2_000, maxMs: 300_000, stableMs: 60_000 };
+/** A pull's progress goes out at most 4 times a second per job. */
+const PULL_EVENT_INTERVAL_MS = 250;
 
 export class AppManager {
   private readonly executor: Executor;
@@ -103,6 +106,11 @@ export class AppManager {
   private readonly backoff = new Map<string, RestartBackoff>();
   /** What was last said about each app, so only changes become events. */
   private readonly reported = new Map<string, string>();
+  /**
+   * Image pulls of running jobs, by job id: published as they advance but kept in memory, so a
+   * pull does not rewrite the control store several times a second; the finished pull is committed.
+   */
+  private readonly pulls = new Map<string, PullProgress>();
   private timers: NodeJS.Timeout[] = [];
   private fullReconcileNeeded = true;
   private closed = false;
@@ -206,7 +214,9 @@ export class AppManager {
   }
 
   job(id: string): DeepReadonly<JobRecord> | undefined {
-    return this.doc.jobs.find((job) => job.id === id);
+    const job = this.doc.jobs.find((candidate) => candidate.id === id);
+    const pull = this.pulls.get(id);
+    return job && pull ? { ...job, progress: { ...job.progress, step: 'pull-image', pull } } : job;
   }
 
   /** Resolves with the job once it has finished, succeeded or failed. */
@@ -318,23 +328,40 @@ export class AppManager {
     await this.publish();
     let error: unknown;
     let total = 0;
+    // Once an image was pulled, every later progress of the job keeps saying so.
+    let pulled: { pull?: PullProgress } = {};
+    const publishPull = throttled(() => this.emitJob(id), PULL_EVENT_INTERVAL_MS);
+    const onPull = (pull: PullProgress) => {
+      this.pulls.set(id, pull);
+      if (!pull.done) return publishPull.push(undefined);
+      publishPull.flush();
+      this.pulls.delete(id);
+      pulled = { pull };
+      void this.updateJob(id, { progress: { done: 0, total: 0, step: 'pull-image', pull } });
+    };
     try {
       if (kind === 'restart') {
         await this.updateJob(id, { progress: { done: 0, total: 0, step: 'stop-container' } });
         await this.options.engine.stopContainer(engineName(app));
       }
-      const failures = await this.reconcile(this.scopeOf(app, kind), (step, done, steps) => {
-        total = steps;
-        void this.updateJob(id, { progress: { done, total, step: step.kind } });
-      });
+      const failures = await this.reconcile(
+        this.scopeOf(app, kind),
+        (step, done, steps) => {
+          total = steps;
+          void this.updateJob(id, { progress: { done, total, step: step.kind, ...pulled } });
+        },
+        onPull,
+      );
       error = failures.get(app);
       if (!error && kind === 'uninstall' && job.purge) await this.options.volumes.remove(app);
     } catch (err) {
       error = err;
     }
+    publishPull.flush();
+    this.pulls.delete(id);
     this.active.delete(app);
     if (error) this.failures.set(app, (error as Error).message);
-    await this.updateJob(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total } });
+    await this.updateJob(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulled } });
     if (kind === 'uninstall' && !error) {
       this.failures.delete(app);
       this.reported.delete(app);
@@ -365,6 +392,10 @@ export class AppManager {
       if (job) Object.assign(job, change, { updatedAt: this.timestamp() });
       pruneJobs(draft);
     });
+    this.emitJob(id);
+  }
+
+  private emitJob(id: string): void {
     const job = this.job(id);
     if (job) this.emit({ type: 'job', job: structuredClone(job) as JobRecord });
   }
@@ -385,13 +416,17 @@ export class AppManager {
    * Plans against the engine's current state and runs the steps of the apps in `scope` (all
    * when undefined, strays included). Resolves with each app's failure.
    */
-  private async reconcile(scope: ReadonlySet<string> | undefined, onStep?: (step: Step, done: number, total: number) => void): Promise<Map<string, Error>> {
+  private async reconcile(
+    scope: ReadonlySet<string> | undefined,
+    onStep?: (step: Step, done: number, total: number) => void,
+    onPull?: (progress: PullProgress) => void,
+  ): Promise<Map<string, Error>> {
     const doc = this.doc;
     const failures = new Map<string, Error>();
     const prepared = new Map<string, DesiredApp>();
     for (const [name, record] of Object.entries(doc.apps)) {
       try {
-        prepared.set(name, await this.prepare(name, record as AppRecord));
+        prepared.set(name, await this.prepare(name, record as AppRecord, onPull));
       } catch (err) {
         failures.set(name, err as Error);
       }
@@ -422,8 +457,8 @@ export class AppManager {
   }
 
   /** The asynchronous parts of an app's desired state: its image's ID and its volume folder. */
-  private async prepare(name: string, record: AppRecord): Promise<DesiredApp> {
-    const imageId = await this.options.engine.resolveImage(record.spec.image);
+  private async prepare(name: string, record: AppRecord, onPull?: (progress: PullProgress) => void): Promise<DesiredApp> {
+    const imageId = await this.options.engine.resolveImage(record.spec.image, onPull);
     const volumes = Object.keys(record.spec.storage.persistent);
     if (!volumes.length) return { name, record, imageId };
     const volumeDir = await this.options.volumes.ensure(name);

@@ -16,6 +16,11 @@ export interface AuditEntry {
 export class AuditLog {
   constructor(private readonly options: { file: string; logger: Logger; now: () => number }) {}
 
+  /** Where the entries are (system/audit-tail.ts reads its tail for the API). */
+  get file(): string {
+    return this.options.file;
+  }
+
   async record(entry: AuditEntry): Promise<void> {
     const line = JSON.stringify({ ts: new Date(this.options.now()).toISOString(), ...entry }) + '\n';
     this.options.logger.info('audit', { ...entry });

@@ -12,6 +12,11 @@ export interface Session {
   lastSeen: number;
 }
 
+/** Why a session ended: signed out, all sessions ended (lock, password change), or timed out. */
+export type SessionEndReason = 'logout' | 'all' | 'expired';
+
+export type SessionEndListener = (session: Session, reason: SessionEndReason) => void;
+
 export interface SessionStoreOptions {
   now: () => number;
   /** A session ends this long after sign-in, however active. */
@@ -22,6 +27,8 @@ export interface SessionStoreOptions {
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  /** Told when a session ends, so what it opened (terminals, event streams) closes with it. */
+  private readonly endListeners = new Set<SessionEndListener>();
   readonly maxAgeMs: number;
   private readonly idleMs: number;
 
@@ -39,25 +46,42 @@ export class SessionStore {
 
   /** The live session for this id, refreshed; undefined when unknown or expired. */
   get(id: string | undefined): Session | undefined {
+    const session = this.peek(id);
+    if (session) session.lastSeen = this.options.now();
+    return session;
+  }
+
+  /** The live session for this id, without counting as activity (for periodic checks). */
+  peek(id: string | undefined): Session | undefined {
     if (!id) return undefined;
     const session = this.sessions.get(id);
     if (!session) return undefined;
     const now = this.options.now();
     if (now - session.createdAt > this.maxAgeMs || now - session.lastSeen > this.idleMs) {
-      this.sessions.delete(id);
+      this.end(session, 'expired');
       return undefined;
     }
-    session.lastSeen = now;
     return session;
   }
 
   destroy(id: string): void {
-    this.sessions.delete(id);
+    const session = this.sessions.get(id);
+    if (session) this.end(session, 'logout');
   }
 
   /** After a password change or a lock, every session ends. */
   destroyAll(): void {
-    this.sessions.clear();
+    for (const session of [...this.sessions.values()]) this.end(session, 'all');
+  }
+
+  onEnd(listener: SessionEndListener): () => void {
+    this.endListeners.add(listener);
+    return () => void this.endListeners.delete(listener);
+  }
+
+  private end(session: Session, reason: SessionEndReason): void {
+    this.sessions.delete(session.id);
+    for (const listener of [...this.endListeners]) listener(session, reason);
   }
 }
 

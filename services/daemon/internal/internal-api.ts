@@ -1,7 +1,7 @@
 // The daemon's side of the proxy's and the tunnel's contracts: a small HTTP API on a unix socket
 // that only they (group piccolo) can reach. It serves the route table and the remote table, each
 // with a long poll so that changes reach them at once, the session check behind the proxy's auth
-// gate, the ACME HTTP-01 challenge answers, and takes the tunnel's status. Its data comes from
+// gate, the ACME HTTP-01 challenge answers, and takes the tunnel's status and the proxy's CA certificate. Its data comes from
 // interfaces, so the apps runtime, the auth code, remote access and the ACME client plug in
 // without this module knowing them.
 import type { EventEmitter } from 'node:events';
@@ -44,6 +44,8 @@ export interface InternalApiOptions {
   challenges: ChallengeStore;
   /** Remote access (the tunnel's routes); the proxy's tests run without it. */
   remote?: RemoteAccessLink;
+  /** Takes the device CA certificate the proxy pushes (throws a 400 naming the field); absent, the route is not served. */
+  deviceCa?: { set(certificate: unknown): unknown };
   logger: Logger;
   /** How long a long poll waits for a change before answering with the same table. */
   longPollMs?: number;
@@ -71,7 +73,14 @@ export class InternalApi implements Module {
         if (answer === undefined) throw new NotFoundError('no challenge for this token');
         return { body: answer };
       });
-    const { remote } = options;
+    const { remote, deviceCa } = options;
+    if (deviceCa) {
+      router.on('PUT', INTERNAL_PATHS.deviceCa, async (req) => {
+        const body = (await readJson(req, 64 * 1024)) as { certificate?: unknown } | null;
+        deviceCa.set(body?.certificate);
+        return { status: 204 };
+      });
+    }
     if (remote) {
       router
         .on('GET', REMOTE_PATHS.remote, (req) => this.longPoll(req, remote.table))

@@ -1,0 +1,112 @@
+// The install preview: each grant of a spec as a permission a person can read, and for an update
+// the fields that change. Specs are parsed from app.yaml text, as the API receives them.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { diffSpecs, previewInstall } from '../../services/daemon/apps/spec/preview.js';
+import { parseAppSpec } from '../../services/daemon/apps/spec/validate.js';
+
+const yaml = (...lines: string[]) => parseAppSpec(lines.join('\n'));
+
+const web = yaml(
+  'name: notes',
+  'image: localhost/notes:1',
+  'listeners:',
+  '  - name: web',
+  '    guest_port: 8080',
+  '    protocol: http',
+  'storage:',
+  '  persistent:',
+  '    data: { container: /data, size_limit: 1GiB }',
+  '  temporary:',
+  '    cache: { container: /cache }',
+);
+
+test('a new app: install, listeners behind the sign-in, volumes, no internet', () => {
+  const preview = previewInstall(web, { deviceName: 'piccolo' });
+  assert.is(preview.action, 'install');
+  assert.is(preview.image, 'localhost/notes:1');
+  assert.equal(preview.listeners, [{ name: 'web', port: 8080, protocol: 'http', flow: 'tcp', exposed: false }]);
+  assert.equal(preview.volumes, [
+    { name: 'data', path: '/data', kind: 'persistent', sizeLimit: '1GiB' },
+    { name: 'cache', path: '/cache', kind: 'temporary' },
+  ]);
+  assert.is(preview.internet, 'deny');
+  assert.equal(preview.changes, []);
+  const ids = preview.permissions.map((p) => p.id);
+  assert.equal(ids, ['lan-listener:web', 'remote-listener:web', 'storage:data']);
+  assert.not.ok(ids.includes('internet'), 'internet is denied by default');
+  const lan = preview.permissions.find((p) => p.id === 'lan-listener:web')!;
+  assert.match(lan.detail, /web-notes\.piccolo\.local for people signed in/);
+  assert.match(preview.permissions.find((p) => p.id === 'storage:data')!.detail, /encrypted.*up to 1GiB/);
+  assert.equal(preview.warnings, []);
+});
+
+test('internet, public and raw listeners, TLS passthrough, dependencies and system apps are each named', () => {
+  const spec = yaml(
+    'name: chat',
+    'image: localhost/chat:1',
+    'type: system',
+    'depends_on: [db]',
+    'permissions: { network: { internet: allow } }',
+    'listeners:',
+    '  - { name: app, guest_port: 443, protocol: http, flow: tls, remote_ports: [8443] }',
+    '  - { name: sip, guest_port: 5060, remote_ports: [] }',
+  );
+  const preview = previewInstall(spec);
+  const byId = Object.fromEntries(preview.permissions.map((p) => [p.id, p]));
+  assert.equal(Object.keys(byId).sort(), ['depends-on:db', 'internet', 'public-listener:app', 'public-listener:sip', 'remote-listener:app', 'system-app']);
+  assert.match(byId['internet']!.detail, /internet/);
+  assert.match(byId['public-listener:sip']!.title, /TCP port 5060 open to everyone/);
+  assert.match(byId['public-listener:sip']!.detail, /cannot ask for a sign-in on a raw TCP port/);
+  assert.match(byId['public-listener:app']!.detail, /handles its own encryption/);
+  assert.match(byId['remote-listener:app']!.detail, /port 8443, without a sign-in/);
+  assert.match(byId['depends-on:db']!.detail, /db is started first/);
+  assert.equal(preview.dependencies, ['db']);
+  assert.is(preview.internet, 'allow');
+  assert.ok(preview.listeners.every((l) => l.exposed), 'a system app skips the sign-in');
+});
+
+test('a public listener of a user app is a warning; import warnings come first', () => {
+  const spec = yaml('name: blog', 'image: localhost/blog:1', 'listeners:', '  - { name: web, guest_port: 80, protocol: http, public: true }');
+  const preview = previewInstall(spec, { warnings: ['ports: 8080:80 ignored'] });
+  assert.equal(preview.warnings, ['ports: 8080:80 ignored', 'listener web is public: anyone on your network can use it without signing in']);
+  assert.equal(preview.listeners[0]!.exposed, true);
+});
+
+test('an update lists each changed field by path, and what goes away', () => {
+  const next = yaml(
+    'name: notes',
+    'image: localhost/notes:2',
+    'environment: { TZ: Europe/Paris }',
+    'listeners:',
+    '  - name: web',
+    '    guest_port: 9090',
+    '    protocol: http',
+    'storage:',
+    '  persistent:',
+    '    data: { container: /data, size_limit: 2GiB }',
+  );
+  const preview = previewInstall(next, { installed: web });
+  assert.is(preview.action, 'update');
+  assert.equal(preview.changes, [
+    { path: 'environment.TZ', from: null, to: 'Europe/Paris' },
+    { path: 'image', from: 'localhost/notes:1', to: 'localhost/notes:2' },
+    { path: 'listeners[0].guest_port', from: 8080, to: 9090 },
+    { path: 'storage.persistent.data.size_limit', from: '1GiB', to: '2GiB' },
+    { path: 'storage.temporary.cache', from: { container: '/cache' }, to: null },
+  ]);
+  assert.equal(previewInstall(web, { installed: web }).changes, [], 'the same spec changes nothing');
+  const shrunk = yaml('name: notes', 'image: localhost/notes:1', 'listeners:', '  - { name: rest, guest_port: 8080, protocol: http }');
+  assert.equal(previewInstall(shrunk, { installed: web }).warnings, [
+    'volume data is no longer mounted; its data is kept until you uninstall with "delete data"',
+    'listener web goes away: its address stops answering',
+  ]);
+});
+
+test('diffSpecs: lists by index, nested objects by key', () => {
+  assert.equal(diffSpecs({ a: [1, 2] }, { a: [1] }), [{ path: 'a[1]', from: 2, to: null }]);
+  assert.equal(diffSpecs({ a: { b: { c: 1 } } }, { a: { b: { c: 2 } } }), [{ path: 'a.b.c', from: 1, to: 2 }]);
+  assert.equal(diffSpecs({ memory: '1g', memory_bytes: 1 }, { memory: '2g', memory_bytes: 2 }), [{ path: 'memory', from: '1g', to: '2g' }]);
+});
+
+test.run();
