@@ -10,15 +10,15 @@ export const ACME_PREFIX = '/.well-known/acme-challenge/';
 export async function answerAcmeChallenge(req: http.IncomingMessage, res: http.ServerResponse, deps: { daemon: Pick<DaemonClient, 'acmeChallenge'>; logger: Logger }): Promise<void> {
   // Tokens are base64url (RFC 8555 §8.3): anything else cannot be one of ours.
   const token = req.url!.slice(ACME_PREFIX.length).split('?')[0]!;
-  if (!/^[A-Za-z0-9_-]{1,256}$/.test(token)) return sendProblem(req, res, 404, 'no ACME challenge for this token');
+  if (!/^[A-Za-z0-9_-]{1,256}$/.test(token)) return sendProblem(req, res, { status: 404, message: 'no ACME challenge for this token' });
   let answer: string | undefined;
   try {
     answer = await deps.daemon.acmeChallenge(token);
   } catch (err) {
     deps.logger.warn('ACME challenge lookup failed', { err });
-    return sendProblem(req, res, 503, 'cannot reach the certificate service right now');
+    return sendProblem(req, res, { status: 503, message: 'cannot reach the certificate service right now' });
   }
-  if (answer === undefined) return sendProblem(req, res, 404, 'no ACME challenge for this token');
+  if (answer === undefined) return sendProblem(req, res, { status: 404, message: 'no ACME challenge for this token' });
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' });
   res.end(answer);
 }

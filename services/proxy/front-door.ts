@@ -17,8 +17,9 @@ import { MAX_CLIENT_HELLO, looksLikeTls, parseClientHello } from './client-hello
 import type { ClientAddresses } from './client-address.js';
 import type { DaemonClient } from './daemon-client.js';
 import { connectUpstream, type HttpForwarder, type Origin } from './http-forwarder.js';
-import { hostName, type Rejection } from './middleware.js';
-import { sendProblem, writeRawProblem } from './problem-pages.js';
+import { hostName } from './middleware.js';
+import type { PortalAddress } from './portal-address.js';
+import { sendProblem, writeRawProblem, type Problem } from './problem-pages.js';
 import { isPassthrough, type Routing, type ServedRoute, type Upstream } from './routing.js';
 import { readProxyHeader } from './proxy-header.js';
 import { peek, splice } from './sockets.js';
@@ -59,10 +60,12 @@ export interface FrontDoorOptions {
   daemon: Pick<DaemonClient, 'acmeChallenge'>;
   clients: ClientAddresses;
   limits: ClientLimits;
+  /** For the problem pages' link to the portal. */
+  portal: PortalAddress;
   logger: Logger;
 }
 
-type Destination = { served: ServedRoute } | { portal: Upstream } | { problem: Rejection };
+type Destination = { served: ServedRoute } | { portal: Upstream } | { problem: Problem };
 
 export class FrontDoor implements Module {
   readonly name = 'front-door';
@@ -167,14 +170,14 @@ export class FrontDoor implements Module {
   }
 
   private answer(req: http.IncomingMessage, res: http.ServerResponse, destination: Destination, origin: Origin): void {
-    if ('problem' in destination) return sendProblem(req, res, destination.problem.status, destination.problem.message, destination.problem.headers);
-    const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
-    this.options.forwarder.forward(req, res, upstream, origin);
+    if ('problem' in destination) return sendProblem(req, res, destination.problem);
+    if ('served' in destination) return this.options.forwarder.forward(req, res, destination.served.upstream, origin, destination.served);
+    this.options.forwarder.forward(req, res, destination.portal, origin);
   }
 
   private requestFailed(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     this.options.logger.error('request failed', { err, method: req.method, url: req.url });
-    if (!res.headersSent) sendProblem(req, res, 500, 'the proxy failed on this request');
+    if (!res.headersSent) sendProblem(req, res, PROXY_FAILED);
     else res.destroy();
   }
 
@@ -183,12 +186,12 @@ export class FrontDoor implements Module {
     try {
       const origin = this.originOf(socket);
       const destination = await this.destination(req, origin);
-      if ('problem' in destination) return writeRawProblem(socket, destination.problem.status, destination.problem.message, destination.problem.headers);
+      if ('problem' in destination) return writeRawProblem(socket, destination.problem);
       const upstream = 'served' in destination ? destination.served.upstream : destination.portal;
       this.options.forwarder.upgrade(req, socket, head, upstream, origin);
     } catch (err) {
       this.options.logger.error('upgrade failed', { err, url: req.url });
-      writeRawProblem(socket, 500, 'the proxy failed on this request');
+      writeRawProblem(socket, PROXY_FAILED);
     }
   }
 
@@ -202,20 +205,33 @@ export class FrontDoor implements Module {
       const host = hostName(req.headers.host ?? '');
       const match = routing.forHost(host);
       if (match.kind === 'portal') return { portal: match.upstream };
-      if (match.kind === 'unknown') return { problem: { status: 404, message: `no route for ${host || 'a request without a host name'}: no app on this device answers at that name` } };
+      if (match.kind === 'unknown') return { problem: this.noRoute(req, origin, `no route for ${host || 'a request without a host name'}: no app on this device answers at that name`) };
       served = match.served;
     } else {
       served = routing.forPort(port);
-      if (!served) return { problem: { status: 404, message: 'no route: this port has no app any more' } };
+      if (!served) return { problem: this.noRoute(req, origin, 'no route: this port has no app any more') };
     }
     if (!served.pipeline.checksRequests) return { served };
     const admitted = served;
     return served.pipeline.checkRequest({ req, ...origin }, res).then((rejection) => (rejection ? { problem: rejection } : { served: admitted }));
   }
 
+  private noRoute(req: http.IncomingMessage, { secure }: Origin, message: string): Problem {
+    const portal = this.options.portal.origin(req, secure);
+    return {
+      status: 404,
+      title: 'No app here',
+      message,
+      advice: 'The app may have been uninstalled, or the address has a typo. The portal lists the apps on this device and their addresses.',
+      link: portal ? { href: `${portal}/apps`, text: 'See the apps in the portal' } : undefined,
+    };
+  }
+
   private originOf(socket: net.Socket): Origin {
     return { secure: (socket as tls.TLSSocket).encrypted === true, client: this.options.clients.of(socket) };
   }
 }
+
+const PROXY_FAILED: Problem = { status: 500, title: 'Something went wrong', message: 'the proxy failed on this request', advice: 'Try again. If it keeps happening, restart the device.' };
 
 function ignore(): void {}

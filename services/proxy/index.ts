@@ -15,6 +15,7 @@ import { DeviceCaPush } from './device-ca-push.js';
 import { FrontDoor } from './front-door.js';
 import { HttpForwarder } from './http-forwarder.js';
 import { AppListeners, PortListener } from './listeners.js';
+import { PortalAddress } from './portal-address.js';
 import { RouteClient } from './route-client.js';
 import { Routing } from './routing.js';
 import { SessionCache } from './session-cache.js';
@@ -30,7 +31,8 @@ async function main(env: NodeJS.ProcessEnv) {
       bindHost: field('PICCOLO_PROXY_BIND_HOST', String, '0.0.0.0'),
       daemonSocket: field('PICCOLO_PROXY_DAEMON_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/internal.sock'),
       certDir: field('PICCOLO_PROXY_CERT_DIR', parseAbsolutePath, '/var/lib/piccolo-proxy/certs'),
-      loginUrl: field('PICCOLO_PROXY_LOGIN_URL', parseLoginUrl, 'http://{host}/'),
+      /** Unset: the portal as each client reaches the device (its scheme and host, the portal listener's port). */
+      loginUrl: field('PICCOLO_PROXY_LOGIN_URL', parseLoginUrl, ''),
       headersTimeoutMs: field('PICCOLO_PROXY_HEADERS_TIMEOUT_MS', parsePositiveInt, 10_000),
       requestTimeoutMs: field('PICCOLO_PROXY_REQUEST_TIMEOUT_MS', parsePositiveInt, 300_000),
       keepAliveTimeoutMs: field('PICCOLO_PROXY_KEEPALIVE_TIMEOUT_MS', parsePositiveInt, 30_000),
@@ -52,18 +54,20 @@ async function main(env: NodeJS.ProcessEnv) {
   const certs = new CertStore({ dir: config.certDir, logger });
   // The portal offers the CA's certificate for download: the daemon gets it from here.
   const caPush = new DeviceCaPush({ daemon, certificate: () => certs.caCertificate, logger });
-  const pipelineDeps = { sessions: new SessionCache({ daemon, logger }), loginUrl: config.loginUrl, logger };
   const portalPorts = new Set<number>();
-  const clients = new ClientAddresses();
   let routing = Routing.empty();
+  const portal = new PortalAddress({ portalPorts, portalHostnames: () => routing.portalHostnames, loginUrl: config.loginUrl });
+  const pipelineDeps = { sessions: new SessionCache({ daemon, logger }), portal, logger };
+  const clients = new ClientAddresses();
   const frontDoor = new FrontDoor({
     routing: () => routing,
     portalPorts,
     certs,
-    forwarder: new HttpForwarder({ logger, upstreamTimeoutMs: config.upstreamTimeoutMs, maxBodyBytes: config.maxBodyBytes }),
+    forwarder: new HttpForwarder({ logger, upstreamTimeoutMs: config.upstreamTimeoutMs, maxBodyBytes: config.maxBodyBytes, portal }),
     daemon,
     clients,
     limits: config,
+    portal,
     logger,
   });
   const tunnelIngress = new TunnelIngress({

@@ -1,7 +1,8 @@
 // The per-listener middleware pipeline, compiled once per route-table change from parameters the
 // daemon validated at install time (validateMiddleware). Connection-level checks run when a
 // connection is accepted on the route's own port; request-level ones for each HTTP request and
-// WebSocket upgrade, including requests routed by host name on the portal port.
+// WebSocket upgrade, including requests routed by host name on the portal port. A middleware may
+// also set headers on every response it let through (the auth gate's Cache-Control).
 import type http from 'node:http';
 import type net from 'node:net';
 import { parse as parseCookies } from 'cookie';
@@ -17,14 +18,12 @@ import {
   type RequestLogParams,
   type Route,
 } from '../common/route-table.js';
+import type { PortalAddress } from './portal-address.js';
+import type { Problem } from './problem-pages.js';
 import type { SessionCache } from './session-cache.js';
 
 /** An answer given instead of the app's. */
-export interface Rejection {
-  status: number;
-  message: string;
-  headers?: Record<string, string>;
-}
+export type Rejection = Problem;
 
 export interface RequestCheck {
   req: http.IncomingMessage;
@@ -36,12 +35,14 @@ interface Middleware {
   admitConnection?(socket: net.Socket, client: string): boolean;
   checkRequest?(check: RequestCheck): Rejection | undefined | Promise<Rejection | undefined>;
   observe?(check: RequestCheck, res: http.ServerResponse, startedAt: number): void;
+  /** Set on every response this middleware let through, replacing the app's own (Vary is merged instead). */
+  responseHeaders?: Record<string, string>;
 }
 
 export interface PipelineDeps {
   sessions: SessionCache;
-  /** Where an unauthenticated browser goes; "{host}" becomes the host name it asked for. */
-  loginUrl: string;
+  /** Where the portal is for each client: an unauthenticated browser is sent to its sign-in. */
+  portal: PortalAddress;
   logger: Logger;
   now?: () => number;
 }
@@ -50,6 +51,8 @@ export class Pipeline {
   private readonly connectionChecks: Middleware[];
   private readonly requestChecks: Middleware[];
   private readonly observers: Middleware[];
+  /** The headers the middleware set on the app's responses; undefined (the common case) when none does. */
+  readonly responseHeaders: Record<string, string> | undefined;
 
   constructor(route: Route, deps: PipelineDeps) {
     const specs = [...route.middleware];
@@ -59,6 +62,8 @@ export class Pipeline {
     this.connectionChecks = all.filter((m) => m.admitConnection);
     this.requestChecks = all.filter((m) => m.checkRequest);
     this.observers = all.filter((m) => m.observe);
+    const setters = all.filter((m) => m.responseHeaders);
+    this.responseHeaders = setters.length ? Object.assign({}, ...setters.map((m) => m.responseHeaders)) : undefined;
   }
 
   admitConnection(socket: net.Socket, client: string): boolean {
@@ -98,12 +103,19 @@ function build(spec: MiddlewareSpec, route: Route, deps: PipelineDeps): Middlewa
   }
 }
 
-function authGate({ sessions, loginUrl }: PipelineDeps): Middleware {
+/**
+ * Signing out means signed out: what the gate let through was for one signed-in person, so no
+ * cache (the browser's included: back, reload, a shared computer) may keep it, whatever the app said.
+ */
+const GATED_RESPONSE_HEADERS: Readonly<Record<string, string>> = { 'cache-control': 'private, no-store', vary: 'Cookie' };
+
+function authGate({ sessions, portal }: PipelineDeps): Middleware {
   return {
+    responseHeaders: { ...GATED_RESPONSE_HEADERS },
     async checkRequest({ req, secure }) {
       const sessionId = req.headers.cookie ? parseCookies(req.headers.cookie)[SESSION_COOKIE] : undefined;
       const verdict = sessionId ? await sessions.check(sessionId) : { valid: false as const };
-      if (verdict === 'unavailable') return { status: 503, message: 'cannot check the session with the device right now; retry shortly' };
+      if (verdict === 'unavailable') return { status: 503, title: 'Cannot check your sign-in', message: 'cannot check the session with the device right now; retry shortly', advice: 'The device may be busy or restarting. Reload this page in a few seconds.' };
       if (verdict.valid) {
         // The app learns who the user is, never the portal session itself.
         req.headers.cookie = withoutCookie(req.headers.cookie!, SESSION_COOKIE);
@@ -113,12 +125,18 @@ function authGate({ sessions, loginUrl }: PipelineDeps): Middleware {
       }
       const acceptsHtml = (req.headers.accept ?? '').includes('text/html');
       if ((req.method === 'GET' || req.method === 'HEAD') && acceptsHtml) {
-        const host = req.headers.host ?? '';
-        const login = new URL(loginUrl.replace('{host}', hostName(host)));
-        login.searchParams.set('next', `${secure ? 'https' : 'http'}://${host}${req.url ?? '/'}`);
-        return { status: 302, message: 'sign in to the portal first', headers: { location: login.toString() } };
+        const signIn = portal.signIn(req, secure);
+        if ('badHost' in signIn) return { status: 400, title: 'Not a valid address', message: signIn.badHost, advice: 'Check the address in the browser bar.' };
+        return { status: 302, message: 'sign in to the portal first', headers: { location: signIn.url } };
       }
-      return { status: 401, message: 'sign in to the portal first' };
+      const portalOrigin = portal.origin(req, secure);
+      return {
+        status: 401,
+        title: 'Sign in first',
+        message: 'sign in to the portal first',
+        advice: 'This app is private to the people who can sign in to this device.',
+        link: portalOrigin ? { href: `${portalOrigin}/`, text: 'Sign in to the portal' } : undefined,
+      };
     },
   };
 }
@@ -131,7 +149,7 @@ function rateLimit({ rate, burst }: RateLimitParams, protocol: Route['protocol']
     checkRequest({ client }) {
       const waitMs = buckets.take(client);
       if (waitMs === 0) return undefined;
-      return { status: 429, message: 'too many requests; slow down', headers: { 'retry-after': String(Math.ceil(waitMs / 1000)) } };
+      return { status: 429, title: 'Too many requests', message: 'too many requests; slow down', advice: `This app limits how often it may be asked. Try again in ${Math.ceil(waitMs / 1000)} s.`, headers: { 'retry-after': String(Math.ceil(waitMs / 1000)) } };
     },
   };
 }
@@ -141,7 +159,7 @@ function ipAllow({ cidrs }: IpAllowParams): Middleware {
   const admits = (client: string) => allowed.check(client, client.includes(':') ? 'ipv6' : 'ipv4');
   return {
     admitConnection: (_socket, client) => admits(client),
-    checkRequest: ({ client }) => (admits(client) ? undefined : { status: 403, message: 'this app does not accept connections from your address' }),
+    checkRequest: ({ client }) => (admits(client) ? undefined : { status: 403, title: 'Not from this network', message: 'this app does not accept connections from your address', advice: 'It accepts only some networks; connect from one of those.' }),
   };
 }
 

@@ -74,7 +74,7 @@ export class TunnelIngress implements Module {
     }
     // Only names this device answers to: a redirect must not send anyone elsewhere.
     const host = hostName(req.headers.host ?? '');
-    if (!host || this.options.routing().forHost(host).kind === 'unknown') return sendProblem(req, res, 404, `no route for ${host || 'a request without a host name'}`);
+    if (!host || this.options.routing().forHost(host).kind === 'unknown') return sendProblem(req, res, { status: 404, message: `no route for ${host || 'a request without a host name'}` });
     const location = `https://${host}${req.url?.startsWith('/') ? req.url : '/'}`;
     res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
     res.end();

@@ -70,7 +70,7 @@ test('the portal port routes by host name: app names, port labels, the device it
   const unknown = await get(harness.portalPort, '/', { host: 'evil.example', accept: 'text/html' });
   assert.is(unknown.status, 404);
   assert.match(unknown.headers['content-type']!, /text\/html/);
-  assert.match(unknown.body, /no route for evil\.example/);
+  assert.match(unknown.body, /no route for evil\.example/i);
   const unknownJson = await get(harness.portalPort, '/', { host: 'other.piccolo.local' });
   assert.is(unknownJson.status, 404);
   assert.match(JSON.parse(unknownJson.body).error.message, /no route/);

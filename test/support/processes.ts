@@ -137,3 +137,25 @@ export function removeTestDir(dir: string): void {
   }
   rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * The proxy bundle in front of a test daemon (its internal socket), on loopback: the portal on a
+ * portal listener at a random port (no PICCOLO_PROXY_LOGIN_URL, as in `make run`), apps on their
+ * public ports. Resolves once it is READY, with the portal's base URL through it.
+ */
+export async function startTestProxy(daemonInternalSocket: string, dir: string, env: Record<string, string> = {}): Promise<{ proc: ServiceProcess; portal: string }> {
+  const proc = await ServiceProcess.start(
+    'proxy',
+    {
+      PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
+      PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
+      PICCOLO_PROXY_DAEMON_SOCKET: daemonInternalSocket,
+      PICCOLO_PROXY_CERT_DIR: path.join(dir, 'proxy-certs'),
+      PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
+      ...env,
+    },
+    TEST_BUNDLE_DIR,
+  );
+  await proc.notified('READY=1', 20_000);
+  return { proc, portal: `http://127.0.0.1:${(await proc.address('listener-0')).split(':').pop()}` };
+}
