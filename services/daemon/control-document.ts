@@ -64,7 +64,8 @@ export interface JobRecord {
 }
 
 export interface ControlDocument {
-  device: { createdAt: string };
+  /** name: set by a person (PUT /api/v1/system/device); absent, PICCOLO_DEVICE_NAME applies. Optional, so no schema change. */
+  device: { createdAt: string; name?: string };
   apps: Record<string, AppRecord>;
   /** Oldest first. */
   jobs: JobRecord[];

@@ -1,7 +1,7 @@
 // Composition root of piccolod: encrypted persistence, auth, the API, the portal and setup wizard.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { field, loadServiceConfig, parseAbsolutePath, parseListen, parsePositiveInt, type Parse } from '../common/config.js';
+import { field, loadServiceConfig, parseAbsolutePath, parseListen, parsePositiveInt, parseUrl } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -41,6 +41,9 @@ import { AttemptThrottle } from './auth/throttle.js';
 import { Tpm } from './crypto/tpm.js';
 import { FaultSwitch, TEST_HOOKS } from './test-hooks.js';
 import { Vault } from './vault.js';
+import { parseDeviceName } from './system/device-name.js';
+import { SystemArea } from './system/system.js';
+import { VERSION } from '../common/version.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   ensureWebCrypto();
@@ -63,6 +66,11 @@ async function main(env: NodeJS.ProcessEnv) {
       acmeDirectoryUrl: field('PICCOLO_ACME_DIRECTORY_URL', String, 'https://acme-v02.api.letsencrypt.org/directory'),
       // Empty: no contact address (the CA then sends no expiry notices).
       acmeEmail: field('PICCOLO_ACME_EMAIL', String, ''),
+      // The health service's public side, read for the dashboard.
+      healthUrl: field('PICCOLO_HEALTH_URL', (raw) => parseUrl(raw).origin, 'http://127.0.0.1:4040'),
+      // How often the dashboard's metrics are published, and the apps' stats recorded (short in tests).
+      metricsIntervalMs: field('PICCOLO_METRICS_INTERVAL_MS', parsePositiveInt, 10_000),
+      statsIntervalMs: field('PICCOLO_STATS_INTERVAL_MS', parsePositiveInt, 30_000),
       // A web terminal with no byte either way for this long is closed.
       terminalIdleMs: field('PICCOLO_TERMINAL_IDLE_MS', parsePositiveInt, 15 * 60_000),
     },
@@ -88,6 +96,7 @@ async function main(env: NodeJS.ProcessEnv) {
     injectedFault: faults?.current,
     onStateChange: (state, reason) => {
       hub.publish('vault.state', { state, reason });
+      system.deviceName.follow(state === 'unlocked' ? vault.controlStore : undefined);
       appsHost.onVaultState(state);
       remote.onVaultState(state);
     },
@@ -109,7 +118,20 @@ async function main(env: NodeJS.ProcessEnv) {
     onStatus: (status) => hub.publish('remote.status', status),
   });
   leadership.onAppRoleChange(() => remote.refresh());
-  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName: config.deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
+  const system = new SystemArea({
+    stateDir: config.stateDir,
+    defaultName: config.deviceName,
+    healthUrl: config.healthUrl,
+    metricsIntervalMs: config.metricsIntervalMs,
+    statsIntervalMs: config.statsIntervalMs,
+    apps: () => appsHost.apps,
+    hub,
+    logger,
+    now,
+    version: VERSION,
+  });
+  const deviceName = () => system.deviceName.current;
+  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });
@@ -125,12 +147,14 @@ async function main(env: NodeJS.ProcessEnv) {
     throttle: new AttemptThrottle({ now }),
     claim,
     audit,
-    secondFactor: new SecondFactor({ store: () => vault.controlStore, now, deviceName: () => config.deviceName }),
+    secondFactor: new SecondFactor({ store: () => vault.controlStore, now, deviceName }),
     logger,
     now,
-    deviceName: config.deviceName,
+    deviceName,
     portal: { page: portalPage, style: portalStyle, script: portalScript },
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName: () => config.deviceName }), { schema, remote, audit, lookup, requireSession }).before(leaderOnlyWrites(roles));
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName }), { schema, remote, audit, lookup, requireSession });
+  system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
+  routes.before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: upgrades.handle, logger });
   const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: upgrades.handle, logger });
@@ -157,14 +181,25 @@ async function main(env: NodeJS.ProcessEnv) {
     },
     challenges: { get: (token) => remote.challengeAnswer(token) },
     remote: { table: remote, tunnelStatus: (body) => remote.recordTunnelStatus(body) },
+    deviceCa: system.deviceCa,
     logger,
   });
-  // The portal route goes to the proxy once the daemon's own port and socket are bound.
+  // The portal route goes to the proxy once the daemon's own port and socket are bound, and
+  // again (with the apps' routes) whenever the device is renamed.
+  let portalBound = false;
+  const publishPortal = () => remote.setPortal({ hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [system.deviceName.info.hostname] });
   const portalRoute = {
     name: 'portal-route',
-    start: async () => remote.setPortal({ hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [`${config.deviceName}.local`] }),
-    stop: async () => {},
+    start: async () => {
+      portalBound = true;
+      publishPortal();
+    },
+    stop: async () => void (portalBound = false),
   };
+  system.deviceName.onChange(() => {
+    if (portalBound) publishPortal();
+    appsHost.refreshRoutes();
+  });
   const claimOnFirstBoot = {
     name: 'claim-code',
     start: async () => {
@@ -175,13 +210,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, vault, claimOnFirstBoot, remote, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, vault, claimOnFirstBoot, remote, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
 }
-
-/** The device's name in <listener>-<app>.<name>.local: one DNS label. */
-const parseDeviceName: Parse<string> = (raw) => {
-  if (!/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/.test(raw)) throw new Error('must be a DNS label: lower-case letters, digits, dashes');
-  return raw;
-};
 
 void runMain('daemon', () => main(process.env));
