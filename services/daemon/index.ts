@@ -8,9 +8,8 @@ import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
 import openApiText from './api/openapi.yaml';
-import portalPage from './portal/index.html';
-import portalStyle from './portal/portal.css';
-import portalScript from './portal/portal.client.js';
+import portalBundle from 'piccolo:portal';
+import { PortalAssets } from './api/portal-assets.js';
 import { EVENTS_PATH, EventHub, EventStream } from './api/events.js';
 import { UpgradeRouter } from './api/upgrades.js';
 import { TERMINAL_PATH, TerminalService } from './apps/terminal.js';
@@ -151,7 +150,7 @@ async function main(env: NodeJS.ProcessEnv) {
     logger,
     now,
     deviceName,
-    portal: { page: portalPage, style: portalStyle, script: portalScript },
+    portal: new PortalAssets(portalBundle),
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   routes.before(leaderOnlyWrites(roles));

@@ -4,7 +4,7 @@ import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import { ConflictError, ForbiddenError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
 import { Router, type Reply } from '../../common/http.js';
 import type { Logger } from '../../common/logger.js';
 import { equalSecrets } from '../../common/secrets.js';
@@ -19,18 +19,11 @@ import type { SecondFactor } from '../auth/second-factor/second-factor.js';
 import type { AppsHost } from '../apps-host.js';
 import { recordPasswordChange } from '../cluster/password-change.js';
 import type { Vault } from '../vault.js';
+import type { PortalAssets } from './portal-assets.js';
 import type { ApiSchema } from './schema.js';
 import { SESSION_COOKIE } from '../../common/route-table.js';
 
 const SETUP_TOKEN_TTL_MS = 30 * 60_000;
-
-const PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  // The portal loads nothing from elsewhere and runs no inline script.
-  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-};
 
 export interface ApiDeps {
   schema: ApiSchema;
@@ -47,8 +40,8 @@ export interface ApiDeps {
   now: () => number;
   /** The device's current name (a person may change it): apps answer at <listener>-<app>.<name>.local. */
   deviceName: () => string;
-  /** The portal's page, style sheet and script (embedded in the bundle). */
-  portal: { page: string; style: string; script: string };
+  /** The portal's shell page and hashed assets (embedded in the bundle). */
+  portal: PortalAssets;
 }
 
 interface PendingSetup {
@@ -103,9 +96,14 @@ export function daemonRoutes(deps: ApiDeps): Router {
   const challengeDetail = { detail: (reply: Reply) => ((reply.body as { secondFactor?: unknown }).secondFactor ? 'second factor required' : undefined) };
 
   const router = new Router(deps.logger)
-    .on('GET', '/', () => ({ headers: PAGE_HEADERS, body: deps.portal.page }))
-    .on('GET', '/portal.css', () => ({ headers: { 'content-type': 'text/css; charset=utf-8' }, body: deps.portal.style }))
-    .on('GET', '/portal.js', () => ({ headers: { 'content-type': 'text/javascript; charset=utf-8' }, body: deps.portal.script }))
+    .on('GET', '/', (req) => deps.portal.shell(req))
+    .on('GET', '/assets/:file', (req) => {
+      const reply = deps.portal.asset(req, new URL(req.url ?? '/', 'http://x').pathname);
+      if (!reply) throw new NotFoundError('no such portal file; reload the page to get the current portal');
+      return reply;
+    })
+    // Every other page path is the portal's own route (/apps, /system...): the shell draws it.
+    .fallback((req, pathname) => (isPortalPath(pathname) ? deps.portal.shell(req) : undefined))
     .on('GET', '/health/live', () => ({ body: { live: true } }))
     .on('GET', '/api/v1/version', () => ({ body: { name: 'piccolod', version: VERSION, api: 'v1', node: process.version } }))
 
@@ -221,6 +219,11 @@ export function daemonRoutes(deps: ApiDeps): Router {
     signIn: (req) => signIn(req),
     clientAddress,
   });
+}
+
+/** A path the portal routes in the browser: not the API, not an asset, not a health probe. */
+function isPortalPath(pathname: string): boolean {
+  return !/^\/(api|assets|health)(\/|$)/.test(pathname) && !pathname.includes('.');
 }
 
 /** Checks the caller's session; for state-changing requests also its CSRF token. */
