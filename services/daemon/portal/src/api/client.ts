@@ -49,7 +49,8 @@ async function request<T>(method: Method, path: string, body?: unknown, init: Re
   const data: unknown = type.includes('json') ? await res.json().catch(() => undefined) : await res.text();
   if (res.ok) return data as T;
   const error = apiError(res, data);
-  if (res.status === 401 && csrfToken.value) onSignedOut();
+  // Only the session guard's 401 means signed out; a wrong password (wrong_passphrase) does not.
+  if (res.status === 401 && error.code === 'unauthorized' && csrfToken.value) onSignedOut();
   throw error;
 }
 

@@ -3,7 +3,7 @@ const TONES: Record<string, string> = {
   running: 'ok', healthy: 'ok', ok: 'ok', succeeded: 'ok', connected: 'ok', valid: 'ok', unlocked: 'ok', ready: 'ok', active: 'ok',
   starting: 'busy', installing: 'busy', updating: 'busy', stopping: 'busy', pending: 'busy', connecting: 'busy', renewing: 'busy',
   stopped: 'idle', disabled: 'idle', unknown: 'idle', idle: 'idle', off: 'idle',
-  degraded: 'warn', unhealthy: 'warn', expiring: 'warn', locked: 'warn', backoff: 'warn',
+  degraded: 'warn', unhealthy: 'warn', denied: 'warn', expiring: 'warn', locked: 'warn', backoff: 'warn',
   failed: 'bad', error: 'bad', down: 'bad', fatal: 'bad', expired: 'bad',
 };
 

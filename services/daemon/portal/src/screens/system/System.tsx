@@ -1,6 +1,41 @@
-// Placeholder until this screen is built (issue 9).
-import { Page } from '../../ui/Page.js';
+// System settings: the device name, the password and the recovery key, the device certificate,
+// two-factor sign-in and the audit log, and locking. Backup and OS updates come with the
+// appliance work: one honest line each until then.
+import { Card, Page } from '../../ui/Page.js';
+import { ChangePassword } from './ChangePassword.js';
+import { DeviceCa } from './DeviceCa.js';
+import { DeviceName } from './DeviceName.js';
+import { LockDevice } from './LockDevice.js';
+import { RecoveryKey } from './RecoveryKey.js';
 
 export default function System() {
-  return <Page title="System">Not built yet.</Page>;
+  return (
+    <Page title="System" intro="This device's name, how you sign in, its certificate and its records.">
+      <div class="grid system">
+        <DeviceName />
+        <Card title="Security and records" id="more">
+          <ul class="link-list">
+            <li>
+              <a href="/system/security">Two-factor sign-in</a>: an authenticator app or passkeys as a second step.
+            </li>
+            <li>
+              <a href="/system/audit">Audit log</a>: every sign-in, change and refusal, with the address it came from.
+            </li>
+          </ul>
+        </Card>
+        <ChangePassword />
+        <RecoveryKey />
+      </div>
+      <DeviceCa />
+      <div class="grid system">
+        <Card title="Backup and restore" id="backup">
+          <p class="muted">Backup and restore arrive with the appliance update; this image cannot make backups yet.</p>
+        </Card>
+        <Card title="OS updates" id="updates">
+          <p class="muted">OS updates arrive with the appliance update; this image does not update itself yet.</p>
+        </Card>
+        <LockDevice />
+      </div>
+    </Page>
+  );
 }
