@@ -92,6 +92,9 @@ test('status: nothing enrolled; passkeys possible at localhost, not at an IP add
   const options = await byIp.call('POST', '/api/v1/auth/passkeys/register/options');
   assert.is(options.status, 400);
   assert.match(options.body.error.message, /^host: .*IP address/);
+  // A browser sends no Origin on a same-origin GET: the status reads the Host instead.
+  const noOrigin = Object.assign(new ApiSession(origin), { cookie: admin.cookie, csrf: admin.csrf });
+  assert.equal((await noOrigin.call('GET', '/api/v1/auth/second-factor')).body.passkeyHost, { ok: true, rpId: 'localhost' });
   assert.is((await new ApiSession(origin).call('GET', '/api/v1/auth/second-factor')).status, 401, 'signed in only');
 });
 
@@ -99,7 +102,10 @@ test('TOTP setup: the password again, then a code from the app turns it on with 
   const missing = await admin.call('POST', '/api/v1/auth/totp/setup', {});
   assert.is(missing.status, 400);
   assert.match(JSON.stringify(missing.body.error.details), /missing field password/);
-  assert.is((await admin.call('POST', '/api/v1/auth/totp/setup', { password: 'Wrong-Horse-42x' })).status, 401);
+  const wrongPassword = await admin.call('POST', '/api/v1/auth/totp/setup', { password: 'Wrong-Horse-42x' });
+  assert.is(wrongPassword.status, 403, 'not 401: the portal would take that for the end of the session');
+  assert.match(wrongPassword.body.error.message, /^password: /);
+  assert.is((await admin.call('GET', '/api/v1/auth/session')).body.authenticated, true);
   const setup = await admin.call('POST', '/api/v1/auth/totp/setup', { password: PASSWORD });
   assert.is(setup.status, 200);
   secret = setup.body.secret;
@@ -225,7 +231,7 @@ test('passkeys: register at localhost, then sign in with it; removing needs the 
   assert.ok(audit().some((e) => e.event === 'auth.login.second-factor' && e.outcome === 'ok' && e.detail === 'passkey'));
 
   assert.is((await admin.call('DELETE', `/api/v1/auth/passkeys/${id}`, { password: PASSWORD })).status, 400, 'confirm is required');
-  assert.is((await admin.call('DELETE', `/api/v1/auth/passkeys/${id}`, { password: 'Wrong-Horse-42x', confirm: true })).status, 401);
+  assert.is((await admin.call('DELETE', `/api/v1/auth/passkeys/${id}`, { password: 'Wrong-Horse-42x', confirm: true })).status, 403);
   assert.is((await admin.call('DELETE', '/api/v1/auth/passkeys/unknown', { password: PASSWORD, confirm: true })).status, 404);
   const removed = await admin.call('DELETE', `/api/v1/auth/passkeys/${id}`, { password: PASSWORD, confirm: true });
   assert.is(removed.status, 200);

@@ -216,8 +216,10 @@ export function daemonRoutes(deps: ApiDeps): Router {
     verifyPassword: (password) => vault.verifyPassword(password),
     assertUnlocked: () => vault.assertUnlocked(),
     guarded,
-    signIn: (req) => signIn(req),
+    // With the state, as unlock answers: the portal learns the vault opened at the password step.
+    signIn: (req) => signIn(req, 200, { state: vault.state }),
     clientAddress,
+    isHttps,
   });
 }
 

@@ -4,7 +4,7 @@
 // password one does.
 import type http from 'node:http';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import type { PiccoloError } from '../../../common/errors.js';
+import { ForbiddenError, PiccoloError } from '../../../common/errors.js';
 import type { Reply, Router } from '../../../common/http.js';
 import type { ApiSchema } from '../../api/schema.js';
 import type { AuditLog } from '../audit.js';
@@ -34,6 +34,8 @@ export interface SecondFactorRoutesDeps {
   guarded: Guarded;
   signIn: (req: http.IncomingMessage) => Reply;
   clientAddress: (req: http.IncomingMessage) => string;
+  /** Whether the browser reached the portal over https (directly or through the proxy). */
+  isHttps: (req: http.IncomingMessage) => boolean;
 }
 
 export function relyingPartyOfRequest(req: http.IncomingMessage): RelyingParty {
@@ -56,14 +58,25 @@ export function addSecondFactorRoutes(router: Router, deps: SecondFactorRoutesDe
     }
   }
 
-  /** A password re-entered for a sensitive change: throttled like any password attempt. */
+  /**
+   * A password re-entered for a sensitive change: throttled like any password attempt. A wrong one
+   * is a 403 naming the field, not a 401: the caller is signed in, and the portal ends its session
+   * on any 401.
+   */
   const withPassword = <T>(req: http.IncomingMessage, event: string, password: string, work: () => Promise<T>) =>
     guarded(req, event, async () => {
-      await deps.verifyPassword(password);
+      await deps.verifyPassword(password).catch((err) => {
+        throw err instanceof PiccoloError && err.status === 401 ? new ForbiddenError('password: the password is not right') : err;
+      });
       return work();
     });
 
-  const status = (req: http.IncomingMessage) => sf().status(relyingPartyOfRequest(req));
+  // A browser sends no Origin on a same-origin GET: the status (which only informs) reads the
+  // host and scheme the request came by instead. Registration and sign-in, POSTs, use Origin.
+  const status = (req: http.IncomingMessage) => {
+    const origin = header(req, 'origin') ?? (header(req, 'host') ? `${deps.isHttps(req) ? 'https' : 'http'}://${header(req, 'host')}` : undefined);
+    return sf().status(relyingPartyOf(origin, header(req, 'host')));
+  };
 
   /**
    * The ticket is checked first, outside the throttle: it is 256 random bits, not a secret anyone
