@@ -41,11 +41,16 @@ export function Field({ label, hint, error, multiline, rows, ...input }: InputAt
       )}
       {error && (
         <p class="field-error" id={`${id}-error`}>
-          {error}
+          {sentence(error)}
         </p>
       )}
     </div>
   );
+}
+
+/** The daemon's messages start in lower case ("wrong or already used code"); a field shows a sentence. */
+export function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function Checkbox({ label, ...input }: Omit<InputAttributes, 'type'> & { label: string }) {
