@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import type { ApiSession } from '../support/api-session.js';
+import { ApiSession } from '../support/api-session.js';
 import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
@@ -147,6 +147,7 @@ test('refused without a session, with a foreign Origin, without or with a wrong 
   assert.is(await refusal({ origin: base, protocols: ['piccolo-terminal', 'piccolo-csrf.not-the-token'] }), 403);
   assert.is(await refusal({ origin: base, name: `${podman.prefix}missing` }), 404);
   assert.is(await refusal({ origin: base, query: '?cols=0&rows=24' }), 400);
+  assert.is(await refusal({ origin: base, name: '%E0%A4%A' }), 400, 'a malformed escape in the path');
   assert.is((await api.call('GET', `/api/v1/apps/${app}/terminal`)).status, 426);
   const denied = auditLines().filter((line) => line.event === 'app.terminal.open' && line.outcome === 'denied');
   assert.is(denied.length, 4, `Origin and CSRF refusals of a signed-in client are audited: ${JSON.stringify(denied)}`);
@@ -215,16 +216,26 @@ test('a quiet terminal is closed after the idle time', async () => {
   assert.ok(after >= IDLE_MS - 200 && after < IDLE_MS + 3000, `closed after ${after} ms`);
 });
 
-test('logout closes the session\'s terminals and events stream', async () => {
+/** The events stream of a session, with its close code once closed. */
+async function eventsOf(session: ApiSession): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/api/v1/events`, { headers: { cookie: session.cookie, origin: base } });
+  await new Promise((resolve) => ws.once('open', resolve));
+  return { ws, closed: new Promise<number>((resolve) => ws.on('close', (code) => resolve(code))) };
+}
+
+test('logout closes the session\'s terminals and events stream, and only that session\'s', async () => {
+  const other = new ApiSession(base);
+  assert.is((await other.call('POST', '/api/v1/auth/login', { password: TEST_PASSWORD })).status, 200);
+  const othersEvents = await eventsOf(other);
   const terminal = await open();
   await waitFor(() => terminal.controls.find((c) => c.type === 'ready'), 10_000, 'ready');
-  const events = new WebSocket(`${base.replace('http', 'ws')}/api/v1/events`, { headers: { cookie: api.cookie, origin: base } });
-  await new Promise((resolve) => events.once('open', resolve));
-  const eventsClosed = new Promise<number>((resolve) => events.on('close', (code) => resolve(code)));
+  const events = await eventsOf(api);
   assert.is((await api.call('POST', '/api/v1/auth/logout', {})).status, 204);
   const closed = await terminal.closed;
   assert.is(closed.code, 4401);
-  assert.is(await eventsClosed, 4401);
+  assert.is(await events.closed, 4401);
+  assert.is(othersEvents.ws.readyState, WebSocket.OPEN, 'another session keeps its stream');
+  othersEvents.ws.close();
   await waitFor(() => auditLines().find((l) => l.event === 'app.terminal.close' && l.detail?.includes('the session ended')), 5000, 'close audited with its reason');
 });
 
