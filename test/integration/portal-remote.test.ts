@@ -149,7 +149,9 @@ test('a bad relay URL: the API says why, next to the field, which gets the focus
   // The API's own words for the same settings, at the field its 400 names.
   const refused = await api.call('POST', '/api/v1/remote/configure', { ...SETTINGS, relayUrl: bad });
   assert.is(refused.status, 400);
-  assert.ok(refused.body.error.details.includes(`relayUrl: ${await error.innerText()}`), JSON.stringify(refused.body.error));
+  // The field shows it as a sentence (first letter capitalised).
+  const shown = await error.innerText();
+  assert.ok(refused.body.error.details.includes(`relayUrl: ${shown.charAt(0).toLowerCase()}${shown.slice(1)}`), `${shown} / ${JSON.stringify(refused.body.error)}`);
   assert.is(await field('Relay URL').getAttribute('aria-invalid'), 'true');
   assert.ok(await field('Relay URL').evaluate((input) => input === document.activeElement), 'the field has the focus');
   for (const other of ['Device secret', 'Portal hostname', 'App domain']) assert.is(await field(other).getAttribute('aria-invalid'), null, other);
