@@ -49,9 +49,16 @@ async function request<T>(method: Method, path: string, body?: unknown, init: Re
   const data: unknown = type.includes('json') ? await res.json().catch(() => undefined) : await res.text();
   if (res.ok) return data as T;
   const error = apiError(res, data);
-  // Only the session guard's 401 means signed out; a wrong password (wrong_passphrase) does not.
-  if (res.status === 401 && error.code === 'unauthorized' && csrfToken.value) onSignedOut();
+  // A 401 may be a wrong password or code typed on a form: only the daemon can say the session ended.
+  if (res.status === 401 && csrfToken.value && path !== SESSION_PATH) void confirmSignedOut();
   throw error;
+}
+
+const SESSION_PATH = '/api/v1/auth/session';
+
+async function confirmSignedOut(): Promise<void> {
+  const current = await request<{ authenticated: boolean }>('GET', SESSION_PATH).catch(() => undefined);
+  if (current && !current.authenticated) onSignedOut();
 }
 
 function apiError(res: Response, data: unknown): ApiError {
