@@ -7,7 +7,7 @@ import lazy, { ErrorBoundary } from 'preact-iso/lazy';
 import { closeEvents, openEvents, useEvent } from './api/events.js';
 import { device, onVaultState, refreshDevice, session, signedIn, type VaultState } from './api/session.js';
 import { asApiError } from './api/use-resource.js';
-import { wizardInProgress } from './screens/setup/progress.js';
+import { wizardInProgress, wizardStepLabel } from './screens/setup/progress.js';
 import { Alert } from './ui/Alert.js';
 import { Button } from './ui/Button.js';
 import { PlainLayout, SignedInLayout } from './ui/Layout.js';
@@ -100,7 +100,8 @@ function Gate() {
     </ErrorBoundary>
   );
   const plain = !signedIn.value || location.path === '/setup';
-  return plain ? <PlainLayout>{routes}</PlainLayout> : <SignedInLayout>{routes}</SignedInLayout>;
+  const step = location.path === '/setup' ? wizardStepLabel.value : undefined;
+  return plain ? <PlainLayout step={step}>{routes}</PlainLayout> : <SignedInLayout>{routes}</SignedInLayout>;
 }
 
 function NotFound() {
