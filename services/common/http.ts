@@ -84,15 +84,28 @@ export class Router {
   }
 }
 
+/**
+ * The route's parameters when `actual` matches `pattern`, else undefined. A parameter that is not
+ * valid percent-encoding (`%ff%fe`, a lone `%`) is the client's mistake: a 400 naming it.
+ */
 export function matchSegments(pattern: string[], actual: string[]): Record<string, string> | undefined {
   if (pattern.length !== actual.length) return undefined;
+  for (let i = 0; i < pattern.length; i++) {
+    if (!pattern[i]!.startsWith(':') && pattern[i] !== actual[i]) return undefined;
+  }
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
-    const expected = pattern[i]!;
-    if (expected.startsWith(':')) params[expected.slice(1)] = decodeURIComponent(actual[i]!);
-    else if (expected !== actual[i]) return undefined;
+    if (pattern[i]!.startsWith(':')) params[pattern[i]!.slice(1)] = decodeSegment(pattern[i]!.slice(1), actual[i]!);
   }
   return params;
+}
+
+function decodeSegment(param: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequestError(`${param}: the path segment "${raw.slice(0, 100)}" is not valid percent-encoding`);
+  }
 }
 
 export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMessage): Reply {

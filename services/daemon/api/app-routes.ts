@@ -84,8 +84,12 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const { revision } = await schema.body<{ revision: number }>(req, 'revertApp');
       return accepted(await apps().revert(name!, revision));
     }))
-    // The terminal itself is a WebSocket (apps/terminal.ts); a plain GET is told so.
-    .on('GET', '/api/v1/apps/:name/terminal', () => ({ status: 426, headers: { upgrade: 'websocket' }, body: { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } } }))
+    // The terminal itself is a WebSocket (apps/terminal.ts); a plain GET is told so, once the
+    // caller is signed in and the app exists (an unknown app is a 404, as on the socket).
+    .on('GET', '/api/v1/apps/:name/terminal', signedIn(async (_req, { name }) => {
+      await apps().get(name!);
+      return { status: 426, headers: { upgrade: 'websocket' }, body: { error: { code: 'upgrade_required', message: 'connect with a WebSocket' } } };
+    }))
     // What the installed spec grants, in the preview's words (the App page lists them).
     .on('GET', '/api/v1/apps/:name/permissions', signedIn(async (_req, { name }) => ({
       body: { permissions: previewInstall((await apps().get(name!)).spec, { deviceName: deps.deviceName?.() }).permissions },

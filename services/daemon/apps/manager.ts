@@ -257,6 +257,7 @@ export class AppManager {
   /** Starts the app, and whatever it depends on first. */
   start(name: string): Promise<JobRecord> {
     return this.startJob(name, 'start', (draft) => {
+      this.mustExist(draft, name);
       for (const app of withDependencies(name, dependencyNodes(draft))) draft.apps[app]!.run = 'running';
     });
   }
