@@ -17,8 +17,14 @@ export const FLOWS = ['tcp', 'tls'] as const;
 /** tcp: the device terminates TLS (or serves plain HTTP); tls: passthrough by SNI to the app. */
 export type Flow = (typeof FLOWS)[number];
 
-export const PROTOCOLS = ['http', 'websocket', 'raw'] as const;
+/** raw: TCP bytes untouched; udp: datagrams, relayed per client flow (services/proxy/udp-relay.ts). */
+export const PROTOCOLS = ['http', 'websocket', 'raw', 'udp'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
+
+/** HTTP and WebSocket listeners carry requests, which the auth gate and request log need. */
+export function carriesHttp(protocol: Protocol): boolean {
+  return protocol === 'http' || protocol === 'websocket';
+}
 
 export const MIDDLEWARE_NAMES = ['auth', 'rate_limit', 'ip_allow', 'request_log', 'connection_limit'] as const;
 export type MiddlewareName = (typeof MIDDLEWARE_NAMES)[number];
@@ -79,9 +85,12 @@ const MAX_PEM_CHARS = 64 * 1024;
 const PEM_KEY = /^\s*-----BEGIN ([A-Z ]*)PRIVATE KEY-----[A-Za-z0-9+/=\s]+-----END \1PRIVATE KEY-----\s*$/;
 const PEM_CHAIN = /^\s*(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$/;
 
-/** Private `type: user` HTTP listeners get the auth gate unless the spec says public. */
+/**
+ * Private `type: user` HTTP listeners get the auth gate unless the spec says public. raw TCP and
+ * udp carry no session cookie to check, so they are public (ip_allow is what limits them).
+ */
 export function defaultAccess(appType: 'user' | 'system', protocol: Protocol, declaredPublic: boolean): Route['access'] {
-  return appType === 'user' && protocol !== 'raw' && !declaredPublic ? 'private' : 'public';
+  return appType === 'user' && carriesHttp(protocol) && !declaredPublic ? 'private' : 'public';
 }
 
 // ---- middleware parameters ----
@@ -154,8 +163,9 @@ const MIDDLEWARE_CHECKS: Record<MiddlewareName, Checker> = {
 /**
  * Checks a listener's middleware list; returns one line per problem, each naming its path
  * ("middleware[1].rate: must be ..."). The daemon calls this when an app is installed, so a bad
- * parameter is refused then, never discovered when a request arrives. raw listeners carry no
- * HTTP, so HTTP-only middleware is refused there.
+ * parameter is refused then, never discovered when a request arrives. raw and udp listeners carry
+ * no HTTP, so HTTP-only middleware is refused there; on udp, connection_limit caps the flows and
+ * rate_limit charges each new flow.
  */
 export function validateMiddleware(list: unknown, protocol: Protocol, path = 'middleware'): string[] {
   const problems: string[] = [];
@@ -169,7 +179,7 @@ export function validateMiddleware(list: unknown, protocol: Protocol, path = 'mi
     if (!MIDDLEWARE_NAMES.includes(name as MiddlewareName)) return void problems.push(`${at}.name: must be one of ${MIDDLEWARE_NAMES.join(', ')}`);
     if (seen.has(name as string)) problems.push(`${at}.name: ${name} appears twice`);
     seen.add(name as string);
-    if (protocol === 'raw' && (name === 'auth' || name === 'request_log')) problems.push(`${at}.name: ${name} needs HTTP; this listener is raw`);
+    if (!carriesHttp(protocol) && (name === 'auth' || name === 'request_log')) problems.push(`${at}.name: ${name} needs HTTP; this listener is ${protocol}`);
     if (!isObject(params)) return void problems.push(`${at}.params: must be an object`);
     MIDDLEWARE_CHECKS[name as MiddlewareName](params, problems, `${at}.params`);
   });
@@ -232,6 +242,7 @@ export function parseRouteTable(doc: unknown): RouteTable {
       if (!FLOWS.includes(route.flow as Flow)) problems.push(`${at}.flow: must be one of ${FLOWS.join(', ')}`);
       if (!PROTOCOLS.includes(route.protocol as Protocol)) problems.push(`${at}.protocol: must be one of ${PROTOCOLS.join(', ')}`);
       else problems.push(...validateMiddleware(route.middleware, route.protocol as Protocol, `${at}.middleware`));
+      if (route.protocol === 'udp' && route.flow !== 'tcp') problems.push(`${at}.flow: a udp route has no TLS; must be tcp`);
       if (route.access !== 'private' && route.access !== 'public') problems.push(`${at}.access: must be private or public`);
       hostnames(route.hostnames, problems, `${at}.hostnames`);
     });

@@ -25,6 +25,6 @@ export class ClientAddresses {
 }
 
 /** IPv4 clients on a dual-stack socket ("::ffff:192.0.2.1") as access lists see them. */
-function unmapped(address: string): string {
+export function unmapped(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -20,6 +20,8 @@ import { RouteClient } from './route-client.js';
 import { Routing } from './routing.js';
 import { SessionCache } from './session-cache.js';
 import { TunnelIngress } from './tunnel-ingress.js';
+import { DEFAULT_FLOW_LIMITS } from './udp-flows.js';
+import { UdpListeners } from './udp-relay.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
@@ -43,6 +45,11 @@ async function main(env: NodeJS.ProcessEnv) {
       tunnelTlsSocket: field('PICCOLO_PROXY_TUNNEL_TLS_SOCKET', parseAbsolutePath, '/run/piccolo-proxy/tunnel-tls.sock'),
       tunnelHttpSocket: field('PICCOLO_PROXY_TUNNEL_HTTP_SOCKET', parseAbsolutePath, '/run/piccolo-proxy/tunnel-http.sock'),
       tunnelGroup: field('PICCOLO_PROXY_TUNNEL_GROUP', String, 'piccolo-tunnel'),
+      /** UDP listeners: flows (client address:port, each an upstream socket) per listener and per client address, and their idle timeouts (udp-flows.ts). */
+      udpMaxFlows: field('PICCOLO_PROXY_UDP_MAX_FLOWS', parsePositiveInt, DEFAULT_FLOW_LIMITS.maxFlows),
+      udpMaxFlowsPerClient: field('PICCOLO_PROXY_UDP_MAX_FLOWS_PER_CLIENT', parsePositiveInt, DEFAULT_FLOW_LIMITS.maxFlowsPerClient),
+      udpIdleMs: field('PICCOLO_PROXY_UDP_IDLE_MS', parsePositiveInt, DEFAULT_FLOW_LIMITS.idleMs),
+      udpBriefIdleMs: field('PICCOLO_PROXY_UDP_BRIEF_IDLE_MS', parsePositiveInt, DEFAULT_FLOW_LIMITS.briefIdleMs),
     },
     env,
   );
@@ -88,13 +95,20 @@ async function main(env: NodeJS.ProcessEnv) {
     stop: async () => {},
   };
   const appListeners = new AppListeners({ bindHost: config.bindHost, onConnection: frontDoor.onConnection, logger });
+  const udpListeners = new UdpListeners({
+    bindHost: config.bindHost,
+    limits: { maxFlows: config.udpMaxFlows, maxFlowsPerClient: config.udpMaxFlowsPerClient, idleMs: config.udpIdleMs, briefIdleMs: config.udpBriefIdleMs },
+    logger,
+  });
 
   const applyTable = async (table: RouteTable) => {
     const next = routing.next(table, pipelineDeps, portalPorts);
     for (const reason of next.skipped) logger.error('route skipped', { reason });
     routing = next.routing;
     certs.useTableCertificates(table.certificates ?? []);
-    await appListeners.reconcile(new Map([...routing.ports].map(([port, served]) => [port, served.name])));
+    const byPort = [...routing.ports];
+    await appListeners.reconcile(new Map(byPort.filter(([, served]) => served.route.protocol !== 'udp').map(([port, served]) => [port, served.name])));
+    await udpListeners.reconcile(new Map(byPort.filter(([, served]) => served.route.protocol === 'udp')));
     await certs.coverDeviceNames(routing.portalHostnames).catch((err) => logger.error('cannot issue the device certificate', { err }));
     logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
     // A new table may come from a restarted daemon, which has lost the CA certificate: hand it over again.
@@ -110,7 +124,7 @@ async function main(env: NodeJS.ProcessEnv) {
   return startService({
     logger,
     notifier: createNotifier({ env, pid: process.pid }),
-    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, routeClient, caPush, tunnelIngress, health],
+    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, udpListeners, routeClient, caPush, tunnelIngress, health],
   });
 }
 

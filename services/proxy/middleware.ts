@@ -4,12 +4,12 @@
 // WebSocket upgrade, including requests routed by host name on the portal port. A middleware may
 // also set headers on every response it let through (the auth gate's Cache-Control).
 import type http from 'node:http';
-import type net from 'node:net';
 import { parse as parseCookies } from 'cookie';
 import type { Logger } from '../common/logger.js';
 import {
   SESSION_COOKIE,
   USER_HEADER,
+  carriesHttp,
   cidrBlockList,
   type ConnectionLimitParams,
   type IpAllowParams,
@@ -31,8 +31,16 @@ export interface RequestCheck {
   secure: boolean;
 }
 
+/**
+ * What connection-level middleware admits: a TCP socket, or a UDP flow (udp-relay.ts), which
+ * emits 'close' when it is forgotten, so connection_limit counts flows the same way.
+ */
+export interface Admitted {
+  once(event: 'close', listener: () => void): unknown;
+}
+
 interface Middleware {
-  admitConnection?(socket: net.Socket, client: string): boolean;
+  admitConnection?(socket: Admitted, client: string): boolean;
   checkRequest?(check: RequestCheck): Rejection | undefined | Promise<Rejection | undefined>;
   observe?(check: RequestCheck, res: http.ServerResponse, startedAt: number): void;
   /** Set on every response this middleware let through, replacing the app's own (Vary is merged instead). */
@@ -57,7 +65,7 @@ export class Pipeline {
   constructor(route: Route, deps: PipelineDeps) {
     const specs = [...route.middleware];
     // A private HTTP listener always sits behind the gate, whatever its middleware list says.
-    if (route.access === 'private' && route.protocol !== 'raw' && !specs.some((m) => m.name === 'auth')) specs.unshift({ name: 'auth' });
+    if (route.access === 'private' && carriesHttp(route.protocol) && !specs.some((m) => m.name === 'auth')) specs.unshift({ name: 'auth' });
     const all = specs.map((spec) => build(spec, route, deps));
     this.connectionChecks = all.filter((m) => m.admitConnection);
     this.requestChecks = all.filter((m) => m.checkRequest);
@@ -66,7 +74,7 @@ export class Pipeline {
     this.responseHeaders = setters.length ? Object.assign({}, ...setters.map((m) => m.responseHeaders)) : undefined;
   }
 
-  admitConnection(socket: net.Socket, client: string): boolean {
+  admitConnection(socket: Admitted, client: string): boolean {
     return this.connectionChecks.every((m) => m.admitConnection!(socket, client));
   }
 
@@ -143,8 +151,8 @@ function authGate({ sessions, portal }: PipelineDeps): Middleware {
 
 function rateLimit({ rate, burst }: RateLimitParams, protocol: Route['protocol'], now: () => number): Middleware {
   const buckets = new TokenBuckets(rate, burst, now);
-  // raw listeners have no requests: each connection costs a token instead.
-  if (protocol === 'raw') return { admitConnection: (_socket, client) => buckets.take(client) === 0 };
+  // raw and udp listeners have no requests: each connection (each new UDP flow) costs a token instead.
+  if (!carriesHttp(protocol)) return { admitConnection: (_socket, client) => buckets.take(client) === 0 };
   return {
     checkRequest({ client }) {
       const waitMs = buckets.take(client);

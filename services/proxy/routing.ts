@@ -61,7 +61,8 @@ export class Routing {
       pipelines.set(key, pipeline);
       const served = { route, name, upstream: agentFor({ port: route.hostBindPort }), pipeline };
       byPort.set(route.publicPort, served);
-      for (const hostname of route.hostnames) byHost.set(hostname, served);
+      // A datagram has no Host header nor SNI: a udp route is reached by its port alone.
+      if (route.protocol !== 'udp') for (const hostname of route.hostnames) byHost.set(hostname, served);
     }
     const { portal: portalRoute } = table;
     const portal = portalRoute ? { route: portalRoute, upstream: agentFor(portalRoute.socketPath ? { socketPath: portalRoute.socketPath } : { port: portalRoute.hostBindPort }) } : undefined;

@@ -1,0 +1,221 @@
+// Raw UDP through the proxy: one datagram socket per udp route's public port. Each client
+// address:port gets a flow (udp-flows.ts) with its own upstream socket on loopback, so what the app
+// answers on that socket goes back to that client and no other. Connection-level middleware
+// applies per new flow: ip_allow, rate_limit (a token per flow) and connection_limit (flows), on
+// top of the proxy's own flow caps. The auth gate does not apply: a datagram carries no session
+// cookie, which is why the daemon makes udp routes public and refuses auth on them.
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIPv6 } from 'node:net';
+import type { Module } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { unmapped } from './client-address.js';
+import type { ServedRoute } from './routing.js';
+import { FlowTable, type FlowEntry, type FlowLimits, type FlowRefusal } from './udp-flows.js';
+
+export type RefusalReason = FlowRefusal | 'middleware';
+
+export interface UdpCounters {
+  flowsOpened: number;
+  datagramsIn: number;
+  datagramsOut: number;
+  refused: Record<RefusalReason, number>;
+}
+
+/** The upstream side of a flow; emits 'close' when the flow is forgotten (connection_limit counts on it). */
+class Flow extends EventEmitter {
+  constructor(readonly upstream: dgram.Socket) {
+    super();
+  }
+}
+
+/** How often refusals are summed up in the log: the first one is logged at once, then one line per period. */
+const REFUSAL_LOG_MS = 10_000;
+
+export class UdpListener {
+  private readonly socket: dgram.Socket;
+  private readonly flows: FlowTable<Flow>;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly log: Logger;
+  readonly counters: UdpCounters = { flowsOpened: 0, datagramsIn: 0, datagramsOut: 0, refused: { listener_full: 0, client_full: 0, middleware: 0 } };
+  /** Per reason: refusals since the last line about them, and when that line was. */
+  private readonly refusalLog = new Map<RefusalReason, { unlogged: number; at: number }>();
+
+  constructor(
+    private served: ServedRoute,
+    private readonly bindHost: string,
+    private readonly limits: FlowLimits,
+    logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.log = logger.child({ listener: served.name, protocol: 'udp' });
+    this.flows = new FlowTable(limits);
+    // '::' is dual-stack (ipv6Only defaults to false), as the TCP listeners on '::' are.
+    this.socket = dgram.createSocket({ type: isIPv6(bindHost) ? 'udp6' : 'udp4' });
+    this.socket.on('message', (message, client) => this.fromClient(message, client));
+    // A send to a client that went away (ICMP unreachable) must not end the listener.
+    this.socket.on('error', (err) => this.log.warn('udp listener error', { err }));
+    this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.min(1000, limits.briefIdleMs / 4)));
+    this.sweeper.unref();
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  get openFlows(): number {
+    return this.flows.size;
+  }
+
+  async start(port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind({ address: this.bindHost, port, exclusive: true }, () => {
+        this.socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.log.info('listening', { address: `${this.bindHost}:${this.port}` });
+  }
+
+  /**
+   * A new table: the same upstream and middleware keep their flows; any change closes them, so
+   * the next datagram of each client is admitted again under the new rules (an ip_allow that no
+   * longer lists it, say) and goes to the new upstream.
+   */
+  update(served: ServedRoute): void {
+    const same = served.pipeline === this.served.pipeline && served.route.hostBindPort === this.served.route.hostBindPort;
+    this.served = served;
+    if (!same) this.closeAll('route changed');
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+    this.closeAll('listener closed');
+    try {
+      this.socket.close();
+    } catch {
+      // Never bound (the port was taken): nothing to close.
+    }
+    this.log.info('stopped listening');
+  }
+
+  private fromClient(message: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.counters.datagramsIn++;
+    const key = `${rinfo.address}|${rinfo.port}`;
+    const entry = this.flows.get(key) ?? this.open(key, rinfo);
+    if (!entry) return;
+    this.flows.fromClient(entry, this.now());
+    entry.value.upstream.send(message, this.served.route.hostBindPort, '127.0.0.1');
+  }
+
+  private open(key: string, rinfo: dgram.RemoteInfo): FlowEntry<Flow> | undefined {
+    const client = unmapped(rinfo.address);
+    const full = this.flows.refusal(client);
+    if (full) return void this.refuse(full, client);
+    const upstream = dgram.createSocket('udp4');
+    const flow = new Flow(upstream);
+    if (!this.served.pipeline.admitConnection(flow, client)) {
+      upstream.close();
+      return void this.refuse('middleware', client);
+    }
+    const entry = this.flows.add(key, client, flow, this.now());
+    this.counters.flowsOpened++;
+    const hostBindPort = this.served.route.hostBindPort;
+    upstream.on('message', (reply, from) => {
+      // Only the app answers on this socket's port; anything else on loopback is not its reply.
+      if (from.port !== hostBindPort || from.address !== '127.0.0.1') return;
+      this.flows.fromUpstream(entry, this.now());
+      this.counters.datagramsOut++;
+      this.socket.send(reply, rinfo.port, rinfo.address);
+    });
+    upstream.on('error', (err) => {
+      this.log.debug('udp upstream error', { err, client });
+      this.close(entry, 'upstream error');
+    });
+    upstream.bind({ address: '127.0.0.1', port: 0 });
+    return entry;
+  }
+
+  private refuse(reason: RefusalReason, client: string): void {
+    this.counters.refused[reason]++;
+    const now = this.now();
+    const log = this.refusalLog.get(reason) ?? { unlogged: 0, at: -Infinity };
+    this.refusalLog.set(reason, log);
+    log.unlogged++;
+    // One line per reason and period, not one per datagram: a flood must not become a flood of log lines.
+    if (now - log.at < REFUSAL_LOG_MS) return;
+    this.log.warn('udp flow refused', { reason, client, refused: log.unlogged, totals: { ...this.counters.refused }, limits: { maxFlows: this.limits.maxFlows, maxFlowsPerClient: this.limits.maxFlowsPerClient } });
+    log.unlogged = 0;
+    log.at = now;
+  }
+
+  private expire(): void {
+    for (const entry of this.flows.expire(this.now())) this.release(entry, 'idle');
+  }
+
+  private close(entry: FlowEntry<Flow>, why: string): void {
+    if (this.flows.remove(entry)) this.release(entry, why);
+  }
+
+  private closeAll(why: string): void {
+    for (const entry of this.flows.clear()) this.release(entry, why);
+  }
+
+  private release(entry: FlowEntry<Flow>, why: string): void {
+    entry.value.upstream.removeAllListeners('message');
+    try {
+      entry.value.upstream.close();
+    } catch {
+      // Already closed.
+    }
+    entry.value.emit('close');
+    this.log.debug('udp flow closed', { client: entry.key, why, assured: entry.assured });
+  }
+}
+
+export interface UdpListenersOptions {
+  bindHost: string;
+  limits: FlowLimits;
+  logger: Logger;
+}
+
+/** The udp routes' public ports, opened and closed as the route table changes (AppListeners' twin for datagrams). */
+export class UdpListeners implements Module {
+  readonly name = 'udp-listeners';
+  private readonly open = new Map<number, UdpListener>();
+
+  constructor(private readonly options: UdpListenersOptions) {}
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    for (const listener of this.open.values()) listener.stop();
+    this.open.clear();
+  }
+
+  /** A port that cannot bind is logged and tried again on the next table. */
+  async reconcile(wanted: ReadonlyMap<number, ServedRoute>): Promise<void> {
+    for (const [port, listener] of this.open) {
+      const served = wanted.get(port);
+      if (served) listener.update(served);
+      else {
+        this.open.delete(port);
+        listener.stop();
+      }
+    }
+    const opening = [...wanted].filter(([port]) => !this.open.has(port));
+    await Promise.all(
+      opening.map(async ([port, served]) => {
+        const listener = new UdpListener(served, this.options.bindHost, this.options.limits, this.options.logger);
+        try {
+          await listener.start(port);
+          this.open.set(port, listener);
+        } catch (err) {
+          listener.stop();
+          this.options.logger.error('cannot open a public port', { listener: served.name, port, protocol: 'udp', err });
+        }
+      }),
+    );
+  }
+}
