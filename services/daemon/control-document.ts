@@ -4,9 +4,10 @@
 // previous version.
 import type { PullProgress } from './apps/pull-progress.js';
 import type { AppSpec } from './apps/spec/types.js';
+import { upgradeAppRecords } from './apps/spec/upgrade.js';
 import type { RemoteSettings } from './remote/settings.js';
 
-export const CONTROL_SCHEMA_VERSION = 3;
+export const CONTROL_SCHEMA_VERSION = 4;
 
 /** How many previous specs of an app are kept for revert. */
 export const APP_HISTORY_LIMIT = 5;
@@ -42,6 +43,11 @@ export interface AppRecord {
   ports: Record<string, PortAllocation>;
   /** The app's own network (IPv4 CIDR); fixed, so the URLs its dependents are given stay valid. */
   subnet: string;
+  /**
+   * Permission ids (apps/spec/permissions.ts) the person granted at install or update, with a
+   * typed confirmation. Optional so records written before grants read as "none granted".
+   */
+  granted?: string[];
 }
 
 export type JobKind = 'install' | 'start' | 'stop' | 'restart' | 'update' | 'revert' | 'uninstall';
@@ -118,4 +124,6 @@ export const CONTROL_MIGRATIONS: ((doc: any) => unknown)[] = [
   (doc) => ({ ...doc, apps: {}, jobs: [] }),
   // v2 → v3: remote access and auth settings.
   (doc) => ({ ...doc, remote: null, auth: {} }),
+  // v3 → v4: multi-container apps: each stored spec gains services (its image becomes the one service "app").
+  (doc) => ({ ...doc, apps: upgradeAppRecords(doc.apps) }),
 ];

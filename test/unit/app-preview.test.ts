@@ -90,8 +90,9 @@ test('an update lists each changed field by path, and what goes away', () => {
   assert.is(preview.action, 'update');
   assert.equal(preview.changes, [
     { path: 'environment.TZ', from: null, to: 'Europe/Paris' },
-    { path: 'image', from: 'localhost/notes:1', to: 'localhost/notes:2' },
     { path: 'listeners[0].guest_port', from: 8080, to: 9090 },
+    { path: 'services.app.image', from: 'localhost/notes:1', to: 'localhost/notes:2' },
+    { path: 'services.app.mounts[1]', from: { volume: 'cache', container: '/cache', read_only: false }, to: null },
     { path: 'storage.persistent.data.size_limit', from: '1GiB', to: '2GiB' },
     { path: 'storage.temporary.cache', from: { container: '/cache' }, to: null },
   ]);

@@ -6,14 +6,32 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { FLOWS, MIDDLEWARE_NAMES, PROTOCOLS } from '../../services/common/route-table.js';
 import schema from '../../services/daemon/apps/spec/app-spec.schema.json' with { type: 'json' };
-import type { AppSpec, Listener } from '../../services/daemon/apps/spec/types.js';
+import type { AppSpecInput, ListenerInput, Permissions, ServiceInput } from '../../services/daemon/apps/spec/types.js';
+import { SHORT_FORM_SERVICE_KEYS } from '../../services/daemon/apps/spec/normalize.js';
 import { parseSize } from '../../services/daemon/apps/spec/units.js';
 
-// A Record over keyof fails to compile when the types gain or lose a field these lists lack.
-const APP_SPEC_FIELDS: Record<keyof AppSpec, true> = {
+// A Record over keyof fails to compile when the types gain or lose a field these lists lack. The
+// schema describes what app.yaml holds (the input types); normalize turns that into AppSpec.
+const APP_SPEC_FIELDS: Record<keyof AppSpecInput, true> = {
   name: true,
-  image: true,
   type: true,
+  services: true,
+  image: true,
+  command: true,
+  entrypoint: true,
+  user: true,
+  working_dir: true,
+  restart: true,
+  stop_grace_period: true,
+  cap_drop: true,
+  cap_add: true,
+  read_only: true,
+  tmpfs: true,
+  shm_size: true,
+  devices: true,
+  privileged: true,
+  network_mode: true,
+  engine_socket: true,
   listeners: true,
   storage: true,
   environment: true,
@@ -22,7 +40,29 @@ const APP_SPEC_FIELDS: Record<keyof AppSpec, true> = {
   depends_on: true,
   permissions: true,
 };
-const LISTENER_FIELDS: Record<keyof Listener, true> = {
+const SERVICE_FIELDS: Record<keyof ServiceInput, true> = {
+  image: true,
+  command: true,
+  entrypoint: true,
+  user: true,
+  working_dir: true,
+  restart: true,
+  stop_grace_period: true,
+  cap_drop: true,
+  cap_add: true,
+  read_only: true,
+  tmpfs: true,
+  shm_size: true,
+  devices: true,
+  privileged: true,
+  network_mode: true,
+  engine_socket: true,
+  environment: true,
+  healthcheck: true,
+  depends_on: true,
+  mounts: true,
+};
+const LISTENER_FIELDS: Record<keyof ListenerInput, true> = {
   name: true,
   guest_port: true,
   flow: true,
@@ -30,6 +70,16 @@ const LISTENER_FIELDS: Record<keyof Listener, true> = {
   public: true,
   protocol_middleware: true,
   remote_ports: true,
+  service: true,
+};
+const PERMISSION_FIELDS: Record<keyof Permissions, true> = {
+  network: true,
+  host_network: true,
+  privileged: true,
+  engine_socket: true,
+  devices: true,
+  capabilities: true,
+  media: true,
 };
 
 const sorted = (keys: Iterable<string>) => [...keys].sort();
@@ -37,6 +87,12 @@ const sorted = (keys: Iterable<string>) => [...keys].sort();
 test('the schema knows exactly the fields of the TypeScript types (the source of "did you mean")', () => {
   assert.equal(sorted(Object.keys(schema.properties)), sorted(Object.keys(APP_SPEC_FIELDS)));
   assert.equal(sorted(Object.keys(schema.definitions.listener.properties)), sorted(Object.keys(LISTENER_FIELDS)));
+  assert.equal(sorted(Object.keys(schema.definitions.service.properties)), sorted(Object.keys(SERVICE_FIELDS)));
+  assert.equal(sorted(Object.keys(schema.properties.permissions.properties)), sorted(Object.keys(PERMISSION_FIELDS)));
+  // The short form's container fields are the service's, less those the app level has its own of.
+  const appLevel = ['environment', 'healthcheck', 'depends_on', 'mounts'];
+  assert.equal(sorted(SHORT_FORM_SERVICE_KEYS), sorted(Object.keys(SERVICE_FIELDS).filter((key) => !appLevel.includes(key))));
+  for (const key of SHORT_FORM_SERVICE_KEYS) assert.equal(schema.properties[key], schema.definitions.service.properties[key], key);
 });
 
 test('the schema enums are the route table constants', () => {
@@ -58,7 +114,7 @@ test('every good fixture passes the raw JSON Schema', () => {
 
 test('the schema quantity pattern accepts what parseSize reads, and only that', () => {
   const pattern = new RegExp(schema.definitions.quantity.pattern);
-  for (const text of ['256Mi', '1Gi', '512M', '50GB', '1.5TiB', '4096', '10K', '1KiB', '', 'Mi', '5mb', '1 Gi', '1Gib', '-1', '2Ei']) {
+  for (const text of ['256Mi', '1Gi', '512M', '50GB', '1.5TiB', '4096', '10K', '1KiB', '', 'Mi', '5mb', '64m', '1g', '5mB', '1 Gi', '1Gib', '-1', '2Ei']) {
     assert.is(pattern.test(text), parseSize(text) !== undefined, text);
   }
 });

@@ -37,14 +37,32 @@ test('defaults are applied so the runtime never sees a missing list or setting',
   const spec = parseAppSpec(readFileSync(new URL('good/minimal.yaml', FIXTURES), 'utf8'));
   assert.equal(spec, {
     name: 'blog',
-    image: 'ghost:5',
     type: 'user',
-    listeners: [{ name: 'web', guest_port: 2368, flow: 'tcp', protocol: 'raw', public: false, protocol_middleware: [], remote_ports: [80, 443] }],
+    // The short form is one service named "app", with every container default filled in.
+    services: [
+      {
+        name: 'app',
+        image: 'ghost:5',
+        environment: {},
+        restart: 'unless-stopped',
+        cap_drop: [],
+        cap_add: [],
+        read_only: false,
+        tmpfs: [],
+        depends_on: [],
+        mounts: [],
+        devices: [],
+        privileged: false,
+        network_mode: 'app',
+        engine_socket: false,
+      },
+    ],
+    listeners: [{ name: 'web', guest_port: 2368, flow: 'tcp', protocol: 'raw', public: false, protocol_middleware: [], remote_ports: [80, 443], service: 'app' }],
     storage: { persistent: {}, temporary: {} },
     environment: {},
     resources: { limits: {} },
     depends_on: [],
-    permissions: { network: { internet: 'deny' } },
+    permissions: { network: { internet: 'deny' }, host_network: false, privileged: false, engine_socket: false, devices: [], capabilities: [], media: [] },
   });
 });
 
@@ -66,7 +84,11 @@ test('parseSize and parseDuration', () => {
   assert.is(parseSize('512M'), 512e6);
   assert.is(parseSize('1.5GiB'), 1.5 * 2 ** 30);
   assert.is(parseSize('4096'), 4096);
-  for (const bad of ['', 'Mi', '12 Mi', '5mb', '-1Gi', '1constructor']) assert.is(parseSize(bad), undefined, bad);
+  // compose's lower-case units are powers of 1024, as Docker reads them.
+  assert.is(parseSize('64m'), 64 * 2 ** 20);
+  assert.is(parseSize('5mb'), 5 * 2 ** 20);
+  assert.is(parseSize('1g'), 2 ** 30);
+  for (const bad of ['', 'Mi', '12 Mi', '5mB', '-1Gi', '1constructor', '1Gib']) assert.is(parseSize(bad), undefined, bad);
   assert.is(parseDuration('500ms'), 500);
   assert.is(parseDuration('1h2m3s'), 3_723_000);
   assert.is(parseDuration('30'), undefined);

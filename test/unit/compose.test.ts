@@ -45,7 +45,7 @@ volumes:
 test('the common subset becomes an app spec', () => {
   const { spec, warnings } = importCompose(WIKI, { serviceName: 'web' });
   assert.is(spec.name, 'web');
-  assert.is(spec.image, 'ghcr.io/example/wiki:2.5');
+  assert.is(spec.services[0]!.image, 'ghcr.io/example/wiki:2.5');
   assert.equal(
     spec.listeners.map(({ name, guest_port, flow, protocol }) => ({ name, guest_port, flow, protocol })),
     [

@@ -3,7 +3,7 @@
 // an update, every field that changes. Pure: the API hands in the installed spec, if any.
 import { defaultAccess } from '../../../common/route-table.js';
 import type { DeepReadonly } from '../../store/store.js';
-import type { AppSpec, Listener, NetworkAccess } from './types.js';
+import { mainService, type AppSpec, type Listener, type NetworkAccess } from './types.js';
 
 export interface PreviewListener {
   name: string;
@@ -69,18 +69,18 @@ export function previewInstall(spec: Spec, options: PreviewOptions = {}): Instal
     exposed: defaultAccess(spec.type, listener.protocol, listener.public) === 'public',
   }));
   const volumes = (['persistent', 'temporary'] as const).flatMap((kind) =>
-    Object.entries(spec.storage[kind]).map(([name, volume]) => ({ name, path: volume.container, kind, ...(volume.size_limit ? { sizeLimit: volume.size_limit } : {}) })),
+    Object.entries(spec.storage[kind]).map(([name, volume]) => ({ name, path: volume.container ?? '', kind, ...(volume.size_limit ? { sizeLimit: volume.size_limit } : {}) })),
   );
   return {
     action: installed ? 'update' : 'install',
     name: spec.name,
-    image: spec.image,
+    image: mainService(spec).image,
     listeners,
     volumes,
     internet: spec.permissions.network.internet,
     dependencies: [...spec.depends_on],
     permissions: permissionsOf(spec, options.deviceName),
-    changes: installed ? diffSpecs(installed, spec) : [],
+    changes: installed ? diffSpecs(byServiceName(installed), byServiceName(spec)) : [],
     warnings: [...(options.warnings ?? []), ...warningsOf(spec, installed)],
   };
 }
@@ -158,6 +158,11 @@ function warningsOf(spec: Spec, installed: Spec | undefined): string[] {
     if (!spec.listeners.some((l) => l.name === listener.name)) warnings.push(`listener ${listener.name} goes away: its address stops answering`);
   }
   return warnings;
+}
+
+/** Services by name, so a change reads services.db.image, and a reordering is no change. */
+function byServiceName(spec: Spec): unknown {
+  return { ...spec, services: Object.fromEntries(spec.services.map((service) => [service.name, service])) };
 }
 
 /** Derived values (parsed sizes and durations) change with the text they come from. */

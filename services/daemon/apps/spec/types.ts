@@ -36,19 +36,24 @@ export interface Listener {
   protocol_middleware: Middleware[];
   /** Ports on the remote relay where the listener is published. */
   remote_ports: number[];
+  /** The service (container) the guest_port is on; default: the first service. */
+  service: string;
 }
 
 export interface StorageVolume {
-  /** Absolute path inside the container; the data lives in the app's encrypted volume. */
-  container: string;
+  /**
+   * The short form's mount path in its one service ("app"). The runtime mounts volumes from
+   * services[].mounts, which the short form fills from this; the full form leaves it out.
+   */
+  container?: string;
   size_limit?: string;
   size_limit_bytes?: number;
 }
 
 export interface Storage {
-  /** Keyed by volume name; kept across restarts and updates. */
+  /** Keyed by volume name: a folder in the app's encrypted volume, kept across restarts and updates. */
   persistent: Record<string, StorageVolume>;
-  /** Keyed by volume name; emptied when the app restarts. */
+  /** Keyed by volume name: a tmpfs, emptied when the app restarts. */
   temporary: Record<string, StorageVolume>;
 }
 
@@ -71,26 +76,116 @@ export interface HttpHealthCheck {
   retries: number;
 }
 
+/** The app-level check: an HTTP probe through one of the app's listeners. */
 export interface HealthCheck {
   http: HttpHealthCheck;
 }
 
-export interface AppSpec {
+export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped';
+
+export type ServiceCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+/** A container's own check, run by the engine (compose's healthcheck). */
+export interface ServiceHealthCheck {
+  /** ['CMD', 'curl', '-f', 'http://localhost'] or ['CMD-SHELL', 'curl -f http://localhost || exit 1']. */
+  test: string[];
+  interval_ms: number;
+  timeout_ms: number;
+  retries: number;
+  start_period_ms: number;
+}
+
+export interface ServiceMount {
+  /** A volume name in storage.persistent or storage.temporary. */
+  volume?: string;
+  /** A shared device folder (permissions.media), e.g. "Media". Exactly one of volume and media is set. */
+  media?: string;
+  /** Absolute path inside the container. */
+  container: string;
+  read_only: boolean;
+}
+
+export interface ServiceSpec {
+  /** A DNS label; the app's other containers reach it by this name on the app network. */
   name: string;
   image: string;
+  command?: string[];
+  entrypoint?: string[];
+  user?: string;
+  working_dir?: string;
+  /** The service's own; the app-wide environment is merged under it. */
+  environment: Record<string, string>;
+  restart: RestartPolicy;
+  stop_grace_period_ms?: number;
+  cap_drop: string[];
+  /** Beyond the engine's default set, these need permission capabilities. */
+  cap_add: string[];
+  read_only: boolean;
+  tmpfs: { container: string; size_bytes?: number }[];
+  shm_size_bytes?: number;
+  healthcheck?: ServiceHealthCheck;
+  /** Other services of this app; the list is in start order already (services are sorted). */
+  depends_on: { service: string; condition: ServiceCondition }[];
+  mounts: ServiceMount[];
+  /** Host device paths (/dev/dri), each needs permission devices. */
+  devices: string[];
+  /** Needs permission privileged. */
+  privileged: boolean;
+  /** host needs permission host_network. */
+  network_mode: 'app' | 'host';
+  /** The Podman socket at /var/run/docker.sock; needs permission engine_socket. */
+  engine_socket: boolean;
+}
+
+/**
+ * What the app may do beyond the fortress's defaults. After normalization this is the union of
+ * what app.yaml declares and what its services use, so it lists every grant the app needs
+ * (neededPermissions in permissions.ts turns it into words).
+ */
+export interface Permissions {
+  network: { internet: NetworkAccess };
+  host_network: boolean;
+  privileged: boolean;
+  engine_socket: boolean;
+  devices: string[];
+  /** Capability names without CAP_, upper case (NET_ADMIN). */
+  capabilities: string[];
+  /** Shared device folders by name (Media, Downloads). */
+  media: string[];
+}
+
+export interface AppSpec {
+  name: string;
   type: AppType;
+  /** Containers, in start order (dependencies first). The short form (top-level image) is one service named "app". */
+  services: ServiceSpec[];
   listeners: Listener[];
   storage: Storage;
+  /** App-wide, merged under each service's own. */
   environment: Record<string, string>;
   resources: { limits: ResourceLimits };
   healthcheck?: HealthCheck;
   /** Names of other apps this app needs running first. */
   depends_on: string[];
-  permissions: { network: { internet: NetworkAccess } };
+  permissions: Permissions;
+}
+
+/** The service named by the short form, and the default service of listeners. */
+export const SHORT_FORM_SERVICE = 'app';
+
+/**
+ * The app's main service: the one its first listener is on (the short form's only one). For code
+ * that shows one image per app (lists, catalog); a multi-container app has more.
+ */
+export function mainService<S extends { services: readonly { name: string }[]; listeners: readonly { service: string }[] }>(spec: S): S['services'][number] {
+  const main = spec.services.find((service) => service.name === spec.listeners[0]?.service) ?? spec.services[0];
+  if (main === undefined) throw new Error('an app spec has at least one service');
+  return main;
 }
 
 // What app.yaml holds once the JSON Schema has accepted it: optional fields may be missing, and
-// environment values may be numbers or booleans (NGINX_PORT: 80). normalizeSpec fills the rest.
+// values may take compose's several forms (environment as a list, durations as "10s", sizes as
+// "64m", a command as one string). normalizeSpec turns it into the one shape above.
 
 export interface ListenerInput {
   name: string;
@@ -100,22 +195,78 @@ export interface ListenerInput {
   public?: boolean;
   protocol_middleware?: { name: MiddlewareName; params?: Record<string, unknown> }[];
   remote_ports?: number[];
+  service?: string;
 }
 
 export interface StorageVolumeInput {
-  container: string;
+  container?: string;
   size_limit?: string;
 }
 
-export interface AppSpecInput {
-  name: string;
+export type EnvironmentInput = Record<string, string | number | boolean | null> | string[];
+
+export interface ServiceHealthCheckInput {
+  test?: string | string[];
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  start_period?: string;
+  /** compose's way to turn off the image's own check. */
+  disable?: boolean;
+}
+
+export type MountInput = string | { volume?: string; media?: string; container: string; read_only?: boolean };
+
+export type TmpfsInput = string | { container: string; size?: string | number };
+
+/** Per-container fields; in the short form they sit at the top level next to image. */
+export interface ServiceFieldsInput {
   image: string;
+  command?: string | string[];
+  entrypoint?: string | string[];
+  user?: string | number;
+  working_dir?: string;
+  restart?: RestartPolicy;
+  stop_grace_period?: string;
+  cap_drop?: string[];
+  cap_add?: string[];
+  read_only?: boolean;
+  tmpfs?: TmpfsInput | TmpfsInput[];
+  shm_size?: string | number;
+  devices?: string[];
+  privileged?: boolean;
+  /** bridge is compose's default and means the app's own network. */
+  network_mode?: 'app' | 'bridge' | 'host';
+  engine_socket?: boolean;
+}
+
+export interface ServiceInput extends ServiceFieldsInput {
+  environment?: EnvironmentInput;
+  healthcheck?: ServiceHealthCheckInput;
+  depends_on?: string[] | Record<string, { condition?: ServiceCondition }>;
+  mounts?: MountInput[];
+}
+
+export interface PermissionsInput {
+  network?: { internet?: NetworkAccess };
+  host_network?: boolean;
+  privileged?: boolean;
+  engine_socket?: boolean;
+  devices?: string[];
+  capabilities?: string[];
+  media?: string[];
+}
+
+export interface AppSpecInput extends Partial<ServiceFieldsInput> {
+  name: string;
   type?: AppType;
+  /** The full form: containers by name. Without it, image (and the fields next to it) is the one service "app". */
+  services?: Record<string, ServiceInput>;
   listeners: ListenerInput[];
   storage?: { persistent?: Record<string, StorageVolumeInput>; temporary?: Record<string, StorageVolumeInput> };
-  environment?: Record<string, string | number | boolean>;
+  environment?: EnvironmentInput;
   resources?: { limits?: { memory?: string; cpu?: number; storage?: string } };
   healthcheck?: { http: { path: string; port: string; timeout?: string; retries?: number } };
   depends_on?: string[];
-  permissions?: { network?: { internet?: NetworkAccess } };
+  permissions?: PermissionsInput;
 }

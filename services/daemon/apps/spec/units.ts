@@ -1,4 +1,4 @@
-// Sizes and durations as people write them in app.yaml ("256Mi", "50GB", "30s"). The JSON Schema
+// Sizes and durations as people write them in app.yaml ("256Mi", "50GB", "30s") or compose ("64m"). The JSON Schema
 // carries the same grammar as a pattern; these turn a value that passed it into a number.
 
 // A Map, not an object literal: a unit such as "constructor" must not find Object's prototype.
@@ -21,6 +21,16 @@ const SIZE_UNITS = new Map<string, number>([
   ['GiB', 2 ** 30],
   ['Ti', 2 ** 40],
   ['TiB', 2 ** 40],
+  // compose's (Docker's) units: lower case, powers of 1024 ("64m" is 64 MiB).
+  ['b', 1],
+  ['k', 2 ** 10],
+  ['kb', 2 ** 10],
+  ['m', 2 ** 20],
+  ['mb', 2 ** 20],
+  ['g', 2 ** 30],
+  ['gb', 2 ** 30],
+  ['t', 2 ** 40],
+  ['tb', 2 ** 40],
 ]);
 
 const SIZE = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/;

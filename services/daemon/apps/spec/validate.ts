@@ -1,16 +1,20 @@
 // Reads an app spec (app.yaml) into an AppSpec, or refuses it with every problem named by its
-// path ("listeners[1].guest_port: must be 1-65535"). The JSON Schema, published as
-// app-spec.schema.json, says what the shape is; the checks below say what a schema cannot
-// (reserved and duplicate names, path traversal, middleware parameters, cross references).
+// path ("listeners[1].guest_port: must be 1-65535", "services.db.healthcheck.test: ..."). The
+// JSON Schema, published as app-spec.schema.json, says what the shape is; the checks below say
+// what a schema cannot (reserved and duplicate names, path traversal, middleware parameters,
+// cross references between listeners, services and volumes, the services' start order).
 import { Ajv, type ErrorObject } from 'ajv';
 import { BadRequestError } from '../../../common/errors.js';
 import { validateMiddleware } from '../../../common/route-table.js';
 import schema from './app-spec.schema.json' with { type: 'json' };
+import { normalizeService, servicesAsWritten, SHORT_FORM_SERVICE_KEYS } from './normalize.js';
 import { normalizeSpec } from './normalize.js';
+import { capabilityName, devicePath, FieldProblem } from './service-fields.js';
 import { parseYamlMapping } from './safe-yaml.js';
 import { closestKey } from './suggest.js';
-import type { AppSpec, AppSpecInput, ListenerInput, StorageVolumeInput } from './types.js';
+import type { AppSpec, AppSpecInput, ListenerInput, ServiceInput, ServiceSpec } from './types.js';
 import { parseSize } from './units.js';
+import { guestPortKey, udpHealthcheckProblem, udpListenerProblems } from './udp-listener.js';
 
 const INVALID_APP_SPEC = 'invalid app spec';
 
@@ -23,10 +27,15 @@ const MAX_HOST_LABEL = 63;
 /** The container runtime refuses memory limits below 6 MiB. */
 const MIN_MEMORY_BYTES = 6 * 2 ** 20;
 
+/** An app is a handful of containers; a stack of dozens is a mistake or an abuse. */
+const MAX_SERVICES = 20;
+
 // x-message and x-unsupported are annotations of the schema for the messages below.
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+// strictRequired off: the root's anyOf of required image or services names properties declared beside it.
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
 ajv.addKeyword('x-message');
 ajv.addKeyword('x-unsupported');
+ajv.addKeyword('x-field');
 const matchesSchema = ajv.compile<AppSpecInput>(schema);
 
 export function parseAppSpec(text: string): AppSpec {
@@ -36,7 +45,7 @@ export function parseAppSpec(text: string): AppSpec {
 /** Checks plain data (parsed YAML, or what the compose import built) and applies the defaults. */
 export function validateAppSpec(value: unknown): AppSpec {
   if (!matchesSchema(value)) {
-    const problems = (matchesSchema.errors ?? []).map(describeSchemaError).filter((p): p is string => p !== undefined);
+    const problems = relevantErrors(matchesSchema.errors ?? []).map(describeSchemaError).filter((p): p is string => p !== undefined);
     throw new BadRequestError(INVALID_APP_SPEC, [...new Set(problems)]);
   }
   // The semantic checks rely on the shape the schema guarantees, so they only run once it holds.
@@ -48,13 +57,20 @@ export function validateAppSpec(value: unknown): AppSpec {
 function semanticProblems(spec: AppSpecInput): string[] {
   const problems: string[] = [];
   if (RESERVED_NAMES.has(spec.name)) problems.push(`name: "${spec.name}" is reserved`);
+  const formProblems = checkForm(spec);
+  problems.push(...formProblems);
+  // The services' own checks need to know which form they are in, so they wait for it to be clear.
+  if (!formProblems.length) checkServices(spec, problems);
   checkListeners(spec, problems);
-  checkStorage(spec.storage ?? {}, problems);
+  checkStorage(spec, problems);
+  checkPermissions(spec, problems);
   checkResources(spec, problems);
   const { healthcheck } = spec;
   if (healthcheck && !spec.listeners.some((listener) => listener.name === healthcheck.http.port)) {
     problems.push(`healthcheck.http.port: "${healthcheck.http.port}" is not a listener of this app (listeners: ${spec.listeners.map((l) => l.name).join(', ')})`);
   }
+  const udpHealthcheck = healthcheck && udpHealthcheckProblem(spec.listeners, healthcheck.http.port);
+  if (udpHealthcheck) problems.push(udpHealthcheck);
   (spec.depends_on ?? []).forEach((dependency, i) => {
     if (dependency === spec.name) problems.push(`depends_on[${i}]: an app cannot depend on itself`);
   });
@@ -63,7 +79,8 @@ function semanticProblems(spec: AppSpecInput): string[] {
 
 function checkListeners(spec: AppSpecInput, problems: string[]): void {
   const nameOwners = new Map<string, string>();
-  const portOwners = new Map<number, string>();
+  const portOwners = new Map<string, string>();
+  const services = spec.services ? Object.keys(spec.services) : undefined;
   spec.listeners.forEach((listener, i) => {
     const path = `listeners[${i}]`;
     if (RESERVED_NAMES.has(listener.name)) problems.push(`${path}.name: "${listener.name}" is reserved`);
@@ -72,8 +89,15 @@ function checkListeners(spec: AppSpecInput, problems: string[]): void {
       problems.push(`${path}.name: the hostname label ${hostLabel} is ${hostLabel.length} characters; DNS allows ${MAX_HOST_LABEL}`);
     }
     claim(nameOwners, listener.name, `${path}.name`, `"${listener.name}"`, problems);
-    claim(portOwners, listener.guest_port, `${path}.guest_port`, String(listener.guest_port), problems);
+    if (listener.service !== undefined && !(services ?? ['app']).includes(listener.service)) {
+      problems.push(`${path}.service: "${listener.service}" is not a service of this app (services: ${(services ?? ['app']).join(', ')})`);
+    }
+    // Two containers may listen on the same port; one container cannot twice.
+    const service = listener.service ?? services?.[0] ?? 'app';
+    const shown = services ? `port ${listener.guest_port} of service ${service}` : String(listener.guest_port);
+    claim(portOwners, `${service}:${guestPortKey(listener)}`, `${path}.guest_port`, shown, problems);
     checkMiddleware(listener, `${path}.protocol_middleware`, problems);
+    problems.push(...udpListenerProblems(listener, path));
   });
 }
 
@@ -92,23 +116,30 @@ function checkMiddleware(listener: ListenerInput, path: string, problems: string
   });
 }
 
-function checkStorage(storage: NonNullable<AppSpecInput['storage']>, problems: string[]): void {
+function checkStorage(spec: AppSpecInput, problems: string[]): void {
+  const storage = spec.storage ?? {};
   const nameOwners = new Map<string, string>();
   const pathOwners = new Map<string, string>();
   for (const kind of ['persistent', 'temporary'] as const) {
     for (const [name, volume] of Object.entries(storage[kind] ?? {})) {
       const path = `storage.${kind}.${name}`;
       claim(nameOwners, name, path, `the volume name ${name}`, problems);
-      const pathProblem = containerPathProblem(volume);
-      if (pathProblem) problems.push(`${path}.container: ${pathProblem}`);
-      else claim(pathOwners, volume.container, `${path}.container`, volume.container, problems);
+      if (spec.services && volume.container !== undefined) {
+        problems.push(`${path}.container: with services, each service mounts the volume itself (mounts: [${name}:${volume.container}])`);
+      } else if (!spec.services && volume.container === undefined) {
+        problems.push(`${path}.container: is required (the one container mounts the volume there)`);
+      } else if (volume.container !== undefined) {
+        const pathProblem = containerPathProblem(volume.container);
+        if (pathProblem) problems.push(`${path}.container: ${pathProblem}`);
+        else claim(pathOwners, volume.container, `${path}.container`, volume.container, problems);
+      }
       if (volume.size_limit !== undefined && parseSize(volume.size_limit) === 0) problems.push(`${path}.size_limit: must be more than 0`);
     }
   }
 }
 
 /** Container paths must be plain absolute paths: no way to mount over / or step out with "..". */
-function containerPathProblem({ container }: StorageVolumeInput): string | undefined {
+function containerPathProblem(container: string): string | undefined {
   if (container === '/') return 'must not be the root directory';
   const segments = container.slice(1).split('/');
   if (segments.some((segment) => segment === '..' || segment === '.')) return 'must not contain . or .. segments';
@@ -122,11 +153,172 @@ function checkResources(spec: AppSpecInput, problems: string[]): void {
   if (limits.storage !== undefined && parseSize(limits.storage) === 0) problems.push('resources.limits.storage: must be more than 0');
 }
 
+/** Exactly one of the two forms: image (one container) or services. */
+function checkForm(spec: AppSpecInput): string[] {
+  if (spec.services) {
+    const problems = SHORT_FORM_SERVICE_KEYS.filter((key) => spec[key] !== undefined).map(
+      (key) => `${key}: with services, each service sets its own ${key} (services.<name>.${key})`,
+    );
+    if (Object.keys(spec.services).length > MAX_SERVICES) problems.push(`services: ${Object.keys(spec.services).length} services; an app may have at most ${MAX_SERVICES}`);
+    return problems;
+  }
+  return spec.image === undefined ? ['image: is required (or services, for an app of several containers)'] : [];
+}
+
+/**
+ * Each service's fields in compose's forms, read as normalize will read them; then what refers to
+ * what: mounts to volumes, depends_on to services (without cycles), and service_healthy to a
+ * service that has a healthcheck to wait for.
+ */
+function checkServices(spec: AppSpecInput, problems: string[]): void {
+  const written = servicesAsWritten(spec);
+  // The short form's fields sit at the top level, and its mounts come from storage (checked there).
+  const base = (name: string) => (spec.services ? `services.${name}` : '');
+  const read = new Map<string, ServiceSpec>();
+  for (const [name, input] of written) {
+    const service = readService(name, input, base(name), problems);
+    if (service) read.set(name, service);
+  }
+  const volumes = new Set([...Object.keys(spec.storage?.persistent ?? {}), ...Object.keys(spec.storage?.temporary ?? {})]);
+  for (const [name, service] of read) {
+    const path = base(name);
+    const paths = new Map<string, string>();
+    if (spec.services) {
+      service.mounts.forEach((mount, i) => {
+        const at = `${path}.mounts[${i}]`;
+        if (mount.volume !== undefined && !volumes.has(mount.volume)) {
+          problems.push(`${at}: no volume ${mount.volume} in storage.persistent or storage.temporary${volumes.size ? ` (volumes: ${[...volumes].join(', ')})` : ''}`);
+        }
+        const pathProblem = containerPathProblem(mount.container);
+        if (pathProblem) problems.push(`${at}: ${mount.container} ${pathProblem}`);
+        else claim(paths, mount.container, at, mount.container, problems);
+      });
+    }
+    service.tmpfs.forEach((entry, i) => {
+      const at = joinPath(path, 'tmpfs') + (Array.isArray(written.find(([n]) => n === name)![1].tmpfs) ? `[${i}]` : '');
+      const pathProblem = containerPathProblem(entry.container);
+      if (pathProblem) problems.push(`${at}: ${entry.container} ${pathProblem}`);
+      else claim(paths, entry.container, at, entry.container, problems);
+    });
+    if (service.working_dir !== undefined) {
+      const pathProblem = containerPathProblem(service.working_dir);
+      if (pathProblem) problems.push(`${joinPath(path, 'working_dir')}: ${pathProblem}`);
+    }
+    service.depends_on.forEach(({ service: dependency, condition }) => {
+      const at = `${path}.depends_on.${dependency}`;
+      const target = read.get(dependency);
+      if (dependency === name) problems.push(`${at}: a service cannot depend on itself`);
+      else if (!written.some(([n]) => n === dependency)) problems.push(`${at}: no service ${dependency} in this app (services: ${written.map(([n]) => n).join(', ')})`);
+      else if (condition === 'service_healthy' && target && (!target.healthcheck || target.healthcheck.test[0] === 'NONE')) {
+        problems.push(`${at}.condition: service_healthy waits for the healthcheck of ${dependency}, which has none (add services.${dependency}.healthcheck)`);
+      }
+    });
+  }
+  const cycle = dependencyCycle([...read.values()]);
+  if (cycle) problems.push(`services.${cycle[0]}.depends_on: the services wait for each other in a circle (${cycle.join(' → ')}); none could start`);
+}
+
+/** Reads one service's fields; each one that cannot be read is a problem at its path. */
+function readService(name: string, input: ServiceInput, path: string, problems: string[]): ServiceSpec | undefined {
+  try {
+    return normalizeService(name, input);
+  } catch (err) {
+    if (!(err instanceof FieldProblem)) throw err;
+  }
+  // Something could not be read: read field by field, to name each one that fails.
+  const fields = Object.keys(input) as (keyof ServiceInput)[];
+  for (const field of fields) {
+    try {
+      normalizeService(name, { image: input.image, [field]: input[field] } as ServiceInput);
+    } catch (err) {
+      if (!(err instanceof FieldProblem)) throw err;
+      problems.push(`${joinPath(path, field)}${err.subpath}: ${err.message}`);
+    }
+  }
+  return undefined;
+}
+
+/** The first circle in the services' depends_on, as names from its start back to it; undefined when there is none. */
+function dependencyCycle(services: ServiceSpec[]): string[] | undefined {
+  const byName = new Map(services.map((service) => [service.name, service]));
+  const done = new Set<string>();
+  const trail: string[] = [];
+  const visit = (name: string): string[] | undefined => {
+    const at = trail.indexOf(name);
+    if (at >= 0) return [...trail.slice(at), name];
+    if (done.has(name)) return undefined;
+    trail.push(name);
+    for (const { service } of byName.get(name)?.depends_on ?? []) {
+      if (service === name) continue;
+      const found = visit(service);
+      if (found) return found;
+    }
+    trail.pop();
+    done.add(name);
+    return undefined;
+  };
+  for (const service of services) {
+    const found = visit(service.name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Declared permissions in the same words as the services' own use of them. */
+function checkPermissions(spec: AppSpecInput, problems: string[]): void {
+  (spec.permissions?.devices ?? []).forEach((device, i) => {
+    try {
+      devicePath(device);
+    } catch (err) {
+      if (err instanceof FieldProblem) problems.push(`permissions.devices[${i}]: ${err.message}`);
+      else throw err;
+    }
+  });
+  (spec.permissions?.capabilities ?? []).forEach((capability, i) => {
+    try {
+      capabilityName(capability);
+    } catch (err) {
+      if (err instanceof FieldProblem) problems.push(`permissions.capabilities[${i}]: ${err.message}`);
+      else throw err;
+    }
+  });
+}
+
 /** Records who uses a value first; a second user is a problem naming the first. */
 function claim<K>(owners: Map<K, string>, value: K, path: string, shown: string, problems: string[]): void {
   const owner = owners.get(value);
   if (owner !== undefined) problems.push(`${path}: ${shown} is already used by ${owner}`);
   else owners.set(value, path.replace(/\.(name|guest_port|container)$/, ''));
+}
+
+/**
+ * anyOf (compose's "a string or a list") fails with the errors of every branch. Keep those of
+ * the branch whose type the value has (a list's problems, for a list); when none has, only the
+ * anyOf's own message ("must be a command line or a list of words").
+ */
+function relevantErrors(errors: ErrorObject[]): ErrorObject[] {
+  const dropped = new Set<ErrorObject>();
+  const inBranch = (error: ErrorObject, anyOf: ErrorObject, branch?: number) =>
+    error !== anyOf &&
+    error.instancePath.startsWith(anyOf.instancePath) &&
+    error.schemaPath.startsWith(`${anyOf.schemaPath}/${branch ?? ''}`);
+  const anyOfs = errors.filter((error) => error.keyword === 'anyOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length || a.instancePath.length - b.instancePath.length);
+  for (const anyOf of anyOfs) {
+    if (dropped.has(anyOf)) continue;
+    const branches = (anyOf.schema as unknown[]).map((_, i) => errors.filter((error) => inBranch(error, anyOf, i) && error.schemaPath.charAt(`${anyOf.schemaPath}/${i}`.length) === '/'));
+    const fitting = branches.filter((branch) => !branch.some((error) => error.keyword === 'type' && error.instancePath === anyOf.instancePath));
+    const kept = fitting.length === 1 ? fitting[0]! : [];
+    for (const error of errors) if (inBranch(error, anyOf) && !kept.includes(error)) dropped.add(error);
+    if (fitting.length === 1) {
+      dropped.add(anyOf);
+      // A branch's own failure (a pattern, say) reads better in the anyOf's words, when it has some.
+      const message = (anyOf.parentSchema as SchemaAnnotations)['x-message'];
+      for (const error of kept) {
+        if (message && error.instancePath === anyOf.instancePath && !(error.parentSchema as SchemaAnnotations)['x-message']) (error.parentSchema as SchemaAnnotations) = { ...(error.parentSchema as SchemaAnnotations), 'x-message': message };
+      }
+    }
+  }
+  return errors.filter((error) => !dropped.has(error));
 }
 
 // ---- JSON Schema errors as "path: problem" ----
@@ -135,6 +327,8 @@ interface SchemaAnnotations {
   properties?: Record<string, unknown>;
   'x-message'?: string;
   'x-unsupported'?: Record<string, string>;
+  /** The field an error of this (sub)schema is about, when it is not where the schema applies. */
+  'x-field'?: string;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -150,6 +344,7 @@ function describeSchemaError(error: ErrorObject): string | undefined {
   // Errors inside propertyNames carry the offending key; they say what is wrong with it.
   const path = error.propertyName === undefined ? specPath(error.instancePath) : joinPath(specPath(error.instancePath), error.propertyName);
   const schemaHere = (error.parentSchema ?? {}) as SchemaAnnotations;
+  if (schemaHere['x-field'] && error.keyword === 'anyOf') return `${joinPath(path, schemaHere['x-field'])}: ${schemaHere['x-message']}`;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'propertyNames':
