@@ -1,6 +1,7 @@
 // Port and subnet allocation, and naming the holder of a taken port.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { PortInUseError, PortRangeExhaustedError, SubnetsExhaustedError } from '../../services/daemon/apps/errors.js';
 import { allocatePorts, assertPortsFree, findPortHolder, hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
@@ -49,6 +50,19 @@ test('a taken port is refused, naming this very process as its holder', async ()
   }
   assert.is(await hostPortProbe.isFree(port), true);
   assert.is(await findPortHolder(port), undefined);
+});
+
+test('a port some process holds for UDP is not free either (udp listeners take ports from the same pool)', async () => {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '0.0.0.0', resolve));
+  const { port } = socket.address();
+  try {
+    assert.is(await hostPortProbe.isFree(port), false);
+    assert.is(await findPortHolder(port), `pid ${process.pid} (node)`);
+  } finally {
+    await new Promise<void>((resolve) => socket.close(resolve));
+  }
+  assert.is(await hostPortProbe.isFree(port), true);
 });
 
 test('subnets: lowest /24 of the pool clear of every taken range', () => {

@@ -1,6 +1,7 @@
 // Fortress ports. Each listener gets a host-bind port (what the engine publishes on 127.0.0.1)
 // and a public port (where the proxy exposes it). Allocations live in the control store with the
 // app, so they survive restarts; this module picks new ones and finds who holds a taken port.
+import dgram from 'node:dgram';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import net from 'node:net';
 import type { PortAllocation } from '../control-document.js';
@@ -65,29 +66,48 @@ export async function assertPortsFree(ports: readonly number[], probe: PortProbe
   }
 }
 
-/** The probe for this machine: a test bind, and /proc to name the holder. */
+/**
+ * The probe for this machine: a test bind, and /proc to name the holder. A port is free only when
+ * both TCP and UDP are: a listener may be either (protocol udp), and one number per listener keeps
+ * the host-bind and public ranges a single pool.
+ */
 export const hostPortProbe: PortProbe = {
-  isFree: (port) =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      // A listener on 0.0.0.0 or 127.0.0.1 makes this bind fail, which is all that matters for loopback.
-      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-    }),
+  isFree: async (port) => (await tcpFree(port)) && (await udpFree(port)),
   holder: findPortHolder,
 };
 
-const TCP_LISTEN = '0A';
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    // A listener on 0.0.0.0 or 127.0.0.1 makes this bind fail, which is all that matters for loopback.
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
 
-/** Finds the process listening on a TCP port through /proc/net/tcp{,6} and /proc/<pid>/fd. */
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind({ port, address: '127.0.0.1', exclusive: true }, () => socket.close(() => resolve(true)));
+  });
+}
+
+/** The socket states that hold a port: a listening TCP socket, or any bound UDP one (UDP has no listen state). */
+const HOLDING_STATE: Record<string, string> = { tcp: '0A', tcp6: '0A', udp: '07', udp6: '07' };
+
+/** Finds the process holding a TCP or UDP port through /proc/net/{tcp,udp}{,6} and /proc/<pid>/fd. */
 export async function findPortHolder(port: number, proc = '/proc'): Promise<string | undefined> {
   const inodes = new Set<string>();
-  for (const table of ['tcp', 'tcp6']) {
+  for (const [table, state] of Object.entries(HOLDING_STATE)) {
     const text = await readFile(`${proc}/net/${table}`, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/);
       const local = fields[1];
-      if (!local || fields[3] !== TCP_LISTEN) continue;
+      if (!local || fields[3] !== state) continue;
       if (parseInt(local.split(':')[1]!, 16) === port) inodes.add(fields[9]!);
     }
   }
