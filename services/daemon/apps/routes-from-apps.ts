@@ -40,7 +40,8 @@ export function routesFromApps(apps: readonly AppView[], deviceName: string): Ro
         protocol: service.protocol,
         access: defaultAccess(app.spec.type, service.protocol, listener.public),
         middleware: listener.protocol_middleware.map((m) => ({ name: m.name, params: { ...m.params } })),
-        hostnames: [`${hostLabel(app.name, service.listener)}.${deviceName}.local`, `${service.publicPort}-${app.name}`],
+        // A datagram names no host: a udp listener is reached by its public port alone.
+        hostnames: service.protocol === 'udp' ? [] : [`${hostLabel(app.name, service.listener)}.${deviceName}.local`, `${service.publicPort}-${app.name}`],
       };
     }),
   );

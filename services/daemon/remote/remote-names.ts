@@ -27,10 +27,15 @@ export function deviceTerminatesTls(flow: Flow, protocol: Protocol): boolean {
   return flow === 'tcp' && protocol !== 'raw';
 }
 
+/** The relay carries TCP streams: a udp listener has no remote name (it is reached on the local network only). */
+export function reachableRemotely(protocol: Protocol): boolean {
+  return protocol !== 'udp';
+}
+
 export function remoteNames(settings: RemoteSettings, listeners: readonly AppListener[], modeFor: (app: string) => RemoteMode): RemoteName[] {
   return [
     { hostname: settings.portalHostname, kind: 'portal', mode: 'local', tls: 'device' },
-    ...listeners.map(({ app, listener, flow, protocol }): RemoteName => ({
+    ...listeners.filter((l) => reachableRemotely(l.protocol)).map(({ app, listener, flow, protocol }): RemoteName => ({
       hostname: appRemoteName(app, listener, settings.appDomain),
       kind: 'app',
       app,
@@ -48,6 +53,6 @@ export function withRemoteNames(portal: PortalRoute | null, routes: readonly Rou
   if (!settings?.enabled) return { portal, routes: [...routes] };
   return {
     portal: portal && { ...portal, hostnames: [...portal.hostnames, settings.portalHostname] },
-    routes: routes.map((route) => ({ ...route, hostnames: [...route.hostnames, appRemoteName(route.app, route.listener, settings.appDomain)] })),
+    routes: routes.map((route) => (reachableRemotely(route.protocol) ? { ...route, hostnames: [...route.hostnames, appRemoteName(route.app, route.listener, settings.appDomain)] } : route)),
   };
 }
