@@ -3,7 +3,7 @@
 // ports 80 and 443; and Piccolo's security defaults: listeners behind the login, no internet, no
 // permission beyond what the services use. The short form (top-level image) becomes one service
 // named "app" with the storage volumes mounted at their container paths.
-import { capabilityName, commandLine, DEFAULT_CAPABILITIES, devicePath, durationMs, environmentMap, mount, serviceHealthCheck, sizeBytes, tmpfsEntry } from './service-fields.js';
+import { capabilityName, commandLine, DEFAULT_CAPABILITIES, devicePath, durationMs, environmentMap, mapAt, mount, serviceHealthCheck, sizeBytes, tmpfsEntry, within } from './service-fields.js';
 import {
   SHORT_FORM_SERVICE,
   type AppSpec,
@@ -18,6 +18,7 @@ import {
   type ServiceSpec,
   type StorageVolume,
   type StorageVolumeInput,
+  type TmpfsInput,
 } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -75,26 +76,26 @@ export function normalizeService(name: string, input: ServiceInput): ServiceSpec
   const service: ServiceSpec = {
     name,
     image: input.image,
-    environment: environmentMap(input.environment),
+    environment: within('.environment', () => environmentMap(input.environment)),
     restart: input.restart ?? 'unless-stopped',
-    cap_drop: uniqueSorted((input.cap_drop ?? []).map(capabilityName)),
-    cap_add: uniqueSorted((input.cap_add ?? []).map(capabilityName)),
+    cap_drop: uniqueSorted(mapAt('.cap_drop', input.cap_drop ?? [], capabilityName)),
+    cap_add: uniqueSorted(mapAt('.cap_add', input.cap_add ?? [], capabilityName)),
     read_only: input.read_only ?? false,
-    tmpfs: (input.tmpfs === undefined ? [] : [input.tmpfs].flat()).map(tmpfsEntry),
+    tmpfs: Array.isArray(input.tmpfs) ? mapAt('.tmpfs', input.tmpfs, tmpfsEntry) : input.tmpfs === undefined ? [] : [within('.tmpfs', () => tmpfsEntry(input.tmpfs as TmpfsInput))],
     depends_on: dependsOn(input.depends_on),
-    mounts: (input.mounts ?? []).map(mount),
-    devices: uniqueSorted((input.devices ?? []).map(devicePath)),
+    mounts: mapAt('.mounts', input.mounts ?? [], mount),
+    devices: uniqueSorted(mapAt('.devices', input.devices ?? [], devicePath)),
     privileged: input.privileged ?? false,
     network_mode: input.network_mode === 'host' ? 'host' : 'app',
     engine_socket: input.engine_socket ?? false,
   };
-  if (input.command !== undefined) service.command = commandLine(input.command);
-  if (input.entrypoint !== undefined) service.entrypoint = commandLine(input.entrypoint);
+  if (input.command !== undefined) service.command = within('.command', () => commandLine(input.command!));
+  if (input.entrypoint !== undefined) service.entrypoint = within('.entrypoint', () => commandLine(input.entrypoint!));
   if (input.user !== undefined) service.user = String(input.user);
   if (input.working_dir !== undefined) service.working_dir = input.working_dir;
-  if (input.stop_grace_period !== undefined) service.stop_grace_period_ms = durationMs(input.stop_grace_period);
-  if (input.shm_size !== undefined) service.shm_size_bytes = sizeBytes(input.shm_size);
-  if (input.healthcheck !== undefined) service.healthcheck = serviceHealthCheck(input.healthcheck);
+  if (input.stop_grace_period !== undefined) service.stop_grace_period_ms = within('.stop_grace_period', () => durationMs(input.stop_grace_period!));
+  if (input.shm_size !== undefined) service.shm_size_bytes = within('.shm_size', () => sizeBytes(input.shm_size!));
+  if (input.healthcheck !== undefined) service.healthcheck = within('.healthcheck', () => serviceHealthCheck(input.healthcheck!));
   return service;
 }
 
@@ -136,9 +137,9 @@ function normalizePermissions(input: AppSpecInput, services: ServiceSpec[]): Per
     host_network: (declared.host_network ?? false) || services.some((s) => s.network_mode === 'host'),
     privileged: (declared.privileged ?? false) || services.some((s) => s.privileged),
     engine_socket: (declared.engine_socket ?? false) || services.some((s) => s.engine_socket),
-    devices: uniqueSorted([...(declared.devices ?? []).map(devicePath), ...services.flatMap((s) => s.devices)]),
+    devices: uniqueSorted([...mapAt('permissions.devices', declared.devices ?? [], devicePath), ...services.flatMap((s) => s.devices)]),
     capabilities: uniqueSorted([
-      ...(declared.capabilities ?? []).map(capabilityName),
+      ...mapAt('permissions.capabilities', declared.capabilities ?? [], capabilityName),
       ...services.flatMap((s) => s.cap_add).filter((cap) => !DEFAULT_CAPABILITIES.has(cap)),
     ]),
     media: uniqueSorted([...(declared.media ?? []), ...services.flatMap((s) => s.mounts.flatMap((m: ServiceMount) => (m.media === undefined ? [] : [m.media])))]),

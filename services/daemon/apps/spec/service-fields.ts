@@ -169,6 +169,11 @@ export function devicePath(input: string): string {
   return host!;
 }
 
+/** Reads each item of a list; a problem names the item's index. */
+export function mapAt<T, R>(subpath: string, items: readonly T[], read: (item: T) => R): R[] {
+  return items.map((item, i) => within(`${subpath}[${i}]`, () => read(item)));
+}
+
 /** Adds a subpath to a problem thrown by read. */
 export function within<T>(subpath: string, read: () => T): T {
   try {

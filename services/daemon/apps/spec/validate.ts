@@ -57,10 +57,8 @@ export function validateAppSpec(value: unknown): AppSpec {
 function semanticProblems(spec: AppSpecInput): string[] {
   const problems: string[] = [];
   if (RESERVED_NAMES.has(spec.name)) problems.push(`name: "${spec.name}" is reserved`);
-  const formProblems = checkForm(spec);
-  problems.push(...formProblems);
-  // The services' own checks need to know which form they are in, so they wait for it to be clear.
-  if (!formProblems.length) checkServices(spec, problems);
+  problems.push(...checkForm(spec));
+  if (spec.services || spec.image !== undefined) checkServices(spec, problems);
   checkListeners(spec, problems);
   checkStorage(spec, problems);
   checkPermissions(spec, problems);
@@ -175,17 +173,21 @@ function checkServices(spec: AppSpecInput, problems: string[]): void {
   // The short form's fields sit at the top level, and its mounts come from storage (checked there).
   const base = (name: string) => (spec.services ? `services.${name}` : '');
   const read = new Map<string, ServiceSpec>();
+  const indexes = new Map<string, Record<string, number[]>>();
   for (const [name, input] of written) {
-    const service = readService(name, input, base(name), problems);
-    if (service) read.set(name, service);
+    const found = readService(name, input, base(name), problems);
+    if (!found) continue;
+    read.set(name, found.service);
+    indexes.set(name, found.indexes);
   }
   const volumes = new Set([...Object.keys(spec.storage?.persistent ?? {}), ...Object.keys(spec.storage?.temporary ?? {})]);
   for (const [name, service] of read) {
     const path = base(name);
     const paths = new Map<string, string>();
+    const writtenIndex = (field: string, i: number) => indexes.get(name)![field]?.[i] ?? i;
     if (spec.services) {
       service.mounts.forEach((mount, i) => {
-        const at = `${path}.mounts[${i}]`;
+        const at = `${path}.mounts[${writtenIndex('mounts', i)}]`;
         if (mount.volume !== undefined && !volumes.has(mount.volume)) {
           problems.push(`${at}: no volume ${mount.volume} in storage.persistent or storage.temporary${volumes.size ? ` (volumes: ${[...volumes].join(', ')})` : ''}`);
         }
@@ -195,7 +197,7 @@ function checkServices(spec: AppSpecInput, problems: string[]): void {
       });
     }
     service.tmpfs.forEach((entry, i) => {
-      const at = joinPath(path, 'tmpfs') + (Array.isArray(written.find(([n]) => n === name)![1].tmpfs) ? `[${i}]` : '');
+      const at = joinPath(path, 'tmpfs') + (Array.isArray(written.find(([n]) => n === name)![1].tmpfs) ? `[${writtenIndex('tmpfs', i)}]` : '');
       const pathProblem = containerPathProblem(entry.container);
       if (pathProblem) problems.push(`${at}: ${entry.container} ${pathProblem}`);
       else claim(paths, entry.container, at, entry.container, problems);
@@ -218,24 +220,60 @@ function checkServices(spec: AppSpecInput, problems: string[]): void {
   if (cycle) problems.push(`services.${cycle[0]}.depends_on: the services wait for each other in a circle (${cycle.join(' → ')}); none could start`);
 }
 
-/** Reads one service's fields; each one that cannot be read is a problem at its path. */
-function readService(name: string, input: ServiceInput, path: string, problems: string[]): ServiceSpec | undefined {
+/** A service as far as it could be read; indexes maps a list's kept items to where they were written. */
+interface ReadService {
+  service: ServiceSpec;
+  indexes: Record<string, number[]>;
+}
+
+/**
+ * Reads one service's fields; each one that cannot be read is a problem at its path (each item of
+ * a list on its own). The service is still returned without those fields, so what refers to what
+ * is checked too.
+ */
+function readService(name: string, input: ServiceInput, path: string, problems: string[]): ReadService | undefined {
   try {
-    return normalizeService(name, input);
+    return { service: normalizeService(name, input), indexes: {} };
   } catch (err) {
     if (!(err instanceof FieldProblem)) throw err;
   }
-  // Something could not be read: read field by field, to name each one that fails.
-  const fields = Object.keys(input) as (keyof ServiceInput)[];
-  for (const field of fields) {
+  // The short form's fields are at the top level: no leading dot there.
+  const at = (subpath: string) => (path ? path + subpath : subpath.replace(/^\./, ''));
+  /** Reads one field (or one item of it, shown at index); false when it cannot be read. */
+  const readable = (field: keyof ServiceInput, value: unknown, index?: number): boolean => {
     try {
-      normalizeService(name, { image: input.image, [field]: input[field] } as ServiceInput);
+      normalizeService(name, { image: input.image, [field]: value } as ServiceInput);
+      return true;
     } catch (err) {
       if (!(err instanceof FieldProblem)) throw err;
-      problems.push(`${joinPath(path, field)}${err.subpath}: ${err.message}`);
+      const subpath = index === undefined ? err.subpath : err.subpath.replace(`.${field}[0]`, `.${field}[${index}]`);
+      problems.push(`${at(subpath)}: ${err.message}`);
+      return false;
+    }
+  };
+  // What can be read is kept (a list keeps its good items), so what refers to what is checked too.
+  const partial: Record<string, unknown> = { image: input.image };
+  const kept: Record<string, number[]> = {};
+  for (const field of Object.keys(input) as (keyof ServiceInput)[]) {
+    const value = input[field];
+    if (Array.isArray(value) && field !== 'command' && field !== 'entrypoint') {
+      // Item by item, so each bad item is named; then as a whole (a key set twice).
+      const good = value.flatMap((item, i) => (readable(field, [item], i) ? [i] : []));
+      if (good.length === value.length && readable(field, value)) partial[field] = value;
+      else if (field !== 'environment') {
+        partial[field] = good.map((i) => value[i]);
+        kept[field] = good;
+      }
+    } else if (readable(field, value)) {
+      partial[field] = value;
     }
   }
-  return undefined;
+  try {
+    return { service: normalizeService(name, partial as unknown as ServiceInput), indexes: kept };
+  } catch (err) {
+    if (err instanceof FieldProblem) return undefined;
+    throw err;
+  }
 }
 
 /** The first circle in the services' depends_on, as names from its start back to it; undefined when there is none. */
