@@ -132,4 +132,25 @@ test('neither image nor services: one problem saying both ways', () => {
   assert.equal(problems('name: stack', ...LISTENER), ['image: is required (or services, for an app of several containers)']);
 });
 
+test('a mount may name a folder inside its volume or media folder; it must stay inside', () => {
+  const spec = yaml(
+    'name: stack',
+    'services:',
+    '  web: { image: web:1, mounts: [{ volume: data, subpath: db/main, container: /var/lib/db }, { media: Media, subpath: Movies, container: /movies, read_only: true }] }',
+    ...LISTENER,
+    'storage: { persistent: { data: {} } }',
+  );
+  assert.equal(spec.services[0]!.mounts, [
+    { volume: 'data', subpath: 'db/main', container: '/var/lib/db', read_only: false },
+    { media: 'Media', subpath: 'Movies', container: '/movies', read_only: true },
+  ]);
+  assert.equal(
+    problems('name: stack', 'services:', '  web: { image: web:1, mounts: [{ volume: data, subpath: ../etc, container: /x }, { media: Media, subpath: /abs, container: /y }] }', ...LISTENER, 'storage: { persistent: { data: {} } }'),
+    [
+      'services.web.mounts[0].subpath: ../etc must be a folder inside the volume, such as db or Movies/4k (no leading /, no . or .. segments)',
+      'services.web.mounts[1].subpath: /abs must be a folder inside the media folder, such as db or Movies/4k (no leading /, no . or .. segments)',
+    ],
+  );
+});
+
 test.run();

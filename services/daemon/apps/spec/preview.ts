@@ -104,10 +104,14 @@ function permissionsOf(spec: Spec, deviceName: string | undefined): Permission[]
   }
   for (const listener of spec.listeners) {
     const open = defaultAccess(spec.type, listener.protocol, listener.public) === 'public';
-    const what = listener.protocol === 'raw' ? `TCP port ${listener.guest_port}` : `${listener.protocol === 'websocket' ? 'WebSocket' : 'Web'} service "${listener.name}"`;
+    const what =
+      listener.protocol === 'raw' || listener.protocol === 'udp'
+        ? `${listener.protocol === 'udp' ? 'UDP' : 'TCP'} port ${listener.guest_port}`
+        : `${listener.protocol === 'websocket' ? 'WebSocket' : 'Web'} service "${listener.name}"`;
     const tls = listener.flow === 'tls' ? ' The app handles its own encryption (TLS); the device passes the traffic through unread.' : '';
     if (open) {
-      const why = listener.protocol === 'raw' ? 'the device cannot ask for a sign-in on a raw TCP port' : 'no sign-in is asked';
+      const why =
+        listener.protocol === 'raw' ? 'the device cannot ask for a sign-in on a raw TCP port' : listener.protocol === 'udp' ? 'the device cannot ask for a sign-in on a UDP port' : 'no sign-in is asked';
       permissions.push({
         id: `public-listener:${listener.name}`,
         title: `${what} open to everyone on your network`,
@@ -148,7 +152,7 @@ function permissionsOf(spec: Spec, deviceName: string | undefined): Permission[]
 function warningsOf(spec: Spec, installed: Spec | undefined): string[] {
   const warnings: string[] = [];
   for (const listener of spec.listeners) {
-    if (spec.type === 'user' && listener.public && listener.protocol !== 'raw') warnings.push(`listener ${listener.name} is public: anyone on your network can use it without signing in`);
+    if (spec.type === 'user' && listener.public && listener.protocol !== 'raw' && listener.protocol !== 'udp') warnings.push(`listener ${listener.name} is public: anyone on your network can use it without signing in`);
   }
   if (!installed) return warnings;
   for (const name of Object.keys(installed.storage.persistent)) {

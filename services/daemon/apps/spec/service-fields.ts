@@ -126,11 +126,22 @@ export function serviceHealthCheck(input: ServiceHealthCheckInput): ServiceHealt
   return { test: [kind, ...rest], ...timings };
 }
 
-/** "data:/var/lib/app:ro" or {volume|media, container, read_only}. */
+/** "data:/var/lib/app:ro" or {volume|media, subpath, container, read_only}. */
 export function mount(input: MountInput): ServiceMount {
   if (typeof input !== 'string') {
     if ((input.volume === undefined) === (input.media === undefined)) throw new FieldProblem('needs exactly one of volume and media');
-    return { ...(input.volume !== undefined ? { volume: input.volume } : { media: input.media! }), container: input.container, read_only: input.read_only ?? false };
+    if (input.subpath !== undefined) {
+      const segments = input.subpath.split('/');
+      if (input.subpath.startsWith('/') || segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+        throw new FieldProblem(`${input.subpath} must be a folder inside the ${input.volume !== undefined ? 'volume' : 'media folder'}, such as db or Movies/4k (no leading /, no . or .. segments)`, '.subpath');
+      }
+    }
+    return {
+      ...(input.volume !== undefined ? { volume: input.volume } : { media: input.media! }),
+      ...(input.subpath !== undefined && { subpath: input.subpath }),
+      container: input.container,
+      read_only: input.read_only ?? false,
+    };
   }
   const parts = input.split(':');
   const [source, container, mode] = parts;

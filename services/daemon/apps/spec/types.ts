@@ -100,6 +100,8 @@ export interface ServiceMount {
   volume?: string;
   /** A shared device folder (permissions.media), e.g. "Media". Exactly one of volume and media is set. */
   media?: string;
+  /** A folder inside the volume or media folder (relative: "db", "Movies/4k"); absent: the whole of it. */
+  subpath?: string;
   /** Absolute path inside the container. */
   container: string;
   read_only: boolean;
@@ -215,7 +217,7 @@ export interface ServiceHealthCheckInput {
   disable?: boolean;
 }
 
-export type MountInput = string | { volume?: string; media?: string; container: string; read_only?: boolean };
+export type MountInput = string | { volume?: string; media?: string; subpath?: string; container: string; read_only?: boolean };
 
 export type TmpfsInput = string | { container: string; size?: string | number };
 
