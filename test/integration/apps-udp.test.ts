@@ -1,0 +1,147 @@
+// A udp listener end to end: an app with a UDP echo (the Node test app, port 7/udp) installed
+// through the daemon's API on real Podman, published on 127.0.0.1 only, listed by the Services API
+// with a udp:// URL, and reached through the real proxy from 127.0.0.2 and 127.0.0.3 as two
+// clients, each answered on its own flow. Flows idle out; the per-client cap refuses the excess
+// (counted, logged); a stopped app's port gets nothing back and the proxy carries on; uninstall
+// closes the public port.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import type { ApiSession } from '../support/api-session.js';
+import { jobDone } from '../support/jobs.js';
+import { buildNodeAppImage } from '../support/node-app-image.js';
+import { startPodman, type TestPodman } from '../support/podman.js';
+import { setUpDevice } from '../support/portal.js';
+import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
+import { echoSender, udpClient, type UdpClient } from '../support/udp.js';
+
+const execFileAsync = promisify(execFile);
+const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-udp-'));
+const stateDir = path.join(dir, 'state');
+const BRIEF_IDLE_MS = 800;
+let podman: TestPodman;
+let daemon: ServiceProcess;
+let proxy: ServiceProcess;
+let api: ApiSession;
+let app = '';
+let publicPort = 0;
+let hostBindPort = 0;
+const clients: UdpClient[] = [];
+
+async function client(from: string): Promise<UdpClient> {
+  const made = await udpClient(from, publicPort);
+  clients.push(made);
+  return made;
+}
+
+/** Asks until the app answers: the container's echo may take a moment to bind after "running". */
+async function answered(c: UdpClient, payload: string): Promise<string> {
+  return waitFor(() => c.ask(payload, 300), 20_000, `an answer to ${payload}`);
+}
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  podman = await startPodman();
+  app = `${podman.prefix}udp`;
+  const image = await buildNodeAppImage(podman.prefix, 'udp');
+  const internalSocket = path.join(dir, 'internal.sock');
+  ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
+  ({ proc: proxy } = await startTestProxy(internalSocket, dir, {
+    PICCOLO_PROXY_UDP_MAX_FLOWS_PER_CLIENT: '2',
+    PICCOLO_PROXY_UDP_BRIEF_IDLE_MS: String(BRIEF_IDLE_MS),
+    PICCOLO_LOG_LEVEL: 'debug',
+  }));
+  api = await setUpDevice(`http://127.0.0.1:${(await daemon.address('http')).split(':').pop()}`, stateDir);
+  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  const spec = [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: echo', '    guest_port: 7', '    protocol: udp'].join('\n');
+  const install = await api.call('POST', '/api/v1/apps', { spec });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  await jobDone(api, install.body.job, 90_000);
+});
+
+test.after(async () => {
+  for (const c of clients) c.close();
+  await proxy?.kill('SIGTERM');
+  await daemon?.kill('SIGTERM');
+  await podman?.stop();
+  removeTestDir(dir);
+});
+
+test('the Services API lists the listener with a udp:// URL; Podman publishes <port>/udp on 127.0.0.1 only', async () => {
+  const { body } = await api.call('GET', '/api/v1/services');
+  const entry = body.services.find((s: any) => s.app === app);
+  assert.ok(entry, JSON.stringify(body));
+  assert.is(entry.protocol, 'udp');
+  ({ publicPort, hostBindPort } = entry);
+  assert.is(entry.localUrl, `udp://127.0.0.1:${hostBindPort}`);
+  const inspected = await podman.docker.getContainer(`piccolo-${app}`).inspect();
+  assert.equal(inspected.HostConfig.PortBindings, { '7/udp': [{ HostIp: '127.0.0.1', HostPort: String(hostBindPort) }] });
+  // Whatever holds the host-bind port (conmon reserves it) holds it on loopback.
+  const { stdout } = await execFileAsync('ss', ['-uanH']);
+  const holders = stdout.split('\n').map((line) => line.trim().split(/\s+/)[3] ?? '').filter((local) => local.endsWith(`:${hostBindPort}`));
+  assert.equal(holders.filter((local) => !local.startsWith('127.0.0.1:')), [], 'nothing beyond loopback');
+});
+
+test('through the proxy from 127.0.0.2 and 127.0.0.3: each client gets its own answers, over its own flow', async () => {
+  await waitFor(() => proxy.logs.find((l) => l.msg === 'listening' && l.protocol === 'udp' && l.listener === `${app}/echo`), 10_000, 'the proxy opens the udp port');
+  const a = await client('127.0.0.2');
+  const b = await client('127.0.0.3');
+  const first = [await answered(a, 'a-0'), await answered(b, 'b-0')];
+  assert.match(first[0]!, /^echo:a-0 from /);
+  assert.match(first[1]!, /^echo:b-0 from /);
+  const [a1, b1, a2, b2] = await Promise.all([a.ask('a-1'), b.ask('b-1'), a.ask('a-2'), b.ask('b-2')]);
+  for (const [answer, mine] of [[a1, 'a'], [b1, 'b'], [a2, 'a'], [b2, 'b']] as const) assert.match(answer ?? '', new RegExp(`^echo:${mine}-[12] from `));
+  assert.equal(a.received.filter((r) => r.startsWith('echo:b')), [], "127.0.0.2 never gets 127.0.0.3's answers");
+  assert.equal(b.received.filter((r) => r.startsWith('echo:a')), []);
+  assert.is(new Set(a.received.map(echoSender)).size, 1, 'one flow: the app sees one sender for all of a client');
+  assert.not.equal(echoSender(a1), echoSender(b1), 'two clients: two senders as the app sees them');
+});
+
+test('a flow that went idle is forgotten: the next datagram opens a new one', async () => {
+  const c = await client('127.0.0.2');
+  const before = echoSender(await answered(c, 'once'));
+  await new Promise((resolve) => setTimeout(resolve, BRIEF_IDLE_MS + 500));
+  const after = echoSender(await answered(c, 'again'));
+  assert.not.equal(after, before, 'a new upstream socket');
+  assert.ok(proxy.logs.some((l) => l.msg === 'udp flow closed' && l.why === 'idle'), 'the idle flow was closed');
+});
+
+test('the per-client cap refuses the excess flows (counted and logged); another address still gets in', async () => {
+  // An address no earlier test used: 127.0.0.2 still holds a conversation (kept for the long idle timeout).
+  const mine = await Promise.all([1, 2, 3].map(() => client('127.0.0.4')));
+  const got: boolean[] = [];
+  for (const c of mine) got.push((await c.ask('hi', 1000)) !== undefined);
+  assert.equal(got, [true, true, false]);
+  const line = await waitFor(() => proxy.logs.find((l) => l.msg === 'udp flow refused' && l.reason === 'client_full'), 2000, 'the refusal logged');
+  assert.is(line.client, '127.0.0.4');
+  assert.is(line.listener, `${app}/echo`);
+  assert.ok((line.totals as Record<string, number>).client_full >= 1, 'counted');
+  assert.ok(await (await client('127.0.0.5')).ask('me too', 1000), 'another address is not held back');
+});
+
+test('a stopped app: its port gets nothing back, the proxy carries on; started again, it answers', async () => {
+  const stop = await api.call('POST', `/api/v1/apps/${app}/stop`, {});
+  assert.is(stop.status, 202, JSON.stringify(stop.body));
+  await jobDone(api, stop.body.job);
+  await new Promise((resolve) => setTimeout(resolve, BRIEF_IDLE_MS + 500));
+  const c = await client('127.0.0.3');
+  for (let i = 0; i < 10; i++) assert.is(await c.ask(`anyone? ${i}`, 100), undefined);
+  assert.not.ok(proxy.logs.some((l) => l.level === 'error'), 'no error in the proxy');
+  const start = await api.call('POST', `/api/v1/apps/${app}/start`, {});
+  await jobDone(api, start.body.job);
+  assert.match(await answered(c, 'back'), /^echo:back from /);
+});
+
+test('uninstall closes the public port', async () => {
+  const removed = await api.call('DELETE', `/api/v1/apps/${app}`, { confirm: app });
+  assert.is(removed.status, 202, JSON.stringify(removed.body));
+  await jobDone(api, removed.body.job);
+  await waitFor(() => proxy.logs.find((l) => l.msg === 'stopped listening' && l.listener === `${app}/echo`), 10_000, 'the udp port closed');
+});
+
+test.run();
