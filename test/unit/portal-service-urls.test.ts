@@ -38,6 +38,15 @@ test('remote addresses: only while enabled, only for the listener named, on the 
   assert.is(serviceUrls(entry({ app: 'vault', listener: 'tls', protocol: 'raw', flow: 'tls' }), remote(true), 'piccolo.local').remote, 'tls-vault.apps.example.net:443');
 });
 
+test('a udp listener: a udp:// address on the local network, never a remote one (the relay carries TCP only)', () => {
+  const udp = entry({ app: 'dns', listener: 'dns', protocol: 'udp', publicPort: 35053 });
+  // Even a status that named it (an older daemon's) gives no remote address.
+  const on = remote(true);
+  const named = { ...on, hostnames: [...on.hostnames, { hostname: 'dns-dns.apps.example.net', kind: 'app', app: 'dns', listener: 'dns', flow: 'tcp', protocol: 'udp', mode: 'local', tls: 'device' }] } as RemoteStatus;
+  assert.equal(serviceUrls(udp, named, '192.168.1.20'), { local: 'udp://192.168.1.20:35053', remote: undefined, openable: false });
+  assert.is(describeListener(udp), 'UDP');
+});
+
 test('how a listener talks, in words', () => {
   assert.is(describeListener({ protocol: 'http', flow: 'tcp' }), 'HTTP');
   assert.is(describeListener({ protocol: 'raw', flow: 'tls' }), "raw TCP over TLS (the app's own)");

@@ -92,7 +92,7 @@ function ServiceRow({ service, remote }: { service: ServiceEntry; remote?: Remot
                 <CopyButton text={urls.remote} what={`the remote address of ${service.listener}`} />
               </>
             ) : (
-              <span class="muted">{remote?.enabled ? 'no remote name for this listener' : 'not reachable: remote access is off'}</span>
+              <span class="muted">{service.protocol === 'udp' ? 'not through the relay: it carries TCP only' : remote?.enabled ? 'no remote name for this listener' : 'not reachable: remote access is off'}</span>
             )}
           </dd>
         </div>

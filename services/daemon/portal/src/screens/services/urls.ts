@@ -7,7 +7,7 @@ import type { RemoteStatus } from '../../../../remote/remote-access.js';
 export interface ServiceUrls {
   local: string;
   remote?: string;
-  /** A browser can open it (HTTP); WebSocket and raw TCP are addresses for other programs. */
+  /** A browser can open it (HTTP); WebSocket, raw TCP and UDP are addresses for other programs. */
   openable: boolean;
 }
 
@@ -15,15 +15,23 @@ export function serviceUrls(service: ServiceEntry, remote: RemoteStatus | undefi
   const address = `${host.includes(':') ? `[${host}]` : host}:${service.publicPort}`;
   const secure = service.flow === 'tls';
   const local =
-    service.protocol === 'http' ? `${secure ? 'https' : 'http'}://${address}/` : service.protocol === 'websocket' ? `${secure ? 'wss' : 'ws'}://${address}/` : address;
-  const name = remote?.enabled ? remote.hostnames.find((h) => h.kind === 'app' && h.app === service.app && h.listener === service.listener) : undefined;
+    service.protocol === 'http'
+      ? `${secure ? 'https' : 'http'}://${address}/`
+      : service.protocol === 'websocket'
+        ? `${secure ? 'wss' : 'ws'}://${address}/`
+        : service.protocol === 'udp'
+          ? `udp://${address}`
+          : address;
+  // The relay carries TCP streams only: a udp listener has no remote name (the daemon gives it none).
+  const name = remote?.enabled && service.protocol !== 'udp' ? remote.hostnames.find((h) => h.kind === 'app' && h.app === service.app && h.listener === service.listener) : undefined;
   // Through the relay every name is on its TLS port (443): the device or the app terminates it.
   const remoteUrl = !name ? undefined : service.protocol === 'http' ? `https://${name.hostname}/` : service.protocol === 'websocket' ? `wss://${name.hostname}/` : `${name.hostname}:443`;
   return { local, remote: remoteUrl, openable: service.protocol === 'http' };
 }
 
-/** "HTTP over TLS", "raw TCP": how a listener talks, in words. */
+/** "HTTP over TLS", "raw TCP", "UDP": how a listener talks, in words. */
 export function describeListener(service: Pick<ServiceEntry, 'protocol' | 'flow'>): string {
+  if (service.protocol === 'udp') return 'UDP';
   const protocol = service.protocol === 'http' ? 'HTTP' : service.protocol === 'websocket' ? 'WebSocket' : 'raw TCP';
   return service.flow === 'tls' ? `${protocol} over TLS (the app's own)` : protocol;
 }
