@@ -24,6 +24,10 @@ export interface UdpCounters {
 
 /** The upstream side of a flow; emits 'close' when the flow is forgotten (connection_limit counts on it). */
 class Flow extends EventEmitter {
+  /** Datagrams from the client and from the app, for the log line when the flow ends. */
+  datagramsIn = 0;
+  datagramsOut = 0;
+
   constructor(readonly upstream: dgram.Socket) {
     super();
   }
@@ -106,6 +110,7 @@ export class UdpListener {
     const entry = this.flows.get(key) ?? this.open(key, rinfo);
     if (!entry) return;
     this.flows.fromClient(entry, this.now());
+    entry.value.datagramsIn++;
     entry.value.upstream.send(message, this.served.route.hostBindPort, '127.0.0.1');
   }
 
@@ -127,6 +132,7 @@ export class UdpListener {
       if (from.port !== hostBindPort || from.address !== '127.0.0.1') return;
       this.flows.fromUpstream(entry, this.now());
       this.counters.datagramsOut++;
+      flow.datagramsOut++;
       this.socket.send(reply, rinfo.port, rinfo.address);
     });
     upstream.on('error', (err) => {
@@ -170,7 +176,7 @@ export class UdpListener {
       // Already closed.
     }
     entry.value.emit('close');
-    this.log.debug('udp flow closed', { client: entry.key, why, assured: entry.assured });
+    this.log.debug('udp flow closed', { client: entry.client, flow: entry.key, why, assured: entry.assured, datagramsIn: entry.value.datagramsIn, datagramsOut: entry.value.datagramsOut });
   }
 }
 

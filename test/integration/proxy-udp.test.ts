@@ -170,4 +170,24 @@ test('a route changed to another upstream: flows are reopened to it; a route rem
   }
 });
 
+test('bound to ::, as dual-stack as the TCP listeners: IPv4 clients (seen unmapped by ip_allow) and IPv6 ones', async () => {
+  const dual = await startProxy({ PICCOLO_PROXY_BIND_HOST: '::' });
+  try {
+    const [open, v4only] = [await freeUdpPort(), await freeUdpPort()];
+    await dual.setRoutes({
+      routes: [
+        route({ protocol: 'udp', listener: 'dns', app: 'open', publicPort: open, hostBindPort: echo.port }),
+        route({ protocol: 'udp', listener: 'dns', app: 'lan', publicPort: v4only, hostBindPort: echo.port, middleware: [{ name: 'ip_allow', params: { cidrs: ['127.0.0.0/8'] } }] }),
+      ],
+    });
+    await waitFor(() => dual.proxy.logs.filter((l) => l.msg === 'listening' && l.protocol === 'udp').length === 2, 5000, 'two udp listeners');
+    assert.match((await (await client('127.0.0.2', open)).ask('over v4')) ?? '', /^echo:over v4 /);
+    assert.match((await (await client('::1', open)).ask('over v6')) ?? '', /^echo:over v6 /);
+    assert.ok(await (await client('127.0.0.3', v4only)).ask('listed'), '::ffff:127.0.0.3 is 127.0.0.3 to ip_allow');
+    assert.is(await (await client('::1', v4only)).ask('not listed'), undefined);
+  } finally {
+    await dual.stop();
+  }
+});
+
 test.run();

@@ -1,6 +1,7 @@
 // UDP for the tests: an echo server that names who sent each datagram, clients bound to a chosen
 // loopback address (127.0.0.2 and 127.0.0.3 are distinct clients), and a free UDP port.
 import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
 
 /** A UDP port free right now (bound then released), for a udp route's public port. */
 export async function freeUdpPort(): Promise<number> {
@@ -40,9 +41,11 @@ export interface UdpClient {
   close(): void;
 }
 
-/** A client socket bound to `from` (any 127.0.0.0/8 address works on Linux loopback) talking to 127.0.0.1:port. */
+/** A client socket bound to `from` (any 127.0.0.0/8 address works on Linux loopback, or ::1) talking to port on loopback. */
 export async function udpClient(from: string, port: number): Promise<UdpClient> {
-  const socket = dgram.createSocket('udp4');
+  const v6 = isIPv6(from);
+  const to = v6 ? '::1' : '127.0.0.1';
+  const socket = dgram.createSocket(v6 ? 'udp6' : 'udp4');
   const received: string[] = [];
   const waiting: ((text: string) => void)[] = [];
   socket.on('message', (message) => {
@@ -68,7 +71,7 @@ export async function udpClient(from: string, port: number): Promise<UdpClient> 
         };
         const timer = setTimeout(() => answer(undefined), timeoutMs);
         waiting.push(answer);
-        socket.send(payload, port, '127.0.0.1');
+        socket.send(payload, port, to);
       }),
     close: () => socket.close(),
   };
