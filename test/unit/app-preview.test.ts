@@ -25,11 +25,13 @@ test('a new app: install, listeners behind the sign-in, volumes, no internet', (
   const preview = previewInstall(web, { deviceName: 'piccolo' });
   assert.is(preview.action, 'install');
   assert.is(preview.image, 'localhost/notes:1');
-  assert.equal(preview.listeners, [{ name: 'web', port: 8080, protocol: 'http', flow: 'tcp', exposed: false }]);
+  assert.equal(preview.listeners, [{ name: 'web', port: 8080, protocol: 'http', flow: 'tcp', exposed: false, service: 'app' }]);
   assert.equal(preview.volumes, [
-    { name: 'data', path: '/data', kind: 'persistent', sizeLimit: '1GiB' },
-    { name: 'cache', path: '/cache', kind: 'temporary' },
+    { name: 'data', path: '/data', kind: 'persistent', sizeLimit: '1GiB', mounts: [{ service: 'app', path: '/data', readOnly: false }] },
+    { name: 'cache', path: '/cache', kind: 'temporary', mounts: [{ service: 'app', path: '/cache', readOnly: false }] },
   ]);
+  assert.equal(preview.containers.map((c) => [c.name, c.image, c.listeners]), [['app', 'localhost/notes:1', ['web']]]);
+  assert.equal(preview.permissionsNeeded, [], 'nothing to grant');
   assert.is(preview.internet, 'deny');
   assert.equal(preview.changes, []);
   const ids = preview.permissions.map((p) => p.id);
@@ -102,6 +104,70 @@ test('an update lists each changed field by path, and what goes away', () => {
     'volume data is no longer mounted; its data is kept until you uninstall with "delete data"',
     'listener web goes away: its address stops answering',
   ]);
+});
+
+const stack = (...lines: string[]) =>
+  yaml(
+    'name: cloud',
+    'services:',
+    '  web: { image: cloud:1, depends_on: { db: { condition: service_healthy } }, mounts: [files:/srv, { media: Media, container: /media, read_only: true }] }',
+    '  db: { image: db:1, healthcheck: { test: [CMD, pg_isready] }, mounts: [db:/var/lib/db] }',
+    ...lines,
+    'listeners: [{ name: web, guest_port: 80, protocol: http }]',
+    'storage: { persistent: { files: {}, db: { size_limit: 5GiB } } }',
+  );
+
+test('a multi-container app: its containers in start order, where each volume is mounted, the grants with their risk', () => {
+  const preview = previewInstall(stack());
+  assert.is(preview.image, 'cloud:1', 'the image shown is the main service\'s, not the first started');
+  assert.equal(preview.containers, [
+    { name: 'db', image: 'db:1', startsAfter: [], healthcheck: true, network: 'app', listeners: [], mounts: [{ volume: 'db', path: '/var/lib/db', readOnly: false }], readOnly: false },
+    {
+      name: 'web',
+      image: 'cloud:1',
+      startsAfter: [{ service: 'db', condition: 'service_healthy' }],
+      healthcheck: false,
+      network: 'app',
+      listeners: ['web'],
+      mounts: [{ volume: 'files', path: '/srv', readOnly: false }, { media: 'Media', path: '/media', readOnly: true }],
+      readOnly: false,
+    },
+  ]);
+  assert.equal(preview.volumes.find((v) => v.name === 'db')!.mounts, [{ service: 'db', path: '/var/lib/db', readOnly: false }]);
+  assert.match(preview.permissions.find((p) => p.id === 'storage:db')!.title, /Keeps data in \/var\/lib\/db/);
+  assert.equal(preview.permissionsNeeded.map((p) => [p.id, p.granted]), [['media', false]]);
+  assert.match(preview.permissionsNeeded[0]!.risk, /read every file in Media/);
+  assert.equal(preview.listeners[0]!.service, 'web');
+});
+
+test('multi-container warnings: a listener on the host network, a volume nobody mounts, a shared tmpfs, a service that goes away', () => {
+  const spec = yaml(
+    'name: hub',
+    'services:',
+    '  web: { image: hub:1, network_mode: host, mounts: [scratch:/tmp/a] }',
+    '  worker: { image: hub:1, mounts: [scratch:/tmp/b] }',
+    'listeners: [{ name: web, guest_port: 8123, protocol: http }]',
+    'storage: { persistent: { unused: {} }, temporary: { scratch: {} } }',
+  );
+  const installed = stack();
+  const preview = previewInstall(spec, { installed: { ...installed, name: 'hub' } });
+  assert.equal(preview.warnings.filter((w) => !w.startsWith('volume files') && !w.startsWith('volume db') && !w.startsWith('listener web goes')), [
+    "listener web is on service web, which uses the device's network: port 8123 is open on the device itself, also without the proxy",
+    'volume unused is not mounted by any service',
+    'temporary volume scratch is mounted by web, worker: each container gets its own empty one; they do not share files',
+    "service db goes away: its container is removed (the data in the app's volumes is kept)",
+  ]);
+});
+
+test('an update: a grant held from before is marked granted; one asking for more is not', () => {
+  const withDevice = (device: string) => stack(`  gpu: { image: gpu:1, devices: [${device}] }`);
+  const installed = withDevice('/dev/dri');
+  const same = previewInstall(withDevice('/dev/dri'), { installed, granted: ['devices', 'media'] });
+  assert.equal(same.permissionsNeeded.map((p) => [p.id, p.granted]), [['devices', true], ['media', true]]);
+  const more = previewInstall(stack('  gpu: { image: gpu:1, devices: [/dev/dri, /dev/ttyUSB0] }'), { installed, granted: ['devices', 'media'] });
+  assert.equal(more.permissionsNeeded.map((p) => [p.id, p.granted]), [['devices', false], ['media', true]]);
+  assert.equal(previewInstall(installed, { installed }).permissionsNeeded.map((p) => p.granted), [false, false], 'nothing granted before');
+  assert.ok(more.changes.some((c) => c.path === 'services.gpu.devices[1]'), JSON.stringify(more.changes));
 });
 
 test('diffSpecs: lists by index, nested objects by key', () => {

@@ -9,8 +9,9 @@ import type { Catalog } from '../apps/catalog/catalog.js';
 import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
 import { checkDependencies } from '../apps/dependencies.js';
 import { importCompose } from '../apps/spec/compose.js';
+import { checkGrants, type GrantCheck, type PreviousGrants } from '../apps/spec/permissions.js';
 import { previewInstall } from '../apps/spec/preview.js';
-import type { AppSpec } from '../apps/spec/types.js';
+import { mainService, type AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
 import type { AuditLog } from '../auth/audit.js';
 import { clientAddress } from './routes.js';
@@ -31,7 +32,7 @@ export interface AppRoutesDeps {
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
 const SOURCE_LIMIT_BYTES = 160 * 1024;
 
-type InstallBody = { spec?: string; compose?: string; service?: string; catalog?: string };
+type InstallBody = { spec?: string; compose?: string; service?: string; catalog?: string; grants?: string[]; confirm?: string };
 
 export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
   const { schema, apps, catalog, audit, requireSession } = deps;
@@ -42,14 +43,28 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       return handler(req, ...rest);
     };
   const accepted = (job: unknown) => ({ status: 202, body: { job } });
+  /** Each permission the spec needs, granted now (with the app's name typed) or before; else 403 permission_required. */
+  const grantsOf = (spec: AppSpec, body: InstallBody, previous?: PreviousGrants): GrantCheck => {
+    const grants = checkGrants(spec, body.grants ?? [], previous);
+    if (grants.newlyGranted.length && body.confirm !== spec.name) {
+      throw new BadRequestError(`confirm: type the app's name (${spec.name}) to grant ${grants.newlyGranted.join(', ')}`);
+    }
+    return grants;
+  };
+  const auditGrants = async (req: http.IncomingMessage, app: string, { newlyGranted }: GrantCheck) => {
+    if (newlyGranted.length) await audit.record({ event: 'app.grant', outcome: 'ok', client: clientAddress(req), detail: `${app}: ${newlyGranted.join(', ')}` });
+  };
 
   return router
     .on('GET', '/api/v1/apps', signedIn(async () => ({ body: { apps: await apps().list() } })))
     .on('POST', '/api/v1/apps', signedIn(async (req) => {
-      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES), catalog);
+      const body = await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES);
+      const { spec, warnings } = specFromInstallBody(body, catalog);
       assertHostLabelsFree(spec, await apps().list());
-      const job = await apps().install(spec);
+      const grants = grantsOf(spec, body);
+      const job = await apps().install(spec, { granted: grants.granted });
       await audit.record({ event: 'app.install', outcome: 'ok', client: clientAddress(req), detail: spec.name });
+      await auditGrants(req, spec.name, grants);
       return { status: 202, body: { job, warnings } };
     }))
     .on('POST', '/api/v1/apps/preview', signedIn(async (req) => {
@@ -59,14 +74,20 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       assertHostLabelsFree(spec, installed);
       checkDependencies({ ...Object.fromEntries(installed.map((app) => [app.name, app.spec as AppSpec])), [spec.name]: spec });
       const current = installed.find((app) => app.name === spec.name);
-      return { body: previewInstall(spec, { installed: current?.spec, warnings, deviceName: deps.deviceName?.() }) };
+      return { body: previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }) };
     }))
     .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
     .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
-      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES), catalog);
+      const body = await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES);
+      const { spec, warnings } = specFromInstallBody(body, catalog);
       if (spec.name !== name) throw new BadRequestError(`name: the spec is for ${spec.name}, not ${name}`);
       assertHostLabelsFree(spec, await apps().list());
-      return { status: 202, body: { job: await apps().update(name!, spec), warnings } };
+      const current = await apps().get(name!);
+      // What was granted before holds for no more than it was granted for; anything new is asked again.
+      const grants = grantsOf(spec, body, { spec: current.spec, granted: current.granted ?? [] });
+      const job = await apps().update(name!, spec, { granted: grants.granted });
+      await auditGrants(req, spec.name, grants);
+      return { status: 202, body: { job, warnings } };
     }))
     .on('DELETE', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
       const { confirm, purge = false } = await schema.body<{ confirm: string; purge?: boolean }>(req, 'uninstallApp');
@@ -110,7 +131,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       return { body: job };
     }))
     .on('GET', '/api/v1/catalog', signedIn(() => ({
-      body: { apps: catalog.listCatalog().map(({ name, description, spec }) => ({ name, description, image: spec.image })) },
+      body: { apps: catalog.listCatalog().map(({ name, description, spec }) => ({ name, description, image: mainService(spec).image })) },
     })));
 }
 

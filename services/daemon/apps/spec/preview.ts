@@ -1,8 +1,11 @@
-// What installing (or updating to) a spec will do, before anything is installed: its listeners,
-// volumes and network access, each grant as a permission in words a person understands, and for
-// an update, every field that changes. Pure: the API hands in the installed spec, if any.
+// What installing (or updating to) a spec will do, before anything is installed: its containers,
+// listeners, volumes and network access, what it gets in words a person understands, the grants it
+// needs with their risk, and for an update, every field that changes. Pure: the API hands in the
+// installed spec and its grants, if any.
 import { defaultAccess } from '../../../common/route-table.js';
 import type { DeepReadonly } from '../../store/store.js';
+import { heldGrants, neededPermissions, type NeededPermission } from './permissions.js';
+import { containerWarnings, previewContainers, volumeMounts, type PreviewContainer } from './preview-containers.js';
 import { mainService, type AppSpec, type Listener, type NetworkAccess } from './types.js';
 
 export interface PreviewListener {
@@ -13,14 +16,21 @@ export interface PreviewListener {
   flow: Listener['flow'];
   /** Reachable without the device's sign-in (public, raw TCP, or a system app). */
   exposed: boolean;
+  /** The container it is on. */
+  service: string;
 }
 
 export interface PreviewVolume {
   name: string;
+  /** Where it is mounted (the first mount; mounts has them all), '' when nothing mounts it. */
   path: string;
   kind: 'persistent' | 'temporary';
   sizeLimit?: string;
+  mounts: { service: string; path: string; readOnly: boolean }[];
 }
+
+/** A grant the app needs; granted: it holds from before (an update asking no more of it). */
+export type PreviewGrant = NeededPermission & { granted: boolean };
 
 export interface Permission {
   id: string;
@@ -38,12 +48,17 @@ export interface SpecChange {
 export interface InstallPreview {
   action: 'install' | 'update';
   name: string;
+  /** The main service's image (the first listener's container); containers has every one. */
   image: string;
+  /** In start order. */
+  containers: PreviewContainer[];
   listeners: PreviewListener[];
   volumes: PreviewVolume[];
   internet: NetworkAccess;
   dependencies: string[];
   permissions: Permission[];
+  /** What install (or this update) must be granted, with typed confirmation: each with its risk. */
+  permissionsNeeded: PreviewGrant[];
   changes: SpecChange[];
   warnings: string[];
 }
@@ -51,6 +66,8 @@ export interface InstallPreview {
 export interface PreviewOptions {
   /** The spec installed under the same name: the preview is then an update. */
   installed?: DeepReadonly<AppSpec>;
+  /** What the installed app was granted. */
+  granted?: readonly string[];
   /** Warnings from reading the source (the compose import's). */
   warnings?: readonly string[];
   /** Listeners answer at <listener>-<app>.<deviceName>.local. */
@@ -67,21 +84,30 @@ export function previewInstall(spec: Spec, options: PreviewOptions = {}): Instal
     protocol: listener.protocol,
     flow: listener.flow,
     exposed: defaultAccess(spec.type, listener.protocol, listener.public) === 'public',
+    service: listener.service,
   }));
   const volumes = (['persistent', 'temporary'] as const).flatMap((kind) =>
-    Object.entries(spec.storage[kind]).map(([name, volume]) => ({ name, path: volume.container ?? '', kind, ...(volume.size_limit ? { sizeLimit: volume.size_limit } : {}) })),
+    Object.entries(spec.storage[kind]).map(([name, volume]) => {
+      const mounts = volumeMounts(spec, name);
+      return { name, path: mounts[0]?.path ?? '', kind, ...(volume.size_limit ? { sizeLimit: volume.size_limit } : {}), mounts };
+    }),
   );
+  const needed = neededPermissions(spec);
+  const held = heldGrants(needed, installed && { spec: installed, granted: options.granted ?? [] });
+  const permissionsNeeded = needed.map((permission) => ({ ...permission, granted: held.has(permission.id) }));
   return {
     action: installed ? 'update' : 'install',
     name: spec.name,
     image: mainService(spec).image,
+    containers: previewContainers(spec),
     listeners,
     volumes,
     internet: spec.permissions.network.internet,
     dependencies: [...spec.depends_on],
     permissions: permissionsOf(spec, options.deviceName),
+    permissionsNeeded,
     changes: installed ? diffSpecs(byServiceName(installed), byServiceName(spec)) : [],
-    warnings: [...(options.warnings ?? []), ...warningsOf(spec, installed)],
+    warnings: [...(options.warnings ?? []), ...warningsOf(spec, installed), ...containerWarnings(spec, installed)],
   };
 }
 
@@ -133,9 +159,10 @@ function permissionsOf(spec: Spec, deviceName: string | undefined): Permission[]
     }
   }
   for (const [name, volume] of Object.entries(spec.storage.persistent)) {
+    const paths = [...new Set(volumeMounts(spec, name).map((mount) => mount.path))];
     permissions.push({
       id: `storage:${name}`,
-      title: `Keeps data in ${volume.container}`,
+      title: paths.length ? `Keeps data in ${paths.join(', ')}` : `Keeps data in the volume ${name}`,
       detail: `Stored encrypted on this device${volume.size_limit ? `, up to ${volume.size_limit}` : ''}. It stays across updates and is deleted only if you uninstall with "delete data".`,
     });
   }

@@ -1,0 +1,171 @@
+// The grants an app needs beyond the fortress's defaults, each with what it gives away in words a
+// person can weigh, and the check that install and update make before anything happens: every
+// needed permission granted now, or granted before for no more than it asked for then. Default deny.
+import { PiccoloError } from '../../../common/errors.js';
+import type { DeepReadonly } from '../../store/store.js';
+import type { AppSpec } from './types.js';
+
+export const PERMISSION_IDS = ['host_network', 'privileged', 'engine_socket', 'devices', 'capabilities', 'media'] as const;
+export type PermissionId = (typeof PERMISSION_IDS)[number];
+
+export interface NeededPermission {
+  id: PermissionId;
+  /** A short name for a checkbox: "Use the device's own network". */
+  title: string;
+  /** Which services ask for it, and for what (the devices, the capabilities...). */
+  detail: string;
+  /** What granting it gives away. */
+  risk: string;
+  /** The devices, capabilities or media folders asked for; [] for the yes/no permissions. */
+  items: string[];
+  /** The services that use it; [] when only app.yaml's permissions section declares it. */
+  services: string[];
+}
+
+type Spec = DeepReadonly<AppSpec>;
+
+/** What a capability lets a container do, for the ones apps ask for; others get the general words. */
+const CAPABILITY_RISKS: Record<string, string> = {
+  NET_ADMIN: 'change network settings (interfaces, routes, firewall rules) where it runs',
+  NET_RAW: 'send and capture raw network packets, which can spoof or eavesdrop on its network',
+  NET_BROADCAST: 'broadcast and listen to multicast on its network',
+  SYS_ADMIN: 'mount file systems and a long list of administrative operations; it is close to full control of the device',
+  SYS_TIME: "set the device's clock, for every app",
+  SYS_MODULE: 'load code into the running kernel: full control of the device',
+  SYS_RAWIO: 'read and write hardware ports and memory directly',
+  SYS_PTRACE: 'inspect and change the memory of other processes',
+  SYS_NICE: 'raise its own priority above other apps',
+  SYS_RESOURCE: 'go beyond the resource limits set for it',
+  DAC_READ_SEARCH: 'read any file it can see, whatever its permissions',
+  MKNOD: 'create device files',
+  IPC_LOCK: 'lock memory so it is never swapped out',
+  ALL: 'every capability at once: close to full control of the device',
+};
+
+export function neededPermissions(spec: Spec): NeededPermission[] {
+  const { permissions, services } = spec;
+  const using = (uses: (service: Spec['services'][number]) => boolean) => services.filter(uses).map((service) => service.name);
+  const by = (names: string[]) => (names.length ? `${names.length > 1 ? 'Services' : 'Service'} ${names.join(', ')}` : 'The app');
+  const needed: NeededPermission[] = [];
+  if (permissions.host_network) {
+    const names = using((s) => s.network_mode === 'host');
+    needed.push({
+      id: 'host_network',
+      title: "Use the device's own network",
+      detail: `${by(names)} ${names.length > 1 ? 'run' : 'runs'} on the device's network instead of the app's private one.`,
+      risk: "It can listen on any port of the device and reach everything the device reaches, without the proxy's sign-in in front of it, and it sees the device's network traffic.",
+      items: [],
+      services: names,
+    });
+  }
+  if (permissions.privileged) {
+    const names = using((s) => s.privileged);
+    needed.push({
+      id: 'privileged',
+      title: 'Full control of the device (privileged)',
+      detail: `${by(names)} ${names.length > 1 ? 'run' : 'runs'} without the container's protections.`,
+      risk: "It can reach all hardware, change kernel settings and read or change every other app's data, including the encrypted volumes while they are open. Grant it only to software you trust as much as the device itself.",
+      items: [],
+      services: names,
+    });
+  }
+  if (permissions.engine_socket) {
+    const names = using((s) => s.engine_socket);
+    needed.push({
+      id: 'engine_socket',
+      title: 'Control the container engine',
+      detail: `${by(names)} ${names.length > 1 ? 'get' : 'gets'} the container engine's socket (/var/run/docker.sock).`,
+      risk: "It can start, stop and inspect every app, read their settings and secrets, and start new containers with full control of the device: as much as privileged.",
+      items: [],
+      services: names,
+    });
+  }
+  if (permissions.devices.length) {
+    const names = using((s) => s.devices.length > 0);
+    needed.push({
+      id: 'devices',
+      title: `Use hardware: ${permissions.devices.join(', ')}`,
+      detail: `${by(names)} ${names.length > 1 ? 'use' : 'uses'} ${permissions.devices.join(', ')} directly.`,
+      risk: `It can read and write ${permissions.devices.length > 1 ? 'these devices' : 'this device'} as the device itself can (a graphics card, a USB stick or radio, a disk), and what flows through ${permissions.devices.length > 1 ? 'them' : 'it'}.`,
+      items: [...permissions.devices],
+      services: names,
+    });
+  }
+  if (permissions.capabilities.length) {
+    const names = using((s) => s.cap_add.some((cap) => permissions.capabilities.includes(cap)));
+    const risks = permissions.capabilities.map((cap) => `${cap}: ${CAPABILITY_RISKS[cap] ?? 'an administrative power of the Linux kernel that containers do not have by default'}`);
+    needed.push({
+      id: 'capabilities',
+      title: `Extra Linux powers: ${permissions.capabilities.join(', ')}`,
+      detail: `${by(names)} ${names.length > 1 ? 'ask' : 'asks'} for ${permissions.capabilities.join(', ')} beyond a container's defaults.`,
+      risk: `It can ${risks.length === 1 ? risks[0]!.replace(/^[A-Z_]+: /, '') : risks.join('; ')}.`,
+      items: [...permissions.capabilities],
+      services: names,
+    });
+  }
+  if (permissions.media.length) {
+    const names = using((s) => s.mounts.some((mount) => mount.media !== undefined));
+    const writes = services.some((s) => s.mounts.some((mount) => mount.media !== undefined && !mount.read_only));
+    needed.push({
+      id: 'media',
+      title: `Your shared folder${permissions.media.length > 1 ? 's' : ''} ${permissions.media.join(', ')}`,
+      detail: `${by(names)} ${names.length > 1 ? 'see' : 'sees'} ${permissions.media.join(', ')}${writes ? ', and can change what is in them' : ', read only'}.`,
+      risk: `It can ${writes ? 'read, change and delete' : 'read'} every file in ${permissions.media.join(', ')}, including what other apps and people put there. These folders are shared, not inside the app's own encrypted volume.`,
+      items: [...permissions.media],
+      services: names,
+    });
+  }
+  return needed;
+}
+
+/** Install or update refused until these permissions are granted; details lists them with their risk. */
+export class PermissionRequiredError extends PiccoloError {
+  constructor(app: string, missing: NeededPermission[]) {
+    super(
+      403,
+      'permission_required',
+      `${app} needs ${missing.length > 1 ? 'these permissions' : 'this permission'} granted first: ${missing.map((p) => p.id).join(', ')} (send grants with their ids and confirm with the app's name)`,
+      missing,
+    );
+  }
+}
+
+export interface GrantCheck {
+  /** Ids to record as the app's grants: each needed one, granted now or before. */
+  granted: string[];
+  /** Ids granted by this request, which the confirmation covers and the audit records. */
+  newlyGranted: string[];
+}
+
+export interface PreviousGrants {
+  spec: Spec;
+  granted: readonly string[];
+}
+
+/**
+ * Checks the grants of an install or an update. A permission granted before still holds if the
+ * new spec asks for no more of it (no new device, capability or media folder); anything else must
+ * be in `grants` now. Throws PermissionRequiredError naming what is missing.
+ */
+export function checkGrants(spec: Spec, grants: readonly string[], previous?: PreviousGrants): GrantCheck {
+  const needed = neededPermissions(spec);
+  const held = heldGrants(needed, previous);
+  const fresh = needed.filter((permission) => !held.has(permission.id));
+  const missing = fresh.filter((permission) => !grants.includes(permission.id));
+  if (missing.length) throw new PermissionRequiredError(spec.name, missing);
+  return { granted: needed.map((p) => p.id).sort(), newlyGranted: fresh.map((p) => p.id).sort() };
+}
+
+/** The needed permissions that hold from before: granted then, for at least every item asked now. */
+export function heldGrants(needed: readonly NeededPermission[], previous: PreviousGrants | undefined): Set<PermissionId> {
+  if (!previous) return new Set();
+  const before = new Map(neededPermissions(previous.spec).map((p) => [p.id, p]));
+  return new Set(
+    needed
+      .filter((permission) => {
+        const old = before.get(permission.id);
+        return old !== undefined && previous.granted.includes(permission.id) && permission.items.every((item) => old.items.includes(item));
+      })
+      .map((permission) => permission.id),
+  );
+}
