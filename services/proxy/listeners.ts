@@ -40,18 +40,25 @@ export class PortListener implements Module {
   }
 }
 
-export interface AppListenersOptions {
-  bindHost: string;
-  onConnection: (socket: net.Socket) => void;
-  logger: Logger;
+/** One open port of a PortSet: a TCP listener, or a UDP one (udp-relay.ts). */
+export interface OpenPort<T> {
+  readonly name: string;
+  /** Binds; rejects when the port cannot be had, leaving nothing open. */
+  start(): Promise<void>;
+  stop(): Promise<void> | void;
+  /** The route table changed what this port serves; without it the port keeps what it was made with. */
+  update?(wanted: T): void;
 }
 
-/** The apps' public ports, opened and closed as the route table changes. */
-export class AppListeners implements Module {
-  readonly name = 'app-listeners';
-  private readonly open = new Map<number, PortListener>();
+/** Ports opened and closed as the route table changes; a port that cannot bind is logged and retried on the next table. */
+export class PortSet<T> implements Module {
+  private readonly open = new Map<number, OpenPort<T>>();
 
-  constructor(private readonly options: AppListenersOptions) {}
+  constructor(
+    readonly name: string,
+    private readonly make: (port: number, wanted: T) => OpenPort<T>,
+    private readonly logger: Logger,
+  ) {}
 
   async start(): Promise<void> {}
 
@@ -60,24 +67,39 @@ export class AppListeners implements Module {
     this.open.clear();
   }
 
-  /** Opens the ports that are new and closes the ones gone; a port that cannot bind is logged and retried on the next table. */
-  async reconcile(wanted: Map<number, string>): Promise<void> {
-    const closing = [...this.open].filter(([port]) => !wanted.has(port));
-    for (const [port, listener] of closing) {
-      this.open.delete(port);
-      await listener.stop();
+  async reconcile(wanted: ReadonlyMap<number, T>): Promise<void> {
+    for (const [port, listener] of [...this.open]) {
+      const next = wanted.get(port);
+      if (next !== undefined) listener.update?.(next);
+      else {
+        this.open.delete(port);
+        await listener.stop();
+      }
     }
     const opening = [...wanted].filter(([port]) => !this.open.has(port));
     await Promise.all(
-      opening.map(async ([port, name]) => {
-        const listener = new PortListener(name, { host: this.options.bindHost, port }, this.options.onConnection, this.options.logger);
+      opening.map(async ([port, next]) => {
+        const listener = this.make(port, next);
         try {
           await listener.start();
           this.open.set(port, listener);
         } catch (err) {
-          this.options.logger.error('cannot open a public port', { listener: name, port, err });
+          this.logger.error('cannot open a public port', { listener: listener.name, port, err });
         }
       }),
     );
+  }
+}
+
+export interface AppListenersOptions {
+  bindHost: string;
+  onConnection: (socket: net.Socket) => void;
+  logger: Logger;
+}
+
+/** The apps' public TCP ports, by the name of the route each serves. */
+export class AppListeners extends PortSet<string> {
+  constructor(options: AppListenersOptions) {
+    super('app-listeners', (port, name) => new PortListener(name, { host: options.bindHost, port }, options.onConnection, options.logger), options.logger);
   }
 }

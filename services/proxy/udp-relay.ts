@@ -7,9 +7,10 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
-import type { Module } from '../common/lifecycle.js';
+import type { ListenAddress } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { unmapped } from './client-address.js';
+import { PortSet, type OpenPort } from './listeners.js';
 import type { ServedRoute } from './routing.js';
 import { FlowTable, type FlowEntry, type FlowLimits, type FlowRefusal } from './udp-flows.js';
 
@@ -36,10 +37,10 @@ class Flow extends EventEmitter {
 /** How often refusals are summed up in the log: the first one is logged at once, then one line per period. */
 const REFUSAL_LOG_MS = 10_000;
 
-export class UdpListener {
+export class UdpListener implements OpenPort<ServedRoute> {
   private readonly socket: dgram.Socket;
   private readonly flows: FlowTable<Flow>;
-  private readonly sweeper: NodeJS.Timeout;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   readonly counters: UdpCounters = { flowsOpened: 0, datagramsIn: 0, datagramsOut: 0, refused: { listener_full: 0, client_full: 0, middleware: 0 } };
   /** Per reason: refusals since the last line about them, and when that line was. */
@@ -47,7 +48,7 @@ export class UdpListener {
 
   constructor(
     private served: ServedRoute,
-    private readonly bindHost: string,
+    private readonly address: ListenAddress,
     private readonly limits: FlowLimits,
     logger: Logger,
     private readonly now: () => number = Date.now,
@@ -55,12 +56,14 @@ export class UdpListener {
     this.log = logger.child({ listener: served.name, protocol: 'udp' });
     this.flows = new FlowTable(limits);
     // '::' is dual-stack (ipv6Only defaults to false), as the TCP listeners on '::' are.
-    this.socket = dgram.createSocket({ type: isIPv6(bindHost) ? 'udp6' : 'udp4' });
+    this.socket = dgram.createSocket({ type: isIPv6(address.host) ? 'udp6' : 'udp4' });
     this.socket.on('message', (message, client) => this.fromClient(message, client));
     // A send to a client that went away (ICMP unreachable) must not end the listener.
     this.socket.on('error', (err) => this.log.warn('udp listener error', { err }));
-    this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.min(1000, limits.briefIdleMs / 4)));
-    this.sweeper.unref();
+  }
+
+  get name(): string {
+    return this.served.name;
   }
 
   get port(): number {
@@ -71,15 +74,21 @@ export class UdpListener {
     return this.flows.size;
   }
 
-  async start(port: number): Promise<void> {
+  async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      this.socket.once('error', reject);
-      this.socket.bind({ address: this.bindHost, port, exclusive: true }, () => {
-        this.socket.off('error', reject);
+      const fail = (err: Error) => {
+        this.socket.close();
+        reject(err);
+      };
+      this.socket.once('error', fail);
+      this.socket.bind({ address: this.address.host, port: this.address.port, exclusive: true }, () => {
+        this.socket.off('error', fail);
         resolve();
       });
     });
-    this.log.info('listening', { address: `${this.bindHost}:${this.port}` });
+    this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.min(1000, this.limits.briefIdleMs / 4)));
+    this.sweeper.unref();
+    this.log.info('listening', { address: `${this.address.host}:${this.port}` });
   }
 
   /**
@@ -96,11 +105,7 @@ export class UdpListener {
   stop(): void {
     clearInterval(this.sweeper);
     this.closeAll('listener closed');
-    try {
-      this.socket.close();
-    } catch {
-      // Never bound (the port was taken): nothing to close.
-    }
+    this.socket.close();
     this.log.info('stopped listening');
   }
 
@@ -186,42 +191,9 @@ export interface UdpListenersOptions {
   logger: Logger;
 }
 
-/** The udp routes' public ports, opened and closed as the route table changes (AppListeners' twin for datagrams). */
-export class UdpListeners implements Module {
-  readonly name = 'udp-listeners';
-  private readonly open = new Map<number, UdpListener>();
-
-  constructor(private readonly options: UdpListenersOptions) {}
-
-  async start(): Promise<void> {}
-
-  async stop(): Promise<void> {
-    for (const listener of this.open.values()) listener.stop();
-    this.open.clear();
-  }
-
-  /** A port that cannot bind is logged and tried again on the next table. */
-  async reconcile(wanted: ReadonlyMap<number, ServedRoute>): Promise<void> {
-    for (const [port, listener] of this.open) {
-      const served = wanted.get(port);
-      if (served) listener.update(served);
-      else {
-        this.open.delete(port);
-        listener.stop();
-      }
-    }
-    const opening = [...wanted].filter(([port]) => !this.open.has(port));
-    await Promise.all(
-      opening.map(async ([port, served]) => {
-        const listener = new UdpListener(served, this.options.bindHost, this.options.limits, this.options.logger);
-        try {
-          await listener.start(port);
-          this.open.set(port, listener);
-        } catch (err) {
-          listener.stop();
-          this.options.logger.error('cannot open a public port', { listener: served.name, port, protocol: 'udp', err });
-        }
-      }),
-    );
+/** The udp routes' public ports: each a UdpListener, its route updated in place as the table changes. */
+export class UdpListeners extends PortSet<ServedRoute> {
+  constructor(options: UdpListenersOptions) {
+    super('udp-listeners', (port, served) => new UdpListener(served, { host: options.bindHost, port }, options.limits, options.logger), options.logger);
   }
 }
