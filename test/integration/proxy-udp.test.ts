@@ -159,8 +159,12 @@ test('a route changed to another upstream: flows are reopened to it; a route rem
   const other = await udpEcho();
   try {
     const c = await client('127.0.0.2', ports.echo);
-    assert.ok(await c.ask('before'));
-    const routes = harness.routes.current().routes.map((r) => (r.app === 'echo' ? { ...r, hostBindPort: other.port } : r)).filter((r) => r.app !== 'down');
+    const sender = echoSender(await c.ask('before'));
+    // Another app's route coming and going leaves this route's flows alone.
+    const unrelated = route({ protocol: 'udp', listener: 'dns', app: 'unrelated', publicPort: await freeUdpPort(), hostBindPort: other.port });
+    await harness.setRoutes({ routes: [...harness.routes.current().routes, unrelated] });
+    assert.is(echoSender(await c.ask('unrelated change')), sender, 'the same flow after an unrelated table change');
+    const routes = harness.routes.current().routes.map((r) => (r.app === 'echo' ? { ...r, hostBindPort: other.port } : r)).filter((r) => r.app !== 'down' && r.app !== 'unrelated');
     await harness.setRoutes({ routes });
     assert.ok(await c.ask('after'));
     assert.is(other.senders.length, 1, 'the same client, now at the new upstream');
