@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { NotFoundError } from '../../services/common/errors.js';
 import { createCatalog, type CatalogTemplate } from '../../services/daemon/apps/catalog/catalog.js';
+import { neededPermissions } from '../../services/daemon/apps/spec/permissions.js';
+import { previewInstall } from '../../services/daemon/apps/spec/preview.js';
 
 const CATALOG_DIR = new URL('../../services/daemon/apps/catalog/', import.meta.url);
 
@@ -35,6 +37,60 @@ test('every template file ships, and every template validates', () => {
   for (const entry of catalog.listCatalog()) {
     assert.ok(entry.description, `${entry.name} has a description`);
     assert.is(entry.spec.name, entry.name);
+  }
+});
+
+test('at least 20 well-known apps, several of them multi-container, each with a category and its own comment', () => {
+  const entries = createCatalog(templates).listCatalog();
+  assert.ok(entries.length >= 20, `${entries.length} templates`);
+  const multi = entries.filter((entry) => entry.spec.services.length > 1).map((entry) => entry.name);
+  assert.ok(multi.length >= 5, `multi-container: ${multi.join(', ')}`);
+  for (const name of ['nextcloud', 'immich', 'paperless', 'gitea', 'miniflux']) assert.ok(multi.includes(name), name);
+  for (const entry of entries) {
+    assert.ok(entry.category && entry.category !== 'Other', `${entry.name} has a category`);
+    assert.match(entry.text, /^# \S/, `${entry.name} starts with a comment saying what it is`);
+  }
+  assert.equal(new Set(entries.map((e) => e.category)).size > 5, true, 'the catalog is grouped');
+});
+
+test('every image is pinned: a registry, a repository and a release tag (or a digest), never latest', () => {
+  const PINNED = /^[a-z0-9.-]+\.[a-z]+\/[a-z0-9._/-]+(:[A-Za-z0-9][\w.-]*|@sha256:[0-9a-f]{64})$/;
+  for (const entry of createCatalog(templates).listCatalog()) {
+    for (const service of entry.spec.services) {
+      assert.match(service.image, PINNED, `${entry.name}/${service.name}: ${service.image}`);
+      assert.not.match(service.image, /:(latest|stable|main|release)$/, `${entry.name}/${service.name}: ${service.image}`);
+    }
+  }
+});
+
+test('apps that need more than the defaults ask for exactly what they use, and say why in words', () => {
+  const catalog = createCatalog(templates);
+  const needs = (name: string) => neededPermissions(catalog.catalogEntry(name).spec);
+  assert.equal(needs('home-assistant').map((p) => p.id), ['host_network']);
+  assert.equal(needs('dozzle').map((p) => p.id), ['engine_socket']);
+  assert.equal(needs('pihole').map((p) => [p.id, p.items]), [['capabilities', ['NET_ADMIN']]]);
+  assert.equal(needs('jellyfin').map((p) => [p.id, p.items]), [['devices', ['/dev/dri']], ['media', ['Media']]]);
+  assert.equal(needs('navidrome').map((p) => p.id), ['media']);
+  assert.equal(needs('vaultwarden'), [], 'a plain app needs no grant');
+  // Pi-hole answers DNS over both transports.
+  const pihole = catalog.catalogEntry('pihole').spec.listeners;
+  assert.equal(pihole.filter((l) => l.guest_port === 53).map((l) => l.protocol).sort(), ['raw', 'udp']);
+  for (const entry of catalog.listCatalog()) {
+    const preview = previewInstall(entry.spec);
+    assert.is(preview.containers.length, entry.spec.services.length, entry.name);
+    for (const permission of preview.permissionsNeeded) assert.ok(permission.risk.length > 40, `${entry.name}: ${permission.id}`);
+    // Nothing a template mounts is left undeclared, and no volume is left unmounted.
+    assert.equal(preview.warnings.filter((w) => /not mounted/.test(w)), [], entry.name);
+  }
+});
+
+test('the databases of multi-container apps have no listener: only the app\'s own containers reach them', () => {
+  for (const entry of createCatalog(templates).listCatalog()) {
+    if (entry.spec.services.length < 2) continue;
+    const listened = new Set(entry.spec.listeners.map((l) => l.service));
+    for (const service of entry.spec.services) {
+      if (/postgres|mariadb|redis|pgvecto/.test(service.image)) assert.not.ok(listened.has(service.name), `${entry.name}/${service.name}`);
+    }
   }
 });
 

@@ -9,12 +9,15 @@ export interface CatalogTemplate {
   /** The template's file name, for messages. */
   file: string;
   description: string;
+  /** The portal's catalog groups apps by it; templates without one land in "Other". */
+  category?: string;
   text: string;
 }
 
 export interface CatalogEntry {
   name: string;
   description: string;
+  category: string;
   spec: AppSpec;
   /** The app.yaml as shipped, for people to read or adapt. */
   text: string;
@@ -28,7 +31,7 @@ export interface Catalog {
 
 export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
   const entries = new Map<string, CatalogEntry>();
-  for (const { file, description, text } of templates) {
+  for (const { file, description, category = 'Other', text } of templates) {
     let spec: AppSpec;
     try {
       spec = parseAppSpec(text);
@@ -36,7 +39,7 @@ export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
       throw new Error(`catalog template ${file} is invalid: ${JSON.stringify((err as { details?: unknown }).details ?? (err as Error).message)}`);
     }
     if (entries.has(spec.name)) throw new Error(`catalog template ${file}: the name ${spec.name} is used twice`);
-    entries.set(spec.name, { name: spec.name, description, spec, text });
+    entries.set(spec.name, { name: spec.name, description, category, spec, text });
   }
   return {
     listCatalog: () => [...entries.values()],
