@@ -5,6 +5,7 @@
 // apply per flow; an upstream with nothing behind it gets nothing back and the proxy carries on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { bundleServices } from '../../image/bundle.js';
 import { waitFor } from '../support/processes.js';
@@ -15,7 +16,7 @@ const BRIEF_IDLE_MS = 600;
 const IDLE_MS = 2500;
 let harness: ProxyHarness;
 let echo: UdpEcho;
-const ports = { echo: 0, capped: 0, lan: 0, limited: 0, nobody: 0, down: 0 };
+const ports = { echo: 0, capped: 0, lan: 0, limited: 0, nobody: 0, down: 0, flood: 0 };
 const clients: UdpClient[] = [];
 
 async function client(from: string, port: number): Promise<UdpClient> {
@@ -47,9 +48,10 @@ test.before(async () => {
       route({ ...udp, app: 'limited', publicPort: ports.limited, hostBindPort: echo.port, middleware: [{ name: 'connection_limit', params: { max: 1 } }] }),
       // An app that is not running: nothing listens on its host-bind port.
       route({ ...udp, app: 'down', publicPort: ports.down, hostBindPort: ports.nobody }),
+      route({ ...udp, app: 'flood', publicPort: ports.flood, hostBindPort: echo.port }),
     ],
   });
-  await waitFor(() => harness.proxy.logs.filter((l) => l.msg === 'listening' && l.protocol === 'udp').length === 5, 5000, 'five udp listeners');
+  await waitFor(() => harness.proxy.logs.filter((l) => l.msg === 'listening' && l.protocol === 'udp').length === 6, 5000, 'six udp listeners');
 });
 
 test.after(async () => {
@@ -127,6 +129,22 @@ test('the listener cap holds whoever asks', async () => {
   assert.equal(answered, [true, true, true, true, true, false], 'five flows on the listener');
   const line = await waitFor(() => refusals('capped/dns').find((l) => l.reason === 'listener_full'), 3000, 'listener_full logged');
   assert.is((line.totals as Record<string, number>).listener_full, 1, 'counted once');
+});
+
+test('a flood from hundreds of source ports of one address costs the proxy three sockets; others still get in', async () => {
+  const sockets = () => readdirSync(`/proc/${harness.proxy.pid}/fd`).length;
+  const before = sockets();
+  const flood = await Promise.all(Array.from({ length: 200 }, () => client('127.0.0.6', ports.flood)));
+  await Promise.all(flood.map((c) => Promise.all([c.ask('x', 300), c.ask('y', 300), c.ask('z', 300)])));
+  const answeredPorts = flood.filter((c) => c.received.length > 0).length;
+  assert.is(answeredPorts, 3, 'three source ports answered, the other 197 dropped');
+  assert.ok(sockets() <= before + 3, `the proxy holds ${sockets() - before} more sockets`);
+  assert.ok(await (await client('127.0.0.7', ports.flood)).ask('me?'), 'another address still gets in');
+  const line = await waitFor(() => refusals('flood/dns').find((l) => l.reason === 'client_full'), 2000, 'the flood logged');
+  assert.is(refusals('flood/dns').length, 1, 'one log line for the whole flood, not one per datagram');
+  assert.is(line.client, '127.0.0.6');
+  for (const c of flood) c.close();
+  clients.splice(clients.indexOf(flood[0]!), flood.length);
 });
 
 test('ip_allow applies per flow: a listed address gets in, another gets nothing', async () => {
