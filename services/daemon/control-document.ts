@@ -78,6 +78,12 @@ export interface ControlDocument {
   /** Remote access through a relay; null until configured. Its device secret is not here (remote/device-secret.ts). */
   remote: RemoteSettings | null;
   auth: AuthSettings;
+  /**
+   * Secrets generated for an app's variables (APP_PASSWORD, ${DB_PASSWORD}...), by app name, then
+   * variable: made once, reused by updates, removed on purge (apps/spec/import/secrets.ts).
+   * Optional, so no schema change.
+   */
+  appSecrets?: Record<string, Record<string, string>>;
 }
 
 /** Auth facts every node must follow (the password itself lives in each node's key ring). */

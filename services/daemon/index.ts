@@ -14,6 +14,7 @@ import { EVENTS_PATH, EventHub, EventStream } from './api/events.js';
 import { UpgradeRouter } from './api/upgrades.js';
 import { TERMINAL_PATH, TerminalService } from './apps/terminal.js';
 import { addAppRoutes } from './api/app-routes.js';
+import { AppSecretStore } from './apps/spec/import/secrets.js';
 import { daemonRoutes, sessionGuard } from './api/routes.js';
 import { Engine } from './apps/engine.js';
 import { createCatalog } from './apps/catalog/catalog.js';
@@ -151,7 +152,7 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName,
     portal: new PortalAssets(portalBundle),
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName }), { schema, remote, audit, lookup, requireSession });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore) }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   routes.before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;

@@ -1,4 +1,4 @@
-// The apps API: install (from a spec, a compose file or the catalog), life-cycle actions, history,
+// The apps API: install (from a spec, a compose stack, an Umbrel app folder or the catalog), life-cycle actions, history,
 // logs, stats and service discovery. Long work answers 202 with a job; its progress comes on the
 // events stream and at /api/v1/jobs/{id}.
 import type http from 'node:http';
@@ -8,7 +8,8 @@ import type { AppManager } from '../apps/manager.js';
 import type { Catalog } from '../apps/catalog/catalog.js';
 import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
 import { checkDependencies } from '../apps/dependencies.js';
-import { importCompose } from '../apps/spec/compose.js';
+import { importCompose, importUmbrelApp, type AppAbout, type ComposeImportOptions } from '../apps/spec/compose.js';
+import type { AppSecretStore } from '../apps/spec/import/secrets.js';
 import { checkGrants, type GrantCheck, type PreviousGrants } from '../apps/spec/permissions.js';
 import { previewInstall } from '../apps/spec/preview.js';
 import { mainService, type AppSpec } from '../apps/spec/types.js';
@@ -27,15 +28,35 @@ export interface AppRoutesDeps {
   requireSession: (req: http.IncomingMessage) => void;
   /** Listeners answer at <listener>-<app>.<deviceName>.local (named in the install preview). */
   deviceName?: () => string;
+  /** Generated per-app secrets of imported stacks (APP_PASSWORD...); without it each import makes new ones. */
+  secrets?: AppSecretStore;
 }
 
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
 const SOURCE_LIMIT_BYTES = 160 * 1024;
 
-type InstallBody = { spec?: string; compose?: string; service?: string; catalog?: string; grants?: string[]; confirm?: string };
+type InstallBody = {
+  spec?: string;
+  compose?: string;
+  umbrel?: { manifest: string; compose: string };
+  service?: string;
+  name?: string;
+  env?: string;
+  variables?: Record<string, string>;
+  catalog?: string;
+  grants?: string[];
+  confirm?: string;
+};
+
+type FromBody = { spec: AppSpec; warnings: string[]; secrets?: Record<string, string>; about?: AppAbout };
 
 export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
   const { schema, apps, catalog, audit, requireSession } = deps;
+  const fromBody = (body: InstallBody) => specFromInstallBody(body, catalog, deps);
+  /** Secrets an import made are kept before the install or update uses them: the database is initialised with them. */
+  const keepSecrets = async ({ spec, secrets }: FromBody) => {
+    if (secrets && deps.secrets) await deps.secrets.keep(spec.name, secrets);
+  };
   const signedIn =
     <P extends unknown[], R>(handler: (req: http.IncomingMessage, ...rest: P) => R) =>
     (req: http.IncomingMessage, ...rest: P): R => {
@@ -59,32 +80,36 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     .on('GET', '/api/v1/apps', signedIn(async () => ({ body: { apps: await apps().list() } })))
     .on('POST', '/api/v1/apps', signedIn(async (req) => {
       const body = await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES);
-      const { spec, warnings } = specFromInstallBody(body, catalog);
+      const imported = fromBody(body);
+      const { spec, warnings, about } = imported;
       assertHostLabelsFree(spec, await apps().list());
       const grants = grantsOf(spec, body);
+      await keepSecrets(imported);
       const job = await apps().install(spec, { granted: grants.granted });
       await audit.record({ event: 'app.install', outcome: 'ok', client: clientAddress(req), detail: spec.name });
       await auditGrants(req, spec.name, grants);
-      return { status: 202, body: { job, warnings } };
+      return { status: 202, body: { job, warnings, ...(about && { about }) } };
     }))
     .on('POST', '/api/v1/apps/preview', signedIn(async (req) => {
       // The checks of install and update, then what would change; nothing is installed or pulled.
-      const { spec, warnings } = specFromInstallBody(await schema.body<InstallBody>(req, 'previewApp', SOURCE_LIMIT_BYTES), catalog);
+      const { spec, warnings, about } = fromBody(await schema.body<InstallBody>(req, 'previewApp', SOURCE_LIMIT_BYTES));
       const installed = await apps().list();
       assertHostLabelsFree(spec, installed);
       checkDependencies({ ...Object.fromEntries(installed.map((app) => [app.name, app.spec as AppSpec])), [spec.name]: spec });
       const current = installed.find((app) => app.name === spec.name);
-      return { body: previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }) };
+      return { body: { ...previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }), ...(about && { about }) } };
     }))
     .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
     .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
       const body = await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES);
-      const { spec, warnings } = specFromInstallBody(body, catalog);
+      const imported = fromBody({ ...body, name: body.name ?? name });
+      const { spec, warnings } = imported;
       if (spec.name !== name) throw new BadRequestError(`name: the spec is for ${spec.name}, not ${name}`);
       assertHostLabelsFree(spec, await apps().list());
       const current = await apps().get(name!);
       // What was granted before holds for no more than it was granted for; anything new is asked again.
       const grants = grantsOf(spec, body, { spec: current.spec, granted: current.granted ?? [] });
+      await keepSecrets(imported);
       const job = await apps().update(name!, spec, { granted: grants.granted });
       await auditGrants(req, spec.name, grants);
       return { status: 202, body: { job, warnings } };
@@ -94,6 +119,8 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       // Destructive: the caller types the app's name, as a person confirming in the portal would.
       if (confirm !== name) throw new BadRequestError(`confirm: type the app's name (${name}) to uninstall it`);
       const job = await apps().uninstall(name!, { purge });
+      // The secrets opened the data; with the data gone, a new install starts with new ones.
+      if (purge) await deps.secrets?.forget(name!);
       await audit.record({ event: purge ? 'app.purge' : 'app.uninstall', outcome: 'ok', client: clientAddress(req), detail: name });
       return accepted(job);
     }))
@@ -135,11 +162,19 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     })));
 }
 
-/** Exactly one of spec (app.yaml text), compose (+ service) or catalog (a template name). */
-function specFromInstallBody(body: InstallBody, catalog: Catalog): { spec: AppSpec; warnings: string[] } {
-  const sources = (['spec', 'compose', 'catalog'] as const).filter((key) => body[key] !== undefined);
-  if (sources.length !== 1) throw new BadRequestError('give exactly one of spec, compose or catalog');
+/** Exactly one of spec (app.yaml text), compose (a whole stack, or + service), umbrel (an app folder's two files) or catalog (a template name). */
+function specFromInstallBody(body: InstallBody, catalog: Catalog, deps: AppRoutesDeps): FromBody {
+  const sources = (['spec', 'compose', 'umbrel', 'catalog'] as const).filter((key) => body[key] !== undefined);
+  if (sources.length !== 1) throw new BadRequestError('give exactly one of spec, compose, umbrel or catalog');
   if (body.spec !== undefined) return { spec: parseAppSpec(body.spec), warnings: [] };
-  if (body.compose !== undefined) return importCompose(body.compose, { serviceName: body.service });
-  return { spec: catalog.catalogEntry(body.catalog!).spec as AppSpec, warnings: [] };
+  if (body.catalog !== undefined) return { spec: catalog.catalogEntry(body.catalog).spec as AppSpec, warnings: [] };
+  const options: ComposeImportOptions = {
+    ...(body.service !== undefined && { serviceName: body.service }),
+    ...(body.name !== undefined && { name: body.name }),
+    ...(body.env !== undefined && { env: body.env }),
+    ...(body.variables !== undefined && { variables: body.variables }),
+    ...(deps.secrets && { keptSecrets: (app: string) => deps.secrets!.kept(app) }),
+    ...(deps.deviceName && { deviceName: deps.deviceName() }),
+  };
+  return body.umbrel !== undefined ? importUmbrelApp(body.umbrel, options) : importCompose(body.compose!, options);
 }

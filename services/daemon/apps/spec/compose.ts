@@ -1,389 +1,414 @@
-// Imports one service of a docker-compose file as an app spec. Only the subset with a meaning on
-// Piccolo is taken: image, ports, environment, volumes, tmpfs, depends_on, healthcheck and
-// resource limits. Keys that would weaken isolation or cannot be honoured (build, privileged,
-// host networking, host paths, devices...) are refused by name; harmless ones are dropped with a
-// warning, so the person importing knows exactly what changed.
+// Imports a whole docker-compose stack as one multi-container app spec: every service a
+// container on the app's network, bind mounts of app data as folders of the app's encrypted
+// volume, variables substituted from the file's defaults and from what Piccolo provides. The
+// app stores' forms come through here too: an Umbrel app folder (umbrel-app.yml with its
+// app_proxy service, import/umbrel.ts) and CasaOS's x-casaos metadata (import/casaos.ts).
+// What cannot be honoured is refused naming the key and the reason; what changes meaning is
+// said in a warning; what leaves the fortress (host network, devices, capabilities, the engine
+// socket, privileged, shared folders) becomes a permission the person grants at install.
 import { BadRequestError } from '../../../common/errors.js';
+import { casaosListener, casaosMeta } from './import/casaos.js';
+import { APP_DATA_ROOT, UMBREL_ROOT } from './import/mounts.js';
+import { guessProtocol, isLoopback, type PublishedPort } from './import/ports.js';
+import { SecretBox, isSecretName } from './import/secrets.js';
+import { dnsLabel, importService, isMapping, type StackContext } from './import/service.js';
+import { parseUmbrelManifest, resolveAppHost, umbrelDependencyWarnings, umbrelMeta, type UmbrelManifest } from './import/umbrel.js';
+import { parseEnvFile, substitute } from './import/variables.js';
 import { parseYamlMapping } from './safe-yaml.js';
-import type { AppSpec, AppSpecInput, ListenerInput, StorageVolumeInput } from './types.js';
-import { parseDuration } from './units.js';
+import type { AppSpec, AppSpecInput, ListenerInput, ServiceInput } from './types.js';
 import { validateAppSpec } from './validate.js';
 
-const INVALID_COMPOSE = 'cannot import compose file';
+export const INVALID_COMPOSE = 'cannot import compose file';
 
 export interface ComposeImportOptions {
-  /** Which service to import; required when the file defines several. */
+  /** Only this service (and the services it depends on); without it, the whole stack. */
   serviceName?: string;
+  /** The app's name; otherwise the file's (Umbrel id, CasaOS store id, top-level name, the one service). */
+  name?: string;
+  /** The .env next to the compose file: defaults for ${VAR}. */
+  env?: string;
+  /** Files named by env_file:, by the name written there. */
+  envFiles?: Record<string, string>;
+  /** Values the person gave; they win over everything else. */
+  variables?: Record<string, string>;
+  /** The app's kept secrets (AppSecretStore.kept), so an update reuses them. */
+  keptSecrets?: (app: string) => Readonly<Record<string, string>>;
+  /** The device's host name (DEVICE_HOSTNAME); DEVICE_DOMAIN_NAME is <it>.local. */
+  deviceName?: string;
+  /** TZ for the app; the device's zone. */
+  timezone?: string;
+  random?: (bytes: number) => Buffer;
+}
+
+/** What the app stores say about the app, for the install screen. */
+export interface AppAbout {
+  source: 'compose' | 'umbrel' | 'casaos';
+  title?: string;
+  tagline?: string;
+  description?: string;
+  icon?: string;
+  category?: string;
+  developer?: string;
+  website?: string;
+  version?: string;
+  /** The path to open on the main listener ("/admin"). */
+  path?: string;
+  defaultUsername?: string;
+  defaultPassword?: string;
 }
 
 export interface ComposeImport {
   spec: AppSpec;
   /** What was dropped or assumed, one sentence each, naming the compose key. */
   warnings: string[];
+  /** Secrets made up by this import that the app did not have; keep them on install (AppSecretStore.keep). */
+  secrets: Record<string, string>;
+  about: AppAbout;
 }
 
+const TOP_LEVEL_KEYS = new Set(['services', 'volumes', 'networks', 'name', 'version', 'configs', 'secrets']);
+
+/** Each DNS label is at most 63 characters and a listener answers at <listener>-<app>. */
 const MAX_NAME = 32;
 const MAX_HOST_LABEL = 63;
+const RESERVED = new Set(['api', 'www', 'admin', 'root', 'system', 'piccolo', 'piccoloos']);
 
-const TOP_LEVEL_IGNORED = new Set(['version', 'name', 'networks', 'configs', 'secrets']);
-
-const REFUSED: Record<string, string> = {
-  build: 'building images is not supported; use a published image',
-  privileged: 'privileged containers are not allowed',
-  cap_add: 'extra capabilities are not allowed',
-  devices: 'device access is not allowed',
-  device_cgroup_rules: 'device access is not allowed',
-  gpus: 'device access is not allowed',
-  pid: 'sharing host namespaces is not allowed',
-  ipc: 'sharing host namespaces is not allowed',
-  uts: 'sharing host namespaces is not allowed',
-  userns_mode: 'sharing host namespaces is not allowed',
-  cgroup: 'sharing host namespaces is not allowed',
-  cgroup_parent: 'apps run in the cgroups Piccolo gives them',
-  security_opt: 'security options cannot be changed',
-  sysctls: 'kernel settings cannot be changed',
-  volumes_from: "apps cannot use each other's volumes",
-  extends: 'extends is not supported; write the service out in full',
-  command: 'the app spec has no command; use an image whose default command runs the app',
-  entrypoint: 'the app spec has no entrypoint; use an image whose default entrypoint runs the app',
-  working_dir: 'the app spec has no working directory; use an image that sets it',
-  user: 'the app spec has no user; use an image that sets it',
-  env_file: 'files next to the compose file are not uploaded; put the variables under environment',
-  configs: 'configs are not supported; use environment or a persistent volume',
-  secrets: 'secrets are not supported; use environment or a persistent volume',
-  extra_hosts: 'apps cannot change host name resolution',
-  external_links: "apps cannot link to containers outside Piccolo's control",
-};
-
-const IGNORED: Record<string, string> = {
-  container_name: 'Piccolo names the container',
-  hostname: 'Piccolo names the container',
-  domainname: 'Piccolo names the container',
-  restart: 'Piccolo restarts apps itself',
-  networks: 'each app gets its own network',
-  links: 'each app gets its own network',
-  expose: 'only ports under ports become listeners',
-  dns: 'Piccolo provides name resolution',
-  dns_search: 'Piccolo provides name resolution',
-  labels: 'not used by Piccolo',
-  logging: 'Piccolo collects container logs itself',
-  stop_grace_period: 'Piccolo stops apps with its own timeout',
-  stop_signal: 'Piccolo stops apps with its own signal',
-  platform: 'the image for the device is pulled',
-  pull_policy: 'Piccolo pulls images itself',
-  profiles: 'not used by Piccolo',
-  tty: 'not used by Piccolo',
-  stdin_open: 'not used by Piccolo',
-  init: 'not used by Piccolo',
-  cap_drop: 'apps already run without extra capabilities',
-  read_only: 'Piccolo manages the container filesystem',
-};
-
-type ServiceKeyHandler = (value: unknown, context: ImportContext) => void;
-
-interface ImportContext {
-  service: string;
-  /** "services.<name>" for messages. */
-  base: string;
-  appName: string;
-  topLevelVolumes: Record<string, unknown>;
-  spec: AppSpecInput & { storage: { persistent: Record<string, StorageVolumeInput>; temporary: Record<string, StorageVolumeInput> } };
-  problems: string[];
-  warnings: string[];
+export function importCompose(text: string, options: ComposeImportOptions = {}): ComposeImport {
+  return importStack(parseYamlMapping(text, INVALID_COMPOSE), options);
 }
 
-// Run in this order, whatever the order in the file: the healthcheck refers to a listener.
-const HANDLERS: Record<string, ServiceKeyHandler> = {
-  image: importImage,
-  ports: importPorts,
-  environment: importEnvironment,
-  volumes: importVolumes,
-  tmpfs: importTmpfs,
-  depends_on: importDependsOn,
-  deploy: importDeploy,
-  mem_limit: (value, context) => setMemory(value, `${context.base}.mem_limit`, context),
-  cpus: (value, context) => setCpu(value, `${context.base}.cpus`, context),
-  healthcheck: importHealthcheck,
-};
+/** An Umbrel app folder: umbrel-app.yml and docker-compose.yml. */
+export function importUmbrelApp(files: { manifest: string; compose: string }, options: ComposeImportOptions = {}): ComposeImport {
+  const manifest = parseUmbrelManifest(files.manifest);
+  return importStack(parseYamlMapping(files.compose, INVALID_COMPOSE), options, manifest);
+}
 
-export function importCompose(text: string, { serviceName }: ComposeImportOptions = {}): ComposeImport {
-  const doc = parseYamlMapping(text, INVALID_COMPOSE);
+function importStack(doc: Record<string, unknown>, options: ComposeImportOptions, manifest?: UmbrelManifest): ComposeImport {
   const problems: string[] = [];
+  const warnings: string[] = manifest ? umbrelDependencyWarnings(manifest) : [];
   for (const key of Object.keys(doc)) {
-    if (key !== 'services' && key !== 'volumes' && !TOP_LEVEL_IGNORED.has(key) && !key.startsWith('x-')) {
-      problems.push(`${key}: not a compose key Piccolo can import`);
-    }
+    if (key === 'include') problems.push('include: other compose files are not uploaded; paste one file with every service');
+    else if (!TOP_LEVEL_KEYS.has(key) && !key.startsWith('x-')) problems.push(`${key}: not a compose key Piccolo knows`);
   }
-  const services = doc.services;
-  if (!isMapping(services) || Object.keys(services).length === 0) throw new BadRequestError(INVALID_COMPOSE, [...problems, 'services: must define at least one service']);
-  const service = chooseService(Object.keys(services), serviceName);
-  const definition = services[service];
-  if (!isMapping(definition)) throw new BadRequestError(INVALID_COMPOSE, [`services.${service}: must be a mapping`]);
+  if (!isMapping(doc.services) || Object.keys(doc.services).length === 0) throw new BadRequestError(INVALID_COMPOSE, [...problems, 'services: must define at least one service']);
+  const written = doc.services;
+  const casaos = isMapping(doc['x-casaos']) ? doc['x-casaos'] : undefined;
 
-  const appName = dnsName(service, MAX_NAME);
-  const base = `services.${service}`;
-  const context: ImportContext = {
-    service,
-    base,
-    appName,
-    topLevelVolumes: isMapping(doc.volumes) ? doc.volumes : {},
-    spec: { name: appName, image: '', listeners: [], storage: { persistent: {}, temporary: {} }, permissions: { network: { internet: 'allow' } } },
-    problems,
-    warnings: [`${base}: internet access is allowed, as under compose; set permissions.network.internet: deny to cut it off`],
+  // Umbrel's app_proxy is umbrelOS's own proxy in front of the app: its APP_HOST/APP_PORT say
+  // where the web interface is, which on Piccolo is a listener.
+  const proxy = isMapping(written.app_proxy) && written.app_proxy.image === undefined ? written.app_proxy : undefined;
+  const kept = chooseServices(written, options.serviceName, warnings, proxy !== undefined);
+
+  const appName = chooseAppName(doc, options, manifest, casaos, kept, warnings);
+  const secrets = new SecretBox(options.keptSecrets?.(appName) ?? {}, options.random);
+  const provided = providedVariables(appName, options, secrets, written);
+  const env = options.env === undefined ? {} : parseEnvFile(options.env);
+  const lookups = {
+    value: (name: string) => options.variables?.[name] ?? provided(name) ?? env[name],
+    // Another Umbrel app's password (APP_BITCOIN_RPC_PASS) is that app's, not one to make up.
+    fallback: (name: string) => (isSecretName(name) && !otherUmbrelApp(name) ? secrets.get(name) : undefined),
   };
-  for (const [key, value] of Object.entries(definition)) {
-    const path = `${base}.${key}`;
-    if (key === 'network_mode') problems.push(`${path}: ${value === 'host' ? 'host networking is not allowed' : 'not supported'}; each app gets its own network`);
-    else if (REFUSED[key]) problems.push(`${path}: ${REFUSED[key]}`);
-    else if (IGNORED[key]) context.warnings.push(`${path}: ignored; ${IGNORED[key]}`);
-    else if (!HANDLERS[key] && !key.startsWith('x-')) problems.push(`${path}: not supported by the Piccolo app spec`);
+  const substituted = (value: unknown, path: string) => substituteTree(value, path, lookups, problems);
+
+  const serviceNames = new Map<string, string>();
+  for (const original of kept) {
+    let name = dnsLabel(original, MAX_NAME) || 'service';
+    while ([...serviceNames.values()].includes(name)) name = `${name.slice(0, MAX_NAME - 2)}-2`;
+    serviceNames.set(original, name);
   }
-  for (const [key, handle] of Object.entries(HANDLERS)) {
-    if (definition[key] !== undefined) handle(definition[key], context);
+  const stack: StackContext = {
+    problems,
+    warnings,
+    topVolumes: isMapping(doc.volumes) ? (substituted(doc.volumes, 'volumes') as Record<string, unknown>) : {},
+    persistent: {},
+    volumeNames: new Map(),
+    published: [],
+    aliases: new Map(),
+    serviceNames,
+    wantsTimezone: new Set(),
+    // env_file: .env is the .env the person gave, when they did not give it again by name.
+    envFiles: { ...(options.env !== undefined && { '.env': options.env }), ...options.envFiles },
+    lookup: (name) => lookups.value(name) ?? lookups.fallback(name),
+  };
+  const services: Record<string, ServiceInput> = {};
+  for (const original of kept) {
+    const definition = substituted(written[original], `services.${original}`);
+    if (!isMapping(definition)) {
+      problems.push(`services.${original}: must be a mapping`);
+      continue;
+    }
+    services[serviceNames.get(original)!] = importService(original, serviceNames.get(original)!, definition, stack);
   }
-  if (definition.image === undefined) problems.push(`${base}.image: is required; building images is not supported`);
-  if (definition.ports === undefined) problems.push(`${base}.ports: an app needs at least one published port to become a listener`);
-  if (problems.length) throw new BadRequestError(INVALID_COMPOSE, problems);
-  return { spec: validateAppSpec(context.spec), warnings: context.warnings };
-}
+  linkServices(services, written, stack);
 
-function chooseService(names: string[], wanted: string | undefined): string {
-  if (wanted !== undefined) {
-    if (names.includes(wanted)) return wanted;
-    throw new BadRequestError(INVALID_COMPOSE, [`services: there is no service ${wanted}; the file defines ${names.join(', ')}`]);
-  }
-  if (names.length === 1) return names[0]!;
-  throw new BadRequestError(INVALID_COMPOSE, [`services: the file defines ${names.length} services (${names.join(', ')}); choose one with serviceName`]);
-}
-
-function importImage(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.image`;
-  if (typeof value !== 'string' || value === '') context.problems.push(`${path}: must be an image reference`);
-  else if (value.includes('$')) context.problems.push(`${path}: variables (${value}) are not substituted; write the image out`);
-  else context.spec.image = value;
-}
-
-// ---- ports → listeners ----
-
-function importPorts(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.ports`;
-  if (!Array.isArray(value)) return void context.problems.push(`${path}: must be a list`);
-  const guestPorts: number[] = [];
-  value.forEach((entry, i) => {
-    const port = containerPort(entry, `${path}[${i}]`, context);
-    if (port === undefined) return;
-    if (guestPorts.includes(port)) context.warnings.push(`${path}[${i}]: container port ${port} is published twice; one listener serves it`);
-    else guestPorts.push(port);
+  const listeners = buildListeners(appName, stack, {
+    umbrel: proxy ? resolveAppHost(substituted(proxy, 'services.app_proxy') as Record<string, unknown>, services, stack) : undefined,
+    casaos: casaos ? casaosListener(casaos, services, stack) : undefined,
   });
-  // One port: the listener is named after the service; several: after the service and the port.
-  const maxListenerName = Math.min(MAX_NAME, MAX_HOST_LABEL - 1 - context.appName.length);
-  context.spec.listeners = guestPorts.map((port): ListenerInput => {
-    const name = guestPorts.length === 1 ? dnsName(context.service, maxListenerName) : `${dnsName(context.service, maxListenerName - String(port).length - 1)}-${port}`;
-    return { name, guest_port: port, flow: 'tcp', protocol: 'http' };
-  });
-  if (guestPorts.length) context.warnings.push(`${path}: listeners are assumed to speak HTTP; set protocol: raw or websocket in the app spec where they do not`);
-}
-
-/** "8080:80", "127.0.0.1:8080:80/tcp", 80 or { target: 80 } → 80; host ports are not used. */
-function containerPort(entry: unknown, path: string, context: ImportContext): number | undefined {
-  if (typeof entry === 'number') return checkedPort(String(entry), path, context);
-  if (isMapping(entry)) {
-    if (entry.protocol !== undefined && entry.protocol !== 'tcp') return void context.problems.push(`${path}.protocol: only tcp ports can become listeners`);
-    if (entry.published !== undefined) context.warnings.push(`${path}.published: ignored; Piccolo publishes listeners at their own address`);
-    return checkedPort(String(entry.target), `${path}.target`, context);
+  if (listeners.length === 0 && !problems.length) {
+    problems.push('services: no service publishes a port (ports:), so the app would have no listener; publish the web interface\'s port');
   }
-  if (typeof entry !== 'string') return void context.problems.push(`${path}: must be a port such as "8080:80"`);
-  const [mapping, protocol = 'tcp'] = entry.split('/');
-  if (protocol !== 'tcp') return void context.problems.push(`${path}: only tcp ports can become listeners (got ${protocol})`);
-  const separator = mapping!.lastIndexOf(':');
-  if (separator !== -1) context.warnings.push(`${path}: host port ${mapping!.slice(0, separator)} ignored; Piccolo publishes listeners at their own address`);
-  return checkedPort(mapping!.slice(separator + 1), path, context);
-}
+  if (problems.length) throw new BadRequestError(INVALID_COMPOSE, [...new Set(problems)]);
 
-function checkedPort(text: string, path: string, context: ImportContext): number | undefined {
-  if (text.includes('-')) return void context.problems.push(`${path}: port ranges (${text}) are not supported; list each port`);
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) return void context.problems.push(`${path}: must be a port 1-65535 (got ${text})`);
-  return port;
-}
-
-// ---- environment ----
-
-function importEnvironment(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.environment`;
-  let entries: [string, unknown][];
-  if (Array.isArray(value)) {
-    entries = value.map((item): [string, unknown] => {
-      const text = String(item);
-      const equals = text.indexOf('=');
-      return equals === -1 ? [text, null] : [text.slice(0, equals), text.slice(equals + 1)];
-    });
-  } else if (isMapping(value)) {
-    entries = Object.entries(value);
-  } else {
-    return void context.problems.push(`${path}: must be a list of NAME=value or a mapping`);
+  const generated = Object.keys(secrets.generated);
+  if (generated.length) warnings.push(`variables: ${generated.join(', ')} had no value; each is a secret made for this app, kept across updates and removed when its data is`);
+  warnings.push('permissions.network.internet: allowed, as under compose; set it to deny in the app spec to cut the app off the internet');
+  const input: AppSpecInput = {
+    name: appName,
+    services,
+    listeners,
+    ...(Object.keys(stack.persistent).length && { storage: { persistent: stack.persistent } }),
+    permissions: { network: { internet: 'allow' } },
+  };
+  let spec: AppSpec;
+  try {
+    spec = validateAppSpec(input);
+  } catch (err) {
+    // The validator names the spec's paths (services.<name>...), which follow the compose file's.
+    if (err instanceof BadRequestError) throw new BadRequestError(INVALID_COMPOSE, err.details as string[]);
+    throw err;
   }
-  const environment: [string, string][] = [];
-  for (const [name, raw] of entries) {
-    if (raw === null || raw === undefined) context.warnings.push(`${path}.${name}: has no value (compose takes it from the shell); dropped`);
-    else if (typeof raw === 'object') context.problems.push(`${path}.${name}: must be a string, number or boolean`);
-    else {
-      if (String(raw).includes('${')) context.warnings.push(`${path}.${name}: variables are not substituted; the value is kept as written`);
-      environment.push([name, String(raw)]);
+  const about: AppAbout = manifest
+    ? umbrelMeta(manifest, (text) => substitute(text, lookups).value)
+    : casaos
+      ? casaosMeta(casaos)
+      : { source: 'compose' };
+  return { spec, warnings: [...new Set(warnings)], secrets: secrets.generated, about };
+}
+
+/** The services to import: all but Umbrel's app_proxy and those behind a compose profile; or one and what it needs. */
+function chooseServices(written: Record<string, unknown>, wanted: string | undefined, warnings: string[], umbrelProxy: boolean): string[] {
+  let names = Object.keys(written).filter((name) => !(umbrelProxy && name === 'app_proxy'));
+  const profiled = names.filter((name) => isMapping(written[name]) && (written[name] as Record<string, unknown>).profiles !== undefined);
+  for (const name of profiled) warnings.push(`services.${name}.profiles: the service is only started with its profile; left out`);
+  names = names.filter((name) => !profiled.includes(name));
+  if (wanted === undefined) return names;
+  if (!names.includes(wanted)) throw new BadRequestError(INVALID_COMPOSE, [`services: there is no service ${wanted}; the file defines ${Object.keys(written).join(', ')}`]);
+  const chosen = new Set<string>();
+  const visit = (name: string) => {
+    if (chosen.has(name) || !names.includes(name)) return;
+    chosen.add(name);
+    const dependsOn = (written[name] as Record<string, unknown> | undefined)?.depends_on;
+    for (const dependency of Array.isArray(dependsOn) ? dependsOn.map(String) : isMapping(dependsOn) ? Object.keys(dependsOn) : []) visit(dependency);
+  };
+  visit(wanted);
+  return names.filter((name) => chosen.has(name));
+}
+
+function chooseAppName(
+  doc: Record<string, unknown>,
+  options: ComposeImportOptions,
+  manifest: UmbrelManifest | undefined,
+  casaos: Record<string, unknown> | undefined,
+  services: string[],
+  warnings: string[],
+): string {
+  const candidates = [options.name, manifest?.id, typeof doc.name === 'string' && !doc.name.includes('$') ? doc.name : undefined, casaos?.store_app_id, casaos?.main];
+  const written = candidates.find((value): value is string => typeof value === 'string' && value.trim() !== '') ?? mainOfStack(doc, services);
+  let name = dnsLabel(written, MAX_NAME) || 'app';
+  if (RESERVED.has(name)) {
+    warnings.push(`name: ${name} is reserved on Piccolo; the app is called ${name}-app`);
+    name = `${name}-app`;
+  }
+  if (options.name === undefined && name !== written) warnings.push(`name: the app is called ${name} (a DNS label made from ${written})`);
+  return name;
+}
+
+const GENERIC_NAMES = new Set(['server', 'app', 'web', 'main', 'frontend', 'backend', 'api', 'ui', 'core', 'application', 'service', 'webserver', 'http']);
+
+/**
+ * A stack without a name: the service that publishes a port (else the first), or, when that is
+ * called something like "server", its image's name (gitea/gitea → gitea, goauthentik/server → goauthentik).
+ */
+function mainOfStack(doc: Record<string, unknown>, services: string[]): string {
+  const all = doc.services as Record<string, unknown>;
+  const main = services.find((name) => isMapping(all[name]) && (all[name] as Record<string, unknown>).ports !== undefined) ?? services[0] ?? 'app';
+  if (!GENERIC_NAMES.has(main.toLowerCase())) return main;
+  const image = isMapping(all[main]) ? (all[main] as Record<string, unknown>).image : undefined;
+  if (typeof image !== 'string' || image.includes('$')) return main;
+  const parts = image.split(/[@:]/)[0]!.split('/').filter((part) => !part.includes('.'));
+  return [...parts].reverse().find((part) => !GENERIC_NAMES.has(part.toLowerCase())) ?? main;
+}
+
+/**
+ * Variables Piccolo provides, as umbrelOS and CasaOS do for their files: the app's data folder, the
+ * device's name, the app's generated password and seed, CasaOS's PUID/PGID/TZ/AppID, and old Umbrel
+ * files' per-service IP variables (a service's networks.default.ipv4_address), which on Piccolo
+ * are the service's name.
+ */
+function providedVariables(appName: string, options: ComposeImportOptions, secrets: SecretBox, written: Record<string, unknown>): (name: string) => string | undefined {
+  const device = options.deviceName ?? 'piccolo';
+  const fixed: Record<string, string> = {
+    APP_DATA_DIR: APP_DATA_ROOT,
+    UMBREL_ROOT,
+    APP_ID: appName,
+    AppID: appName,
+    DEVICE_HOSTNAME: device,
+    DEVICE_DOMAIN_NAME: `${device}.local`,
+    TZ: options.timezone ?? 'UTC',
+    PUID: '1000',
+    PGID: '1000',
+  };
+  for (const [original, definition] of Object.entries(written)) {
+    const networks = isMapping(definition) && isMapping(definition.networks) ? definition.networks : {};
+    for (const network of Object.values(networks)) {
+      const address = isMapping(network) ? network.ipv4_address : undefined;
+      const variable = typeof address === 'string' ? /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(address)?.[1] : undefined;
+      if (variable) fixed[variable] = dnsLabel(original, MAX_NAME);
     }
   }
-  context.spec.environment = Object.fromEntries(environment);
+  return (name) => (name === 'APP_PASSWORD' || name === 'APP_SEED' ? secrets.get(name) : Object.hasOwn(fixed, name) ? fixed[name] : undefined);
 }
 
-// ---- volumes and tmpfs → storage ----
-
-function importVolumes(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.volumes`;
-  if (!Array.isArray(value)) return void context.problems.push(`${path}: must be a list`);
-  value.forEach((entry, i) => importVolume(entry, `${path}[${i}]`, context));
-}
-
-function importVolume(entry: unknown, path: string, context: ImportContext): void {
-  let type: unknown = 'volume';
-  let source: unknown;
-  let target: unknown;
-  let readOnly = false;
-  if (typeof entry === 'string') {
-    const parts = entry.split(':');
-    [source, target] = parts.length === 1 ? [undefined, parts[0]] : parts;
-    readOnly = (parts[2] ?? '').split(',').includes('ro');
-    if (typeof source === 'string' && /^[./~]/.test(source)) type = 'bind';
-  } else if (isMapping(entry)) {
-    ({ type = 'volume', source, target } = entry);
-    readOnly = entry.read_only === true;
-  } else {
-    return void context.problems.push(`${path}: must be "volume:/path" or a mapping`);
+/** Substitutes variables in every string of a value (not in keys, not in x- extensions). */
+function substituteTree(value: unknown, path: string, lookups: Parameters<typeof substitute>[1], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    const result = substitute(value, lookups);
+    for (const name of result.undefined) problems.push(`${path}: ${undefinedVariable(name)}`);
+    for (const { name, message } of result.required) problems.push(`${path}: the variable ${name} is required: ${message}`);
+    return result.value;
   }
-  if (typeof target !== 'string') return void context.problems.push(`${path}: must name a container path`);
-  if (type === 'bind') {
-    return void context.problems.push(`${path}: host path ${String(source)} cannot be mounted; an app only gets its own encrypted volume (use a named volume such as data:${target})`);
+  if (Array.isArray(value)) return value.map((item, i) => substituteTree(item, `${path}[${i}]`, lookups, problems));
+  if (isMapping(value)) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key.startsWith('x-') ? item : substituteTree(item, `${path}.${key}`, lookups, problems)]));
   }
-  if (type === 'tmpfs') return addVolume('temporary', target, target, path, context);
-  if (type !== 'volume') return void context.problems.push(`${path}: volumes of type ${String(type)} are not supported`);
-  if (readOnly) context.warnings.push(`${path}: read-only is ignored; the volume is mounted read-write`);
-  if (typeof source === 'string') checkTopLevelVolume(source, context);
-  addVolume('persistent', typeof source === 'string' ? source : target, target, path, context);
+  return value;
 }
 
-/** Named volumes must be plain ones: Piccolo puts them in the app's encrypted volume. */
-function checkTopLevelVolume(name: string, context: ImportContext): void {
-  const declaration = context.topLevelVolumes[name];
-  if (!isMapping(declaration)) return;
-  for (const key of ['external', 'driver', 'driver_opts']) {
-    if (declaration[key] !== undefined) context.problems.push(`volumes.${name}.${key}: not supported; app volumes live in the app's encrypted volume`);
-  }
+/** Umbrel apps whose exports other apps' files use (APP_BITCOIN_NODE_IP...). */
+function otherUmbrelApp(name: string): string | undefined {
+  return /^APP_(BITCOIN|LIGHTNING|CORE_LIGHTNING|ELECTRS|FULCRUM|LND|MEMPOOL)_/.exec(name)?.[1];
 }
 
-function importTmpfs(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.tmpfs`;
-  const entries = Array.isArray(value) ? value : [value];
-  entries.forEach((entry, i) => {
-    const entryPath = Array.isArray(value) ? `${path}[${i}]` : path;
-    if (typeof entry !== 'string') return void context.problems.push(`${entryPath}: must be a container path`);
-    const [target, options] = entry.split(':');
-    if (options) context.warnings.push(`${entryPath}: options ${options} ignored`);
-    addVolume('temporary', target!, target!, entryPath, context);
+/** Why a variable has no value, with what umbrelOS or CasaOS would have given it where Piccolo cannot. */
+function undefinedVariable(name: string): string {
+  if (name.startsWith('$')) return `${name} is not a variable compose can substitute`;
+  if (/^TOR_|HIDDEN_SERVICE/.test(name)) return `the variable ${name} is umbrelOS's Tor service, which Piccolo does not have`;
+  const umbrelApp = otherUmbrelApp(name);
+  if (umbrelApp) return `the variable ${name} comes from the Umbrel app ${umbrelApp.toLowerCase().replace('_', '-')}, which Piccolo does not provide; give it in variables`;
+  return `the variable ${name} is not defined; give it in variables or in the .env file`;
+}
+
+/**
+ * depends_on by Piccolo's service names, and the other names a service had in compose
+ * (container_name, hostname, links aliases, Umbrel's <app>_<service>_1, its name before it became
+ * a DNS label) rewritten to its service name wherever a value names it: the app network knows
+ * each container by its service name only.
+ */
+function linkServices(services: Record<string, ServiceInput>, written: Record<string, unknown>, stack: StackContext): void {
+  const { serviceNames, aliases } = stack;
+  for (const [original, name] of serviceNames) if (original !== name) aliases.set(original, name);
+  for (const [original, dependsOn] of Object.entries(services).map(([name, s]) => [name, s.depends_on] as const)) {
+    if (dependsOn === undefined) continue;
+    const path = `services.${[...serviceNames].find(([, n]) => n === original)?.[0] ?? original}.depends_on`;
+    const resolve = (dependency: string): string | undefined => {
+      if (serviceNames.has(dependency)) return serviceNames.get(dependency);
+      if (dependency in written) return undefined; // app_proxy, or a service behind a profile: not imported
+      stack.problems.push(`${path}: ${dependency} is not a service of this file`);
+      return undefined;
+    };
+    if (Array.isArray(dependsOn)) services[original]!.depends_on = dependsOn.map(resolve).filter((d): d is string => d !== undefined);
+    else services[original]!.depends_on = Object.fromEntries(Object.entries(dependsOn).flatMap(([d, c]) => (resolve(d) ? [[resolve(d)!, c]] : [])));
+  }
+  const names = [...serviceNames.keys()];
+  // A container name is rewritten where it is surely a host: in a URL (scheme://db:5432, user@db),
+  // as host:port, or as the whole value of a variable whose name says host. POSTGRES_USER=gitea,
+  // where gitea is also a container_name, stays as written.
+  const rename = (value: string, hostKey: boolean): string => {
+    let result = value;
+    for (const [alias, name] of aliases) result = replaceHost(result, alias, name, hostKey);
+    // Umbrel's container names, <app id>_<service>_1 (compose v1) or <app id>-<service>-1 (v2), are never anything else.
+    for (const original of names) {
+      result = result.replace(new RegExp(`(^|[^A-Za-z0-9_.-])[A-Za-z0-9-]+[_-]${escape(original)}[_-]1(?=$|[^A-Za-z0-9_.-])`, 'g'), `$1${serviceNames.get(original)}`);
+    }
+    return result;
+  };
+  const renamed = new Set<string>();
+  for (const [name, service] of Object.entries(services)) {
+    for (const [key, value] of Object.entries((service.environment ?? {}) as Record<string, string>)) {
+      const next = rename(value, HOST_KEY.test(key));
+      if (next !== value) {
+        (service.environment as Record<string, string>)[key] = next;
+        renamed.add(name);
+      }
+    }
+    for (const key of ['command', 'entrypoint'] as const) {
+      const value = service[key];
+      if (value === undefined) continue;
+      const next = typeof value === 'string' ? rename(value, false) : value.map((part) => rename(part, false));
+      if (JSON.stringify(next) !== JSON.stringify(value)) {
+        service[key] = next;
+        renamed.add(name);
+      }
+    }
+    if (stack.wantsTimezone.has(name)) {
+      const environment = (service.environment ??= {}) as Record<string, string>;
+      environment.TZ ??= 'UTC';
+    }
+  }
+  for (const name of renamed) stack.warnings.push(`services.${name}: container names in its environment or command are written as service names, which is how the app's containers find each other on Piccolo`);
+}
+
+/** Variables whose whole value is a host name: DB_HOST, REDIS_HOSTNAME, MYSQL_SERVER, BROKER_ADDR. */
+const HOST_KEY = /(?:HOST|HOSTNAME|SERVER|ADDR|ADDRESS)$/i;
+
+function replaceHost(value: string, host: string, name: string, hostKey: boolean): string {
+  if (host === name) return value;
+  if (hostKey && value === host) return name;
+  const h = escape(host);
+  return value
+    .replace(new RegExp(`(://(?:[^/@\\s]*@)?|@)${h}(?=$|[:/?#\\s,;'"])`, 'g'), `$1${name}`)
+    .replace(new RegExp(`(^|[\\s=,;'"])${h}(?=:\\d)`, 'g'), `$1${name}`);
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export interface MainListener {
+  service: string;
+  port: number;
+  flow?: 'tcp' | 'tls';
+  protocol?: ListenerInput['protocol'];
+}
+
+/**
+ * A listener per published container port, and the store's web interface (Umbrel's app_proxy,
+ * CasaOS's port_map) as the service's main listener. One port: the listener is named after its
+ * service; several: after the service and the port. The host side of ports: is not kept:
+ * Piccolo publishes each listener at its own address.
+ */
+function buildListeners(appName: string, stack: StackContext, main: { umbrel?: MainListener; casaos?: MainListener }): ListenerInput[] {
+  const candidates: { service: string; port: number; protocol: NonNullable<ListenerInput['protocol']>; flow: 'tcp' | 'tls' }[] = [];
+  const add = (service: string, port: number, protocol: NonNullable<ListenerInput['protocol']>, flow: 'tcp' | 'tls') => {
+    const udp = protocol === 'udp';
+    if (!candidates.some((c) => c.service === service && c.port === port && (c.protocol === 'udp') === udp)) candidates.push({ service, port, protocol, flow });
+  };
+  for (const chosen of [main.umbrel, main.casaos]) {
+    if (chosen) add(chosen.service, chosen.port, chosen.protocol ?? 'http', chosen.flow ?? 'tcp');
+  }
+  for (const { service, port } of stack.published) {
+    if (isLoopback(port.hostIp)) {
+      stack.warnings.push(`${port.path}: published on ${port.hostIp} only, for the host's own tools; not a listener`);
+      continue;
+    }
+    const protocol = guessProtocol(port);
+    add(service, port.container, protocol, protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp');
+  }
+  const maxName = Math.min(MAX_NAME, MAX_HOST_LABEL - 1 - appName.length);
+  const perService = (service: string) => candidates.filter((c) => c.service === service).length;
+  const used = new Set<string>();
+  const listeners = candidates.map(({ service, port, protocol, flow }): ListenerInput => {
+    const udpTwin = protocol === 'udp' && candidates.some((c) => c.service === service && c.port === port && c.protocol !== 'udp');
+    const suffix = perService(service) === 1 ? '' : `-${port}${udpTwin ? '-udp' : ''}`;
+    let name = `${dnsLabel(service, maxName - suffix.length) || 'web'}${suffix}`;
+    if (RESERVED.has(name)) name = `${name}-web`.slice(0, maxName);
+    while (used.has(name)) name = `${name.slice(0, maxName - 2)}-2`;
+    used.add(name);
+    return { name, service, guest_port: port, flow, protocol: flow === 'tls' ? 'raw' : protocol };
   });
+  if (listeners.some((l) => l.protocol === 'http')) stack.warnings.push('listeners: TCP ports are taken as HTTP (behind the device\'s sign-in) unless they are well-known other protocols; change protocol to raw in the app spec where a port is not HTTP');
+  return listeners;
 }
 
-function addVolume(kind: 'persistent' | 'temporary', nameSource: string, container: string, path: string, context: ImportContext): void {
-  const name = dnsName(nameSource.split('/').filter(Boolean).pop() ?? 'data', MAX_NAME);
-  const { storage } = context.spec;
-  if (storage.persistent[name] || storage.temporary[name]) {
-    return void context.problems.push(`${path}: volume ${name} is mounted twice; each volume is mounted once in an app`);
-  }
-  storage[kind][name] = { container };
-}
-
-// ---- depends_on, healthcheck, resources ----
-
-function importDependsOn(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.depends_on`;
-  const names = Array.isArray(value) ? value.map(String) : isMapping(value) ? Object.keys(value) : undefined;
-  if (!names) return void context.problems.push(`${path}: must be a list or a mapping of service names`);
-  if (isMapping(value) && Object.values(value).some((v) => isMapping(v) && v.condition !== undefined && v.condition !== 'service_started')) {
-    context.warnings.push(`${path}: conditions are ignored; the app waits for its dependencies to be started`);
-  }
-  context.spec.depends_on = names.map((name) => dnsName(name, MAX_NAME));
-  if (names.length) context.warnings.push(`${path}: ${names.join(', ')}: import each as an app of its own (serviceName: ${names[0]})`);
-}
-
-const PROBE_URL = /^(?:.*\s)?(?:curl|wget)\s.*?http:\/\/(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(?::(\d+))?(\/[^\s'"|;&]*)?/;
-
-function importHealthcheck(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.healthcheck`;
-  if (!isMapping(value)) return void context.problems.push(`${path}: must be a mapping`);
-  if (value.disable === true) return;
-  const test = Array.isArray(value.test) ? value.test.map(String) : [String(value.test)];
-  if (test[0] === 'NONE') return;
-  const command = test[0] === 'CMD' || test[0] === 'CMD-SHELL' ? test.slice(1).join(' ') : test.join(' ');
-  const probe = PROBE_URL.exec(command);
-  if (!probe) return void context.warnings.push(`${path}.test: only curl or wget probes of http://localhost can be imported; health checking is off`);
-  const port = Number(probe[1] ?? 80);
-  const listener = context.spec.listeners.find((l) => l.guest_port === port);
-  if (!listener) return void context.warnings.push(`${path}.test: the probe's port ${port} is not published under ports; health checking is off`);
-
-  const http: NonNullable<AppSpecInput['healthcheck']>['http'] = { path: probe[2] ?? '/', port: listener.name };
-  if (value.timeout !== undefined) {
-    if (typeof value.timeout === 'string' && parseDuration(value.timeout) !== undefined) http.timeout = value.timeout;
-    else context.warnings.push(`${path}.timeout: ${String(value.timeout)} is not a duration such as 30s; the default is used`);
-  }
-  if (value.retries !== undefined) {
-    if (Number.isInteger(value.retries) && (value.retries as number) >= 1 && (value.retries as number) <= 100) http.retries = value.retries as number;
-    else context.warnings.push(`${path}.retries: must be 1-100; the default is used`);
-  }
-  for (const key of ['interval', 'start_period', 'start_interval']) {
-    if (value[key] !== undefined) context.warnings.push(`${path}.${key}: ignored; Piccolo probes on its own schedule`);
-  }
-  context.spec.healthcheck = { http };
-}
-
-function importDeploy(value: unknown, context: ImportContext): void {
-  const path = `${context.base}.deploy`;
-  if (!isMapping(value)) return void context.problems.push(`${path}: must be a mapping`);
-  for (const [key, setting] of Object.entries(value)) {
-    if (key === 'replicas' && setting !== 1) context.problems.push(`${path}.replicas: an app runs one container`);
-    else if (key === 'resources' && isMapping(setting)) {
-      const limits = isMapping(setting.limits) ? setting.limits : {};
-      if (limits.memory !== undefined) setMemory(limits.memory, `${path}.resources.limits.memory`, context);
-      if (limits.cpus !== undefined) setCpu(limits.cpus, `${path}.resources.limits.cpus`, context);
-      if (setting.reservations !== undefined) context.warnings.push(`${path}.resources.reservations: ignored; only limits are used`);
-    } else if (key !== 'replicas') context.warnings.push(`${path}.${key}: ignored`);
-  }
-}
-
-const DOCKER_SIZE = /^(\d+)\s*([bkmg]?)b?$/i;
-const BINARY_UNITS: [string, number][] = [['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]];
-
-/** Docker sizes are powers of 1024 ("512m" is 512 MiB); the app spec writes that as 512Mi. */
-function setMemory(value: unknown, path: string, context: ImportContext): void {
-  const match = DOCKER_SIZE.exec(String(value));
-  if (!match) return void context.problems.push(`${path}: must be a size such as 512m or 1g`);
-  const bytes = Number(match[1]) * 1024 ** 'bkmg'.indexOf((match[2] || 'b').toLowerCase());
-  const [unit, size] = BINARY_UNITS.find(([, size]) => bytes % size === 0) ?? ['', 1];
-  context.spec.resources = { limits: { ...context.spec.resources?.limits, memory: `${bytes / size}${unit}` } };
-}
-
-function setCpu(value: unknown, path: string, context: ImportContext): void {
-  const cpu = Number(value);
-  if (!Number.isFinite(cpu) || cpu <= 0) return void context.problems.push(`${path}: must be a number of cores such as 0.5`);
-  context.spec.resources = { limits: { ...context.spec.resources?.limits, cpu } };
-}
-
-// ---- helpers ----
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A compose name as a DNS label: "My_DB" → "my-db"; a leading digit gets an "app-" prefix. */
-function dnsName(text: string, maxLength: number): string {
-  const label = text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
-  const withLetter = /^[a-z]/.test(label) ? label : `app-${label}`;
-  return withLetter.slice(0, maxLength).replace(/-+$/, '');
-}
+export type { PublishedPort };
