@@ -6,16 +6,14 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { FLOWS, MIDDLEWARE_NAMES, PROTOCOLS } from '../../services/common/route-table.js';
 import schema from '../../services/daemon/apps/spec/app-spec.schema.json' with { type: 'json' };
-import type { AppSpecInput, ListenerInput, Permissions, ServiceInput } from '../../services/daemon/apps/spec/types.js';
+import type { AppSpecInput, ListenerInput, Permissions, ServiceFieldsInput, ServiceInput } from '../../services/daemon/apps/spec/types.js';
 import { SHORT_FORM_SERVICE_KEYS } from '../../services/daemon/apps/spec/normalize.js';
 import { parseSize } from '../../services/daemon/apps/spec/units.js';
 
 // A Record over keyof fails to compile when the types gain or lose a field these lists lack. The
 // schema describes what app.yaml holds (the input types); normalize turns that into AppSpec.
-const APP_SPEC_FIELDS: Record<keyof AppSpecInput, true> = {
-  name: true,
-  type: true,
-  services: true,
+/** The container fields: a service's, and the short form's at the top level. */
+const CONTAINER_FIELDS: Record<keyof ServiceFieldsInput, true> = {
   image: true,
   command: true,
   entrypoint: true,
@@ -32,6 +30,12 @@ const APP_SPEC_FIELDS: Record<keyof AppSpecInput, true> = {
   privileged: true,
   network_mode: true,
   engine_socket: true,
+};
+const APP_SPEC_FIELDS: Record<keyof AppSpecInput, true> = {
+  ...CONTAINER_FIELDS,
+  name: true,
+  type: true,
+  services: true,
   listeners: true,
   storage: true,
   environment: true,
@@ -40,28 +44,7 @@ const APP_SPEC_FIELDS: Record<keyof AppSpecInput, true> = {
   depends_on: true,
   permissions: true,
 };
-const SERVICE_FIELDS: Record<keyof ServiceInput, true> = {
-  image: true,
-  command: true,
-  entrypoint: true,
-  user: true,
-  working_dir: true,
-  restart: true,
-  stop_grace_period: true,
-  cap_drop: true,
-  cap_add: true,
-  read_only: true,
-  tmpfs: true,
-  shm_size: true,
-  devices: true,
-  privileged: true,
-  network_mode: true,
-  engine_socket: true,
-  environment: true,
-  healthcheck: true,
-  depends_on: true,
-  mounts: true,
-};
+const SERVICE_FIELDS: Record<keyof ServiceInput, true> = { ...CONTAINER_FIELDS, environment: true, healthcheck: true, depends_on: true, mounts: true };
 const LISTENER_FIELDS: Record<keyof ListenerInput, true> = {
   name: true,
   guest_port: true,
@@ -89,9 +72,8 @@ test('the schema knows exactly the fields of the TypeScript types (the source of
   assert.equal(sorted(Object.keys(schema.definitions.listener.properties)), sorted(Object.keys(LISTENER_FIELDS)));
   assert.equal(sorted(Object.keys(schema.definitions.service.properties)), sorted(Object.keys(SERVICE_FIELDS)));
   assert.equal(sorted(Object.keys(schema.properties.permissions.properties)), sorted(Object.keys(PERMISSION_FIELDS)));
-  // The short form's container fields are the service's, less those the app level has its own of.
-  const appLevel = ['environment', 'healthcheck', 'depends_on', 'mounts'];
-  assert.equal(sorted(SHORT_FORM_SERVICE_KEYS), sorted(Object.keys(SERVICE_FIELDS).filter((key) => !appLevel.includes(key))));
+  // The short form takes the container fields at the top level, in the same schema as a service's.
+  assert.equal(sorted(SHORT_FORM_SERVICE_KEYS), sorted(Object.keys(CONTAINER_FIELDS)));
   for (const key of SHORT_FORM_SERVICE_KEYS) assert.equal(schema.properties[key], schema.definitions.service.properties[key], key);
 });
 

@@ -42,80 +42,86 @@ const CAPABILITY_RISKS: Record<string, string> = {
   ALL: 'every capability at once: close to full control of the device',
 };
 
+type ServiceOf = Spec['services'][number];
+
+/** How one permission reads: whether the app needs it, who uses it, and the words for a person. */
+interface Wording {
+  /** What it is asked for; [] for a yes/no permission that is asked for; undefined when it is not. */
+  items(spec: Spec): readonly string[] | undefined;
+  uses(service: ServiceOf, spec: Spec): boolean;
+  title(items: readonly string[]): string;
+  /** What the services do with it, after "Service web" / "Services a, b": [one, several]. */
+  does(items: readonly string[], spec: Spec): [string, string];
+  risk(items: readonly string[], spec: Spec): string;
+}
+
+const yesNo = (asked: boolean) => (asked ? [] : undefined);
+const listed = (items: readonly string[]) => (items.length ? items : undefined);
+const writesMedia = (spec: Spec) => spec.services.some((s) => s.mounts.some((mount) => mount.media !== undefined && !mount.read_only));
+
+const WORDING: { [I in PermissionId]: Wording } = {
+  host_network: {
+    items: (spec) => yesNo(spec.permissions.host_network),
+    uses: (service) => service.network_mode === 'host',
+    title: () => "Use the device's own network",
+    does: () => ["runs on the device's network instead of the app's private one", "run on the device's network instead of the app's private one"],
+    risk: () => "It can listen on any port of the device and reach everything the device reaches, without the proxy's sign-in in front of it, and it sees the device's network traffic.",
+  },
+  privileged: {
+    items: (spec) => yesNo(spec.permissions.privileged),
+    uses: (service) => service.privileged,
+    title: () => 'Full control of the device (privileged)',
+    does: () => ["runs without the container's protections", "run without the container's protections"],
+    risk: () => "It can reach all hardware, change kernel settings and read or change every other app's data, including the encrypted volumes while they are open. Grant it only to software you trust as much as the device itself.",
+  },
+  engine_socket: {
+    items: (spec) => yesNo(spec.permissions.engine_socket),
+    uses: (service) => service.engine_socket,
+    title: () => 'Control the container engine',
+    does: () => ["gets the container engine's socket (/var/run/docker.sock)", "get the container engine's socket (/var/run/docker.sock)"],
+    risk: () => 'It can start, stop and inspect every app, read their settings and secrets, and start new containers with full control of the device: as much as privileged.',
+  },
+  devices: {
+    items: (spec) => listed(spec.permissions.devices),
+    uses: (service) => service.devices.length > 0,
+    title: (items) => `Use hardware: ${items.join(', ')}`,
+    does: (items) => [`uses ${items.join(', ')} directly`, `use ${items.join(', ')} directly`],
+    risk: (items) =>
+      `It can read and write ${items.length > 1 ? 'these devices' : 'this device'} as the device itself can (a graphics card, a USB stick or radio, a disk), and what flows through ${items.length > 1 ? 'them' : 'it'}.`,
+  },
+  capabilities: {
+    items: (spec) => listed(spec.permissions.capabilities),
+    uses: (service, spec) => service.cap_add.some((cap) => spec.permissions.capabilities.includes(cap)),
+    title: (items) => `Extra Linux powers: ${items.join(', ')}`,
+    does: (items) => [`asks for ${items.join(', ')} beyond a container's defaults`, `ask for ${items.join(', ')} beyond a container's defaults`],
+    risk: (items) => {
+      const powers = items.map((cap) => CAPABILITY_RISKS[cap] ?? 'an administrative power of the Linux kernel that containers do not have by default');
+      return `It can ${powers.length === 1 ? powers[0] : items.map((cap, i) => `${cap}: ${powers[i]}`).join('; ')}.`;
+    },
+  },
+  media: {
+    items: (spec) => listed(spec.permissions.media),
+    uses: (service) => service.mounts.some((mount) => mount.media !== undefined),
+    title: (items) => `Your shared folder${items.length > 1 ? 's' : ''} ${items.join(', ')}`,
+    does: (items, spec) => {
+      const what = `${items.join(', ')}${writesMedia(spec) ? ', and can change what is in them' : ', read only'}`;
+      return [`sees ${what}`, `see ${what}`];
+    },
+    risk: (items, spec) =>
+      `It can ${writesMedia(spec) ? 'read, change and delete' : 'read'} every file in ${items.join(', ')}, including what other apps and people put there. These folders are shared, not inside the app's own encrypted volume.`,
+  },
+};
+
 export function neededPermissions(spec: Spec): NeededPermission[] {
-  const { permissions, services } = spec;
-  const using = (uses: (service: Spec['services'][number]) => boolean) => services.filter(uses).map((service) => service.name);
-  const by = (names: string[]) => (names.length ? `${names.length > 1 ? 'Services' : 'Service'} ${names.join(', ')}` : 'The app');
-  const needed: NeededPermission[] = [];
-  if (permissions.host_network) {
-    const names = using((s) => s.network_mode === 'host');
-    needed.push({
-      id: 'host_network',
-      title: "Use the device's own network",
-      detail: `${by(names)} ${names.length > 1 ? 'run' : 'runs'} on the device's network instead of the app's private one.`,
-      risk: "It can listen on any port of the device and reach everything the device reaches, without the proxy's sign-in in front of it, and it sees the device's network traffic.",
-      items: [],
-      services: names,
-    });
-  }
-  if (permissions.privileged) {
-    const names = using((s) => s.privileged);
-    needed.push({
-      id: 'privileged',
-      title: 'Full control of the device (privileged)',
-      detail: `${by(names)} ${names.length > 1 ? 'run' : 'runs'} without the container's protections.`,
-      risk: "It can reach all hardware, change kernel settings and read or change every other app's data, including the encrypted volumes while they are open. Grant it only to software you trust as much as the device itself.",
-      items: [],
-      services: names,
-    });
-  }
-  if (permissions.engine_socket) {
-    const names = using((s) => s.engine_socket);
-    needed.push({
-      id: 'engine_socket',
-      title: 'Control the container engine',
-      detail: `${by(names)} ${names.length > 1 ? 'get' : 'gets'} the container engine's socket (/var/run/docker.sock).`,
-      risk: "It can start, stop and inspect every app, read their settings and secrets, and start new containers with full control of the device: as much as privileged.",
-      items: [],
-      services: names,
-    });
-  }
-  if (permissions.devices.length) {
-    const names = using((s) => s.devices.length > 0);
-    needed.push({
-      id: 'devices',
-      title: `Use hardware: ${permissions.devices.join(', ')}`,
-      detail: `${by(names)} ${names.length > 1 ? 'use' : 'uses'} ${permissions.devices.join(', ')} directly.`,
-      risk: `It can read and write ${permissions.devices.length > 1 ? 'these devices' : 'this device'} as the device itself can (a graphics card, a USB stick or radio, a disk), and what flows through ${permissions.devices.length > 1 ? 'them' : 'it'}.`,
-      items: [...permissions.devices],
-      services: names,
-    });
-  }
-  if (permissions.capabilities.length) {
-    const names = using((s) => s.cap_add.some((cap) => permissions.capabilities.includes(cap)));
-    const risks = permissions.capabilities.map((cap) => `${cap}: ${CAPABILITY_RISKS[cap] ?? 'an administrative power of the Linux kernel that containers do not have by default'}`);
-    needed.push({
-      id: 'capabilities',
-      title: `Extra Linux powers: ${permissions.capabilities.join(', ')}`,
-      detail: `${by(names)} ${names.length > 1 ? 'ask' : 'asks'} for ${permissions.capabilities.join(', ')} beyond a container's defaults.`,
-      risk: `It can ${risks.length === 1 ? risks[0]!.replace(/^[A-Z_]+: /, '') : risks.join('; ')}.`,
-      items: [...permissions.capabilities],
-      services: names,
-    });
-  }
-  if (permissions.media.length) {
-    const names = using((s) => s.mounts.some((mount) => mount.media !== undefined));
-    const writes = services.some((s) => s.mounts.some((mount) => mount.media !== undefined && !mount.read_only));
-    needed.push({
-      id: 'media',
-      title: `Your shared folder${permissions.media.length > 1 ? 's' : ''} ${permissions.media.join(', ')}`,
-      detail: `${by(names)} ${names.length > 1 ? 'see' : 'sees'} ${permissions.media.join(', ')}${writes ? ', and can change what is in them' : ', read only'}.`,
-      risk: `It can ${writes ? 'read, change and delete' : 'read'} every file in ${permissions.media.join(', ')}, including what other apps and people put there. These folders are shared, not inside the app's own encrypted volume.`,
-      items: [...permissions.media],
-      services: names,
-    });
-  }
-  return needed;
+  return PERMISSION_IDS.flatMap((id) => {
+    const wording = WORDING[id];
+    const items = wording.items(spec);
+    if (items === undefined) return [];
+    const services = spec.services.filter((service) => wording.uses(service, spec)).map((service) => service.name);
+    const [one, several] = wording.does(items, spec);
+    const who = services.length ? `${services.length > 1 ? 'Services' : 'Service'} ${services.join(', ')}` : 'The app';
+    return [{ id, title: wording.title(items), detail: `${who} ${services.length > 1 ? several : one}.`, risk: wording.risk(items, spec), items: [...items], services }];
+  });
 }
 
 /** Install or update refused until these permissions are granted; details lists them with their risk. */

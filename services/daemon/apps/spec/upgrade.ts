@@ -2,6 +2,7 @@
 // normalized: a top-level image, listeners without a service, permissions with only network.
 // The v3 → v4 migration turns each into today's shape, exactly as normalizeSpec would have made
 // it from the same app.yaml, so an upgrade recreates no container and loses no setting.
+import { normalizeService } from './normalize.js';
 import { SHORT_FORM_SERVICE, type AppSpec } from './types.js';
 
 /** A stored spec of either shape → today's; one that already has services is returned as is. */
@@ -10,33 +11,19 @@ export function upgradeStoredSpec(stored: unknown): unknown {
   const { image, ...rest } = stored;
   const storage = (isObject(rest.storage) ? rest.storage : {}) as { persistent?: Record<string, { container?: string }>; temporary?: Record<string, { container?: string }> };
   const mounts = (['persistent', 'temporary'] as const).flatMap((kind) =>
-    Object.entries(storage[kind] ?? {}).flatMap(([volume, { container }]) => (container === undefined ? [] : [{ volume, container, read_only: false }])),
+    Object.entries(storage[kind] ?? {}).flatMap(([volume, { container }]) => (container === undefined ? [] : [{ volume, container }])),
   );
-  const network = isObject(rest.permissions) && isObject(rest.permissions.network) ? rest.permissions.network : { internet: 'deny' };
-  const upgraded: Omit<AppSpec, 'name' | 'type' | 'storage' | 'environment' | 'resources' | 'depends_on'> & Record<string, unknown> = {
+  const network = (isObject(rest.permissions) && isObject(rest.permissions.network) ? rest.permissions.network : { internet: 'deny' }) as AppSpec['permissions']['network'];
+  // The one service as normalize makes it from the short form, so the defaults are not written twice.
+  const service = normalizeService(SHORT_FORM_SERVICE, { image, mounts });
+  // Nothing beyond the network could be asked for before.
+  const permissions: AppSpec['permissions'] = { network, host_network: false, privileged: false, engine_socket: false, devices: [], capabilities: [], media: [] };
+  return {
     ...rest,
-    services: [
-      {
-        name: SHORT_FORM_SERVICE,
-        image,
-        environment: {},
-        restart: 'unless-stopped',
-        cap_drop: [],
-        cap_add: [],
-        read_only: false,
-        tmpfs: [],
-        depends_on: [],
-        mounts,
-        devices: [],
-        privileged: false,
-        network_mode: 'app',
-        engine_socket: false,
-      },
-    ],
+    services: [service],
     listeners: (Array.isArray(rest.listeners) ? rest.listeners : []).map((listener) => ({ ...listener, service: SHORT_FORM_SERVICE })),
-    permissions: { network: network as AppSpec['permissions']['network'], host_network: false, privileged: false, engine_socket: false, devices: [], capabilities: [], media: [] },
+    permissions,
   };
-  return upgraded;
 }
 
 /** The v3 → v4 control store migration: every app's spec and its history; grants start empty (none could be needed). */

@@ -304,22 +304,17 @@ function dependencyCycle(services: ServiceSpec[]): string[] | undefined {
 
 /** Declared permissions in the same words as the services' own use of them. */
 function checkPermissions(spec: AppSpecInput, problems: string[]): void {
-  (spec.permissions?.devices ?? []).forEach((device, i) => {
-    try {
-      devicePath(device);
-    } catch (err) {
-      if (err instanceof FieldProblem) problems.push(`permissions.devices[${i}]: ${err.message}`);
-      else throw err;
-    }
-  });
-  (spec.permissions?.capabilities ?? []).forEach((capability, i) => {
-    try {
-      capabilityName(capability);
-    } catch (err) {
-      if (err instanceof FieldProblem) problems.push(`permissions.capabilities[${i}]: ${err.message}`);
-      else throw err;
-    }
-  });
+  const each = (field: 'devices' | 'capabilities', read: (item: string) => string) =>
+    (spec.permissions?.[field] ?? []).forEach((item, i) => {
+      try {
+        read(item);
+      } catch (err) {
+        if (!(err instanceof FieldProblem)) throw err;
+        problems.push(`permissions.${field}[${i}]: ${err.message}`);
+      }
+    });
+  each('devices', devicePath);
+  each('capabilities', capabilityName);
 }
 
 /** Records who uses a value first; a second user is a problem naming the first. */
