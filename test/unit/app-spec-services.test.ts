@@ -123,6 +123,16 @@ test('two services may listen on the same port; one service cannot twice', () =>
   ]);
 });
 
+test('a mount names an absolute path, and nothing is mounted where the engine socket goes', () => {
+  assert.equal(
+    problems('name: stack', 'services:', '  web: { image: web:1, engine_socket: true, mounts: [data:relative, data:/var/run/docker.sock] }', ...LISTENER, 'storage: { persistent: { data: {} } }'),
+    [
+      'services.web.mounts[0]: relative must be an absolute path inside the container',
+      'services.web.mounts[1]: /var/run/docker.sock is already used by services.web.engine_socket',
+    ],
+  );
+});
+
 test('an app of too many containers is refused', () => {
   const services = Array.from({ length: 21 }, (_, i) => `  s${i}: { image: s:1 }`);
   assert.equal(problems('name: stack', 'services:', ...services, ...LISTENER), ['services: 21 services; an app may have at most 20']);

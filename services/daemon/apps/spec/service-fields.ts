@@ -149,6 +149,7 @@ export function mount(input: MountInput): ServiceMount {
   if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~') || source.includes('$')) {
     throw new FieldProblem(`${source} is a host path; the data lives in the app's encrypted volume: name a volume of storage.persistent or storage.temporary instead`);
   }
+  if (!container.startsWith('/')) throw new FieldProblem(`${container} must be an absolute path inside the container`);
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw new FieldProblem(`the mode ${mode} must be ro or rw`);
   return { volume: source, container, read_only: mode === 'ro' };
 }

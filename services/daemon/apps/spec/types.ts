@@ -172,6 +172,9 @@ export interface AppSpec {
   permissions: Permissions;
 }
 
+/** Where a service with engine_socket sees the container engine's API (what Docker clients expect). */
+export const ENGINE_SOCKET_PATH = '/var/run/docker.sock';
+
 /** The service named by the short form, and the default service of listeners. */
 export const SHORT_FORM_SERVICE = 'app';
 

@@ -12,7 +12,7 @@ import { normalizeSpec } from './normalize.js';
 import { capabilityName, devicePath, FieldProblem } from './service-fields.js';
 import { parseYamlMapping } from './safe-yaml.js';
 import { closestKey } from './suggest.js';
-import type { AppSpec, AppSpecInput, ListenerInput, ServiceInput, ServiceSpec } from './types.js';
+import { ENGINE_SOCKET_PATH, type AppSpec, type AppSpecInput, type ListenerInput, type ServiceInput, type ServiceSpec } from './types.js';
 import { parseSize } from './units.js';
 import { guestPortKey, udpHealthcheckProblem, udpListenerProblems } from './udp-listener.js';
 
@@ -184,6 +184,8 @@ function checkServices(spec: AppSpecInput, problems: string[]): void {
   for (const [name, service] of read) {
     const path = base(name);
     const paths = new Map<string, string>();
+    // The engine socket takes its path: nothing else may be mounted there.
+    if (service.engine_socket) paths.set(ENGINE_SOCKET_PATH, joinPath(path, 'engine_socket'));
     const writtenIndex = (field: string, i: number) => indexes.get(name)![field]?.[i] ?? i;
     if (spec.services) {
       service.mounts.forEach((mount, i) => {
