@@ -50,6 +50,8 @@ async function main(env: NodeJS.ProcessEnv) {
       udpMaxFlowsPerClient: field('PICCOLO_PROXY_UDP_MAX_FLOWS_PER_CLIENT', parsePositiveInt, DEFAULT_FLOW_LIMITS.maxFlowsPerClient),
       udpIdleMs: field('PICCOLO_PROXY_UDP_IDLE_MS', parsePositiveInt, DEFAULT_FLOW_LIMITS.idleMs),
       udpBriefIdleMs: field('PICCOLO_PROXY_UDP_BRIEF_IDLE_MS', parsePositiveInt, DEFAULT_FLOW_LIMITS.briefIdleMs),
+      /** How often a UDP listener that saw traffic logs its counters (datagrams, flows, refusals). */
+      udpTrafficLogMs: field('PICCOLO_PROXY_UDP_TRAFFIC_LOG_MS', parsePositiveInt, 60_000),
     },
     env,
   );
@@ -98,6 +100,7 @@ async function main(env: NodeJS.ProcessEnv) {
   const udpListeners = new UdpListeners({
     bindHost: config.bindHost,
     limits: { maxFlows: config.udpMaxFlows, maxFlowsPerClient: config.udpMaxFlowsPerClient, idleMs: config.udpIdleMs, briefIdleMs: config.udpBriefIdleMs },
+    trafficLogMs: config.udpTrafficLogMs,
     logger,
   });
 

@@ -45,12 +45,15 @@ export class UdpListener implements OpenPort<ServedRoute> {
   readonly counters: UdpCounters = { flowsOpened: 0, datagramsIn: 0, datagramsOut: 0, refused: { listener_full: 0, client_full: 0, middleware: 0 } };
   /** Per reason: refusals since the last line about them, and when that line was. */
   private readonly refusalLog = new Map<RefusalReason, { unlogged: number; at: number }>();
+  private trafficLog = { at: 0, datagramsIn: 0 };
 
   constructor(
     private served: ServedRoute,
     private readonly address: ListenAddress,
     private readonly limits: FlowLimits,
     logger: Logger,
+    /** How often a listener that saw traffic logs its counters (the TCP side's request_log, for datagrams). */
+    private readonly trafficLogMs = 60_000,
     private readonly now: () => number = Date.now,
   ) {
     this.log = logger.child({ listener: served.name, protocol: 'udp' });
@@ -88,6 +91,7 @@ export class UdpListener implements OpenPort<ServedRoute> {
     });
     this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.min(1000, this.limits.briefIdleMs / 4)));
     this.sweeper.unref();
+    this.trafficLog.at = this.now();
     this.log.info('listening', { address: `${this.address.host}:${this.port}` });
   }
 
@@ -162,7 +166,12 @@ export class UdpListener implements OpenPort<ServedRoute> {
   }
 
   private expire(): void {
-    for (const entry of this.flows.expire(this.now())) this.release(entry, 'idle');
+    const now = this.now();
+    for (const entry of this.flows.expire(now)) this.release(entry, 'idle');
+    if (now - this.trafficLog.at < this.trafficLogMs) return;
+    // Totals since the listener opened, and only when something came in since the last line.
+    if (this.counters.datagramsIn !== this.trafficLog.datagramsIn) this.log.info('udp traffic', { ...this.counters, refused: { ...this.counters.refused }, openFlows: this.flows.size });
+    this.trafficLog = { at: now, datagramsIn: this.counters.datagramsIn };
   }
 
   private close(entry: FlowEntry<Flow>, why: string): void {
@@ -188,12 +197,13 @@ export class UdpListener implements OpenPort<ServedRoute> {
 export interface UdpListenersOptions {
   bindHost: string;
   limits: FlowLimits;
+  trafficLogMs?: number;
   logger: Logger;
 }
 
 /** The udp routes' public ports: each a UdpListener, its route updated in place as the table changes. */
 export class UdpListeners extends PortSet<ServedRoute> {
   constructor(options: UdpListenersOptions) {
-    super('udp-listeners', (port, served) => new UdpListener(served, { host: options.bindHost, port }, options.limits, options.logger), options.logger);
+    super('udp-listeners', (port, served) => new UdpListener(served, { host: options.bindHost, port }, options.limits, options.logger, options.trafficLogMs), options.logger);
   }
 }

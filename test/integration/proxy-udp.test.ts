@@ -36,6 +36,7 @@ test.before(async () => {
     PICCOLO_PROXY_UDP_MAX_FLOWS_PER_CLIENT: '3',
     PICCOLO_PROXY_UDP_BRIEF_IDLE_MS: String(BRIEF_IDLE_MS),
     PICCOLO_PROXY_UDP_IDLE_MS: String(IDLE_MS),
+    PICCOLO_PROXY_UDP_TRAFFIC_LOG_MS: '1000',
     PICCOLO_LOG_LEVEL: 'debug',
   });
   for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freeUdpPort();
@@ -76,6 +77,13 @@ test('two client addresses, interleaved: each gets its own answers, over its own
   assert.is(upstreamOfB.size, 1);
   assert.not.equal([...upstreamOfA][0], [...upstreamOfB][0], 'two clients, two upstream sockets');
   assert.match([...upstreamOfA][0]!, /^127\.0\.0\.1:\d+$/, 'the app sees the proxy on loopback');
+});
+
+test('a listener that saw traffic logs its counters', async () => {
+  const line = await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'udp traffic' && l.listener === 'echo/dns'), 3000, 'a traffic line');
+  assert.ok((line.datagramsIn as number) >= 4 && (line.datagramsOut as number) >= 4, JSON.stringify(line));
+  assert.ok((line.flowsOpened as number) >= 2);
+  assert.not.ok(harness.proxy.logs.some((l) => l.msg === 'udp traffic' && l.listener === 'down/dns'), 'a quiet listener stays quiet');
 });
 
 test('no TCP listener on a udp port', async () => {
