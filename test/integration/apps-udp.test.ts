@@ -3,7 +3,8 @@
 // with a udp:// URL, and reached through the real proxy from 127.0.0.2 and 127.0.0.3 as two
 // clients, each answered on its own flow. Flows idle out; the per-client cap refuses the excess
 // (counted, logged); a stopped app's port gets nothing back and the proxy carries on; uninstall
-// closes the public port.
+// closes the public port. The portal's Services screen shows the listener as UDP, with its udp://
+// address and no remote one.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
@@ -12,11 +13,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import type { Browser } from 'playwright-core';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { buildNodeAppImage } from '../support/node-app-image.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
 import { echoSender, udpClient, type UdpClient } from '../support/udp.js';
 
@@ -28,6 +30,8 @@ let podman: TestPodman;
 let daemon: ServiceProcess;
 let proxy: ServiceProcess;
 let api: ApiSession;
+let portal = '';
+let browser: Browser | undefined;
 let app = '';
 let publicPort = 0;
 let hostBindPort = 0;
@@ -51,12 +55,14 @@ test.before(async () => {
   const image = await buildNodeAppImage(podman.prefix, 'udp');
   const internalSocket = path.join(dir, 'internal.sock');
   ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
-  ({ proc: proxy } = await startTestProxy(internalSocket, dir, {
+  ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir, {
     PICCOLO_PROXY_UDP_MAX_FLOWS_PER_CLIENT: '2',
     PICCOLO_PROXY_UDP_BRIEF_IDLE_MS: String(BRIEF_IDLE_MS),
     PICCOLO_LOG_LEVEL: 'debug',
   }));
-  api = await setUpDevice(`http://127.0.0.1:${(await daemon.address('http')).split(':').pop()}`, stateDir);
+  // Through the proxy, as a browser on the network reaches the portal.
+  await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
+  api = await setUpDevice(portal, stateDir);
   await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
   const spec = [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: echo', '    guest_port: 7', '    protocol: udp'].join('\n');
   const install = await api.call('POST', '/api/v1/apps', { spec });
@@ -66,6 +72,7 @@ test.before(async () => {
 
 test.after(async () => {
   for (const c of clients) c.close();
+  await browser?.close();
   await proxy?.kill('SIGTERM');
   await daemon?.kill('SIGTERM');
   await podman?.stop();
@@ -85,6 +92,20 @@ test('the Services API lists the listener with a udp:// URL; Podman publishes <p
   const { stdout } = await execFileAsync('ss', ['-uanH']);
   const holders = stdout.split('\n').map((line) => line.trim().split(/\s+/)[3] ?? '').filter((local) => local.endsWith(`:${hostBindPort}`));
   assert.equal(holders.filter((local) => !local.startsWith('127.0.0.1:')), [], 'nothing beyond loopback');
+});
+
+test("the portal's Services screen: the listener reads UDP, its udp:// address on the network, none through the relay", async () => {
+  browser = await launchChromium();
+  const page = await signedInPage(browser, portal, api);
+  await page.goto(`${portal}/services`);
+  const row = page.locator(`section.card#app-${app} li[data-listener="echo"]`);
+  await row.waitFor();
+  const text = await row.innerText();
+  assert.match(text, /UDP/);
+  assert.ok(text.includes(`udp://127.0.0.1:${publicPort}`), text);
+  assert.match(text, /not through the relay: it carries TCP only/);
+  assert.is(await row.getByRole('link').count(), 0, 'nothing for a browser to open');
+  await checkScreen(page, 'services-udp');
 });
 
 test('through the proxy from 127.0.0.2 and 127.0.0.3: each client gets its own answers, over its own flow', async () => {
