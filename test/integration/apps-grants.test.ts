@@ -57,6 +57,17 @@ test('without the grant: 403 permission_required listing what it gives away; not
   assert.equal(preview.body.permissionsNeeded.map((p: any) => [p.id, p.granted]), [['capabilities', false]]);
 });
 
+test('the catalog says which templates ask for grants, and installing one asks for them', async () => {
+  const { body } = await api.call('GET', '/api/v1/catalog');
+  const byName = Object.fromEntries(body.apps.map((entry: any) => [entry.name, entry]));
+  assert.equal(byName['home-assistant'].permissions, ['host_network']);
+  assert.equal(byName['vaultwarden'].permissions, []);
+  assert.is(byName['nextcloud'].images.length, 3);
+  const refused = await api.call('POST', '/api/v1/apps', { catalog: 'dozzle' });
+  assert.is(refused.status, 403);
+  assert.equal(refused.body.error.details.map((p: any) => p.id), ['engine_socket']);
+});
+
 test('a grant needs the app name typed; an unknown permission id is a 400 naming the field', async () => {
   const unconfirmed = await api.call('POST', '/api/v1/apps', { spec: specWith('cap_add: [NET_ADMIN]'), grants: ['capabilities'] });
   assert.is(unconfirmed.status, 400);

@@ -10,7 +10,7 @@ import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
 import { checkDependencies } from '../apps/dependencies.js';
 import { importCompose, importUmbrelApp, type AppAbout, type ComposeImportOptions } from '../apps/spec/compose.js';
 import type { AppSecretStore } from '../apps/spec/import/secrets.js';
-import { checkGrants, type GrantCheck, type PreviousGrants } from '../apps/spec/permissions.js';
+import { checkGrants, neededPermissions, type GrantCheck, type PreviousGrants } from '../apps/spec/permissions.js';
 import { previewInstall } from '../apps/spec/preview.js';
 import { mainService, type AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
@@ -158,7 +158,17 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       return { body: job };
     }))
     .on('GET', '/api/v1/catalog', signedIn(() => ({
-      body: { apps: catalog.listCatalog().map(({ name, description, spec }) => ({ name, description, image: mainService(spec).image })) },
+      // images: every container's; permissions: the grants installing it asks for (ids), for a badge.
+      body: {
+        apps: catalog.listCatalog().map(({ name, description, category, spec }) => ({
+          name,
+          description,
+          category,
+          image: mainService(spec).image,
+          images: spec.services.map((service) => service.image),
+          permissions: neededPermissions(spec).map((permission) => permission.id),
+        })),
+      },
     })));
 }
 
