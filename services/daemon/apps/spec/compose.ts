@@ -392,6 +392,9 @@ function buildListeners(appName: string, stack: StackContext, main: { umbrel?: M
       stack.warnings.push(`${port.path}: published on ${port.hostIp} only, for the host's own tools; not a listener`);
       continue;
     }
+    if (port.published !== undefined && port.published !== port.container) {
+      stack.warnings.push(`${port.path}: host port ${port.published} ignored; Piccolo publishes each listener at its own address`);
+    }
     const protocol = guessProtocol(port);
     add(service, port.container, protocol, protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp');
   }
