@@ -1,16 +1,27 @@
 // `make run`: the four bundles on this machine in development mode (PICCOLO_DEV_RELAY=1: and the dev
-// relay). No root needed: state and sockets live in .dev/, ports are on loopback. Ctrl-C stops them all.
+// relay), with what apps need: a Podman API service of its own and a loopback registry to pull
+// from. State and sockets live in .dev/ (PICCOLO_DEV_DIR), ports are on loopback. Ctrl-C (or
+// SIGTERM) stops them all: the daemon stops its apps' containers and closes their encrypted
+// volumes on the way out, then the engine and the registry stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
-// The test support's pebble launcher, so that development and tests run the ACME server one way.
+// The test support's launchers, so that development and tests run pebble, Podman and the registry one way.
 import { startPebble, type Pebble } from '../test/support/pebble.js';
+import { containersConf, startPodmanService } from '../test/support/podman.js';
+import { startRegistryService } from '../test/support/registry.js';
+import { unmountAllUnder } from '../test/support/processes.js';
 
-const devDir = path.join(REPO_ROOT, '.dev');
+const devDir = path.resolve(process.env.PICCOLO_DEV_DIR ?? path.join(REPO_ROOT, '.dev'));
+const registryPort = Number(process.env.PICCOLO_DEV_REGISTRY_PORT ?? 5000);
+const podmanSocket = path.join(devDir, 'podman.sock');
 const env = {
   ...process.env,
+  PICCOLO_PODMAN_SOCKET: podmanSocket,
+  // Stopping `make run` stops the apps too and closes their decrypted volumes.
+  PICCOLO_STOP_APPS_ON_EXIT: 'true',
   PICCOLO_STATE_DIR: path.join(devDir, 'state'),
   PICCOLO_HEALTH_SOCKET: path.join(devDir, 'health.sock'),
   PICCOLO_CONFIG_FILE: path.join(devDir, 'config.json'),
@@ -36,19 +47,38 @@ const env = {
   PICCOLO_TUNNEL_LISTEN: process.env.PICCOLO_TUNNEL_LISTEN ?? '127.0.0.1:4041',
 };
 mkdirSync(devDir, { recursive: true });
+// Mounts a crashed or killed earlier run left behind ("Transport endpoint is not connected").
+for (const mountpoint of unmountAllUnder(devDir)) console.error(`run: detached a mount left by an earlier run: ${mountpoint}`);
 
 // Health first, as systemd orders them in the image.
 const order = ['health', ...SERVICES.filter((s) => s !== 'health')] as const;
-const children: ChildProcess[] = [];
+const children: { name: string; child: ChildProcess; exited: Promise<void> }[] = [];
 let stopping = false;
 function launch(name: string, bundle: string, childEnv: NodeJS.ProcessEnv): void {
-  const child = spawn(process.execPath, ['--enable-source-maps', bundle], { env: childEnv, stdio: 'inherit' });
-  child.on('exit', (code, signal) => {
-    console.error(`run: ${name} exited (${signal ?? code})`);
-    if (!stopping) stop(1);
-  });
-  children.push(child);
+  // Each in its own process group: a Ctrl-C reaches only this script, which stops them in order
+  // (a daemon killed by the terminal's SIGINT with its gocryptfs children left dead mounts).
+  const child = spawn(process.execPath, ['--enable-source-maps', bundle], { env: childEnv, stdio: 'inherit', detached: true });
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      console.error(`run: ${name} exited (${signal ?? code})`);
+      resolve();
+      if (!stopping) void stop(1);
+    }),
+  );
+  children.push({ name, child, exited });
 }
+
+// The engine and the registry first: the daemon reconciles its apps as soon as it unlocks.
+const registry = await startRegistryService({ dir: path.join(devDir, 'registry'), port: registryPort, detached: true });
+const registriesConf = path.join(devDir, 'registries.conf');
+await registry.writeRegistriesConf(registriesConf);
+const podmanConf = path.join(devDir, 'containers.conf');
+writeFileSync(podmanConf, await containersConf());
+rmSync(podmanSocket, { force: true });
+const podman = await startPodmanService({ socketPath: podmanSocket, registriesConf, containersConf: podmanConf, detached: true }).catch(async (err) => {
+  await registry.stop();
+  throw err;
+});
 
 // PICCOLO_DEV_RELAY=1: also a local Nexus relay (services/relay, never in the image), started first
 // so its self-signed CA exists before the services that must trust it start.
@@ -65,7 +95,8 @@ if (relay && pebble) {
 }
 for (const service of order) launch(service, bundlePath(service), serviceEnv);
 console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
-console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}\n`);
+console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}`);
+console.log(`engine: ${podmanSocket}  registry: 127.0.0.1:${registryPort} (podman push --tls-verify=false IMAGE 127.0.0.1:${registryPort}/NAME:TAG, then install image 127.0.0.1:${registryPort}/NAME:TAG)\n`);
 if (relay) {
   console.log(`dev relay: configure remote access with relay wss://localhost:${relay.hubPort}/connect and device secret "${relay.secret}",`);
   console.log('  portal hostname e.g. piccolo.localhost, app domain e.g. apps.localhost (*.localhost resolves to this machine);');
@@ -94,11 +125,26 @@ async function startDevRelay() {
   };
 }
 
-function stop(code: number): void {
+/** The services first (the daemon stops its apps and closes their volumes), then what they used. */
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
   stopping = true;
-  void pebble?.stop();
-  for (const child of [...children].reverse()) child.kill('SIGTERM');
   process.exitCode = code;
+  void pebble?.stop();
+  for (const { child } of [...children].reverse()) child.kill('SIGTERM');
+  const allExited = Promise.all(children.map(({ exited }) => exited));
+  // Stopping apps waits for each container's grace period; beyond that, the services are stuck.
+  if ((await Promise.race([allExited.then(() => true), sleep(90_000).then(() => false)])) === false) {
+    for (const { name, child } of children) if (child.exitCode === null && child.signalCode === null) {
+      console.error(`run: ${name} did not stop; killing it`);
+      child.kill('SIGKILL');
+    }
+    await allExited;
+  }
+  for (const mountpoint of unmountAllUnder(devDir)) console.error(`run: detached a mount the daemon left: ${mountpoint}`);
+  await podman.stop();
+  await registry.stop();
+  console.error('run: stopped');
 }
-process.on('SIGINT', () => stop(0));
-process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));

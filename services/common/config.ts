@@ -110,6 +110,12 @@ export const parsePositiveInt: Parse<number> = (raw) => {
   return n;
 };
 
+export const parseBoolean: Parse<boolean> = (raw) => {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error('must be true or false (or 1 or 0)');
+};
+
 export const parseUrl: Parse<URL> = (raw) => {
   try {
     return new URL(raw);

@@ -74,10 +74,12 @@ export class AppsHost implements Module {
     const wasRunning = this.manager !== undefined || this.opening !== undefined;
     await this.stop();
     if (!wasRunning) return;
-    const { engine, logger } = this.options;
+    const { engine, logger, vault } = this.options;
     try {
+      // Only this device's apps: another daemon on the same engine (tests, `make run`) keeps its own.
+      const ours = new Set(Object.keys(vault.controlStore.data.apps));
       for (const container of (await engine.state()).containers) {
-        if (container.running) await engine.stopContainer(container.id);
+        if (container.running && ours.has(container.app)) await engine.stopContainer(container.id);
       }
     } catch (err) {
       // Safe to go on: a container still holding its volume makes the lock refuse (busy).

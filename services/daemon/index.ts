@@ -1,7 +1,8 @@
 // Composition root of piccolod: encrypted persistence, auth, the API, the portal and setup wizard.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { field, loadServiceConfig, parseAbsolutePath, parseListen, parsePositiveInt, parseUrl } from '../common/config.js';
+import { field, loadServiceConfig, parseAbsolutePath, parseBoolean, parseListen, parsePositiveInt, parseUrl } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -73,6 +74,9 @@ async function main(env: NodeJS.ProcessEnv) {
       statsIntervalMs: field('PICCOLO_STATS_INTERVAL_MS', parsePositiveInt, 30_000),
       // A web terminal with no byte either way for this long is closed.
       terminalIdleMs: field('PICCOLO_TERMINAL_IDLE_MS', parsePositiveInt, 15 * 60_000),
+      // Development (`make run`): stopping the daemon also stops its apps and closes the volumes,
+      // as a lock does. On a device they outlive a daemon restart, which takes them over.
+      stopAppsOnExit: field('PICCOLO_STOP_APPS_ON_EXIT', parseBoolean, false),
     },
     env,
   );
@@ -104,7 +108,21 @@ async function main(env: NodeJS.ProcessEnv) {
   const sessions = new SessionStore({ now });
   const events = new EventStream({ hub, sessions, logger });
   const claim = new ClaimCode({ file: path.join(config.stateDir, 'claim-code'), logger, console: config.console === 'none' ? undefined : config.console });
-  const engine = new Engine({ docker: new Docker({ socketPath: config.podmanSocket }), logger: logger.child({ module: 'engine' }) });
+  // Marked by state folder: each daemon sharing the engine (tests, `make run`) sees only its own apps.
+  const instance = createHash('sha256').update(path.resolve(config.stateDir)).digest('hex').slice(0, 16);
+  const engine = new Engine({
+    docker: new Docker({ socketPath: config.podmanSocket }),
+    logger: logger.child({ module: 'engine' }),
+    instance,
+    // Containers made before the mark: this device's own apps are, anything else another daemon's.
+    adopts: (app) => {
+      try {
+        return Object.hasOwn(vault.controlStore.data.apps, app);
+      } catch {
+        return false; // locked: no app of this device is known, so none is adopted
+      }
+    },
+  });
   const routeSource = new InMemoryRouteSource();
   // The proxy's table goes through remote access, which adds the remote names and certificates.
   const remote = new RemoteAccess({
@@ -200,6 +218,17 @@ async function main(env: NodeJS.ProcessEnv) {
     if (portalBound) publishPortal();
     appsHost.refreshRoutes();
   });
+  // Listed after the apps, so it stops before them: the containers stop, then the volumes close.
+  const stopAppsOnExit = {
+    name: 'stop-apps-on-exit',
+    start: async () => {},
+    stop: async () => {
+      if (!config.stopAppsOnExit || vault.state !== 'unlocked') return;
+      terminals.closeAll('the daemon is stopping');
+      await appsHost.suspend();
+      await vault.lock().catch((err) => logger.warn('could not close the volumes on the way out', { err }));
+    },
+  };
   const claimOnFirstBoot = {
     name: 'claim-code',
     start: async () => {
@@ -210,7 +239,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, vault, claimOnFirstBoot, remote, appsHost, http, portalSocket, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi] });
 }
 
 void runMain('daemon', () => main(process.env));

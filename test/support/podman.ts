@@ -32,23 +32,83 @@ export interface PodmanOptions {
   registriesConf?: string;
 }
 
-export async function startPodman(options: PodmanOptions = {}): Promise<TestPodman> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-podman-'));
-  const socketPath = path.join(dir, 'podman.sock');
-  const env = options.registriesConf ? { ...process.env, CONTAINERS_REGISTRIES_CONF: options.registriesConf } : process.env;
-  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+/** A `podman system service` answering the Docker-compatible API on a unix socket. */
+export interface PodmanService {
+  docker: Docker;
+  socketPath: string;
+  /** SIGTERM, then resolves once the service has exited. */
+  stop(): Promise<void>;
+}
+
+export interface PodmanServiceOptions {
+  socketPath: string;
+  /** A registries.conf (CONTAINERS_REGISTRIES_CONF), e.g. to pull from a loopback registry over plain HTTP. */
+  registriesConf?: string;
+  /** A containers.conf (CONTAINERS_CONF) read instead of the system's, e.g. from containersConf(). */
+  containersConf?: string;
+  /** Its own process group: a Ctrl-C at the terminal then reaches only whoever started it. */
+  detached?: boolean;
+}
+
+/** Starts the service and resolves once it answers a ping. */
+export async function startPodmanService(options: PodmanServiceOptions): Promise<PodmanService> {
+  const { socketPath } = options;
+  const env = {
+    ...process.env,
+    ...(options.registriesConf ? { CONTAINERS_REGISTRIES_CONF: options.registriesConf } : {}),
+    ...(options.containersConf ? { CONTAINERS_CONF: options.containersConf } : {}),
+  };
+  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached });
   let stderr = '';
   service.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => service.once('exit', () => resolve()));
   const docker = new Docker({ socketPath });
-  const prefix = `t${Date.now().toString(36).slice(-5)}`;
-  const images: string[] = [];
-
   const deadline = Date.now() + 10_000;
   while (!(await docker.ping().then(() => true, () => false))) {
-    if (Date.now() > deadline || service.exitCode !== null) throw new Error(`podman service did not answer: ${stderr}`);
+    if (Date.now() > deadline || service.exitCode !== null) {
+      service.kill('SIGTERM');
+      throw new Error(`podman service did not answer: ${stderr}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  return {
+    docker,
+    socketPath,
+    async stop() {
+      if (service.exitCode === null && service.signalCode === null) service.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * The containers.conf this machine needs (/work/shared/notes/platform.md, as scripts/setup.sh
+ * writes it): Podman's default rlimits are refused here, so they are set to the host's hard
+ * limits; crun fails on hybrid cgroups, so runc with cgroupfs.
+ */
+export async function containersConf(): Promise<string> {
+  // Capped as setup.sh caps them: 'unlimited' or more than Podman needs is refused too.
+  const limit = async (flag: string, cap: number) => {
+    const raw = (await execFileAsync('bash', ['-c', `ulimit -H${flag}`])).stdout.trim();
+    return raw === 'unlimited' ? cap : Math.min(cap, Number(raw));
+  };
+  const [nofile, nproc] = await Promise.all([limit('n', 20000), limit('u', 4096)]);
+  return [
+    '[containers]',
+    `default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]`,
+    '[engine]',
+    'runtime = "runc"',
+    'cgroup_manager = "cgroupfs"',
+    '',
+  ].join('\n');
+}
+
+export async function startPodman(options: PodmanOptions = {}): Promise<TestPodman> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-podman-'));
+  const service = await startPodmanService({ socketPath: path.join(dir, 'podman.sock'), registriesConf: options.registriesConf });
+  const { docker, socketPath } = service;
+  const prefix = `t${Date.now().toString(36).slice(-5)}`;
+  const images: string[] = [];
 
   return {
     docker,
@@ -72,8 +132,7 @@ export async function startPodman(options: PodmanOptions = {}): Promise<TestPodm
     async stop() {
       await removeRunObjects(docker, prefix);
       for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => {});
-      service.kill('SIGTERM');
-      await exited;
+      await service.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -129,12 +129,22 @@ export async function startTestDaemon(stateDir: string, env: Record<string, stri
   return { proc, api: `http://${await proc.address('http')}` };
 }
 
+/** Every mount point under dir, deepest (latest) first. */
+export function mountsUnder(dir: string): string[] {
+  const mountpoints = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
+  return mountpoints.filter((mountpoint): mountpoint is string => !!mountpoint && (mountpoint === dir || mountpoint.startsWith(`${dir}/`))).reverse();
+}
+
+/** Detaches every FUSE mount left under dir (lazily: a dead or busy one too); resolves with them. */
+export function unmountAllUnder(dir: string): string[] {
+  const found = mountsUnder(dir);
+  for (const mountpoint of found) execFileSync('fusermount', ['-u', '-z', mountpoint]);
+  return found;
+}
+
 /** Volumes outlive the daemon by design: a test unmounts every FUSE mount it left under dir, then removes dir. */
 export function removeTestDir(dir: string): void {
-  const mountpoints = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
-  for (const mountpoint of mountpoints.reverse()) {
-    if (mountpoint?.startsWith(dir)) execFileSync('fusermount', ['-u', '-z', mountpoint]);
-  }
+  unmountAllUnder(dir);
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -3,7 +3,7 @@
 // it over plain HTTP. Optionally behind a relay that throttles what the registry sends, because a
 // loopback pull finishes before Podman reports any byte progress (it reports about once a second).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -27,9 +27,18 @@ export interface RegistryOptions {
   bytesPerSecond?: number;
 }
 
-export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-registry-'));
-  const port = await freePort();
+/** Debian's docker-registry serving `dataDir` on 127.0.0.1:`port` without auth. */
+export interface RegistryService {
+  port: number;
+  /** A registries.conf naming `host` (default: this registry) insecure, for Podman's CONTAINERS_REGISTRIES_CONF. */
+  writeRegistriesConf(file: string, host?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the registry with its config in `dir` and resolves once /v2/ answers. */
+export async function startRegistryService(options: { dir: string; port: number; detached?: boolean }): Promise<RegistryService> {
+  const { dir, port } = options;
+  await mkdir(dir, { recursive: true });
   const config = path.join(dir, 'config.yml');
   // The package's own config turns on htpasswd auth; this one has none.
   await writeFile(config, [
@@ -39,19 +48,37 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     'log: {level: error, accesslog: {disabled: true}}',
     '',
   ].join('\n'));
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   while (!(await fetch(`http://127.0.0.1:${port}/v2/`).then((res) => res.ok, () => false))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`docker-registry did not answer: ${stderr}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGTERM');
+      throw new Error(`docker-registry did not answer: ${stderr}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  return {
+    port,
+    writeRegistriesConf: (file, host = `127.0.0.1:${port}`) =>
+      writeFile(file, `unqualified-search-registries = []\n[[registry]]\nlocation = "${host}"\ninsecure = true\n`),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'piccolo-registry-'));
+  const port = await freePort();
+  const service = await startRegistryService({ dir, port });
   const relay = options.bytesPerSecond ? await throttlingRelay(port, options.bytesPerSecond) : undefined;
   const host = `127.0.0.1:${relay?.port ?? port}`;
   const registriesConf = path.join(dir, 'registries.conf');
-  await writeFile(registriesConf, `unqualified-search-registries = []\n[[registry]]\nlocation = "${host}"\ninsecure = true\n`);
+  await service.writeRegistriesConf(registriesConf, host);
 
   return {
     host,
@@ -64,8 +91,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     async stop() {
       relay?.server.close();
       for (const socket of relay?.sockets ?? []) socket.destroy();
-      child.kill('SIGTERM');
-      await exited;
+      await service.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -58,7 +58,18 @@ export interface EngineOptions {
   stopTimeoutS?: number;
   /** Runs `ip`; a parameter so tests of other parts need no root. */
   ipTool?: string;
+  /**
+   * This daemon's mark (label piccolo.instance) on what it makes. state() sees only its own, so
+   * daemons sharing one engine (tests, `make run`) never take each other's apps for strays.
+   * Without it, every object is seen.
+   */
+  instance?: string;
+  /** Whether an unmarked object (made before marks existed) of this app is this daemon's: its installed apps are. */
+  adopts?: (app: string) => boolean;
 }
+
+/** See EngineOptions.instance. */
+export const INSTANCE_LABEL = 'piccolo.instance';
 
 const NOT_FOUND = 404;
 const NOT_MODIFIED = 304;
@@ -70,13 +81,26 @@ export class Engine {
     this.docker = options.docker;
   }
 
+  private owns(labels: Record<string, string> | undefined): boolean {
+    if (!this.options.instance) return true;
+    const mark = labels?.[INSTANCE_LABEL];
+    if (mark !== undefined) return mark === this.options.instance;
+    return this.options.adopts?.(labels?.[LABELS.app] ?? '') ?? false;
+  }
+
+  private instanceLabel(): Record<string, string> {
+    return this.options.instance ? { [INSTANCE_LABEL]: this.options.instance } : {};
+  }
+
   /** Every container and network carrying the runtime's labels, as they are now. */
   async state(): Promise<EngineState> {
     const filters = { label: [`${LABELS.managed}=true`] };
-    const [listed, networks] = await Promise.all([
+    const [allListed, allNetworks] = await Promise.all([
       this.call('list containers', () => this.docker.listContainers({ all: true, filters })),
       this.call('list networks', () => this.docker.listNetworks({ filters })),
     ]);
+    const listed = allListed.filter((summary) => this.owns(summary.Labels));
+    const networks = allNetworks.filter((network) => this.owns(network.Labels));
     const containers: ContainerStatus[] = [];
     for (const summary of listed) {
       // A container may vanish between list and inspect (someone removed it); skip it then.
@@ -151,7 +175,7 @@ export class Engine {
         Name: spec.name,
         Driver: 'bridge',
         Internal: spec.internal,
-        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'network' },
+        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'network', ...this.instanceLabel() },
         // Blocks traffic between isolated networks: apps reach each other only through depends_on.
         Options: { isolate: 'true' },
         IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
@@ -176,7 +200,7 @@ export class Engine {
         name: spec.name,
         Image: spec.imageId,
         Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'app', [LABELS.configHash]: configHash },
+        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'app', [LABELS.configHash]: configHash, ...this.instanceLabel() },
         ExposedPorts: exposed,
         HostConfig: {
           PortBindings: bindings,
