@@ -123,4 +123,37 @@ test('the corpus: at least 90% import, permissions where the file needs them, ea
   assert.ok(imported / cases.length >= 0.9, `only ${imported} of ${cases.length} import`);
 });
 
+test('mangled corpus files are refused with problems, never a crash', () => {
+  const files = [
+    ...fs.readdirSync(path.join(CORPUS, 'umbrel')).map((app) => fs.readFileSync(path.join(CORPUS, 'umbrel', app, 'docker-compose.yml'), 'utf8')),
+    ...['casaos', 'plain'].flatMap((kind) =>
+      fs.readdirSync(path.join(CORPUS, kind)).filter((f) => f.endsWith('.yml')).map((f) => fs.readFileSync(path.join(CORPUS, kind, f), 'utf8')),
+    ),
+  ];
+  // A fixed sequence, so a failure is reproducible.
+  let seed = 1;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const values = [' null', ' 5', ' [1, 2]', ' {a: 1}', ' ""', ' true', ' "${X}"', ' "$$"', ' "${"', ' -1', ' 99999', ' "/"', ' "a:b:c:d"'];
+  let refused = 0;
+  for (let round = 0; round < 1500; round++) {
+    const lines = files[random(files.length)]!.split('\n');
+    for (let change = 0; change <= random(3); change++) {
+      const i = random(lines.length);
+      const colon = lines[i]!.indexOf(':');
+      if (random(4) === 0) lines.splice(i, 1);
+      else if (colon > 0) lines[i] = lines[i]!.slice(0, colon + 1) + values[random(values.length)];
+    }
+    const text = lines.join('\n');
+    try {
+      if (text.includes('app_proxy') && random(2)) importUmbrelApp({ manifest: 'id: mangled\n', compose: text });
+      else importCompose(text);
+    } catch (err) {
+      if (!(err instanceof BadRequestError)) throw new Error(`round ${round}: ${(err as Error).stack}\n${text}`);
+      refused++;
+      for (const problem of (err.details as string[]) ?? []) assert.match(problem, /^\S.*: \S/, `round ${round}: ${problem}`);
+    }
+  }
+  assert.ok(refused > 100, `the mangling refused only ${refused} files: it changes too little to test anything`);
+});
+
 test.run();

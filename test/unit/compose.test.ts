@@ -313,6 +313,16 @@ test('container names in values become service names where they are surely hosts
   });
 });
 
+test('${PWD} is the app data, ${HOME} is refused once by name; network aliases are hosts; entrypoint "" clears; "true" is true', () => {
+  const { spec } = importCompose(app('volumes: ["${PWD}/html:/html"]', 'entrypoint: ""', 'privileged: "true"'));
+  assert.equal(spec.services[0]!.mounts, [{ volume: 'app-data', subpath: 'html', container: '/html', read_only: false }]);
+  assert.equal(spec.services[0]!.entrypoint, ['']);
+  assert.is(spec.services[0]!.privileged, true);
+  assert.equal(problemsOf(app('volumes: ["${HOME}/media:/media"]')), ["services.app.volumes[0]: the variable HOME is the host's home folder, which an app cannot use"]);
+  const aliased = importCompose(`${app('environment: { DB_HOST: database.internal }')}  db:\n    image: pg\n    networks: { default: { aliases: [database.internal] } }\n`);
+  assert.equal(service(aliased.spec.services, 'app').environment, { DB_HOST: 'db' });
+});
+
 const MANIFEST = `manifestVersion: 1
 id: notes
 name: Notes

@@ -185,6 +185,8 @@ function specFromInstallBody(body: InstallBody, catalog: Catalog, deps: AppRoute
     ...(body.variables !== undefined && { variables: body.variables }),
     ...(deps.secrets && { keptSecrets: (app: string) => deps.secrets!.kept(app) }),
     ...(deps.deviceName && { deviceName: deps.deviceName() }),
+    // The device's own zone (TZ of the daemon's environment, or the system's).
+    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   };
   return body.umbrel !== undefined ? importUmbrelApp(body.umbrel, options) : importCompose(body.compose!, options);
 }

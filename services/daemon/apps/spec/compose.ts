@@ -108,7 +108,8 @@ function importStack(doc: Record<string, unknown>, options: ComposeImportOptions
     // Another Umbrel app's password (APP_BITCOIN_RPC_PASS) is that app's, not one to make up.
     fallback: (name: string) => (isSecretName(name) && !otherUmbrelApp(name) ? secrets.get(name) : undefined),
   };
-  const substituted = (value: unknown, path: string) => substituteTree(value, path, lookups, problems);
+  const unresolved = new Set<string>();
+  const substituted = (value: unknown, path: string) => substituteTree(value, path, lookups, problems, unresolved);
 
   const serviceNames = new Map<string, string>();
   for (const original of kept) {
@@ -129,6 +130,7 @@ function importStack(doc: Record<string, unknown>, options: ComposeImportOptions
     // env_file: .env is the .env the person gave, when they did not give it again by name.
     envFiles: { ...(options.env !== undefined && { '.env': options.env }), ...options.envFiles },
     lookup: (name) => lookups.value(name) ?? lookups.fallback(name),
+    unresolved,
   };
   const services: Record<string, ServiceInput> = {};
   for (const original of kept) {
@@ -240,6 +242,9 @@ function providedVariables(appName: string, options: ComposeImportOptions, secre
   const device = options.deviceName ?? 'piccolo';
   const fixed: Record<string, string> = {
     APP_DATA_DIR: APP_DATA_ROOT,
+    // ${PWD}/data is the folder of the compose file, which on Piccolo is the app's data.
+    PWD: APP_DATA_ROOT,
+    COMPOSE_PROJECT_NAME: appName,
     UMBREL_ROOT,
     APP_ID: appName,
     AppID: appName,
@@ -261,16 +266,17 @@ function providedVariables(appName: string, options: ComposeImportOptions, secre
 }
 
 /** Substitutes variables in every string of a value (not in keys, not in x- extensions). */
-function substituteTree(value: unknown, path: string, lookups: Parameters<typeof substitute>[1], problems: string[]): unknown {
+function substituteTree(value: unknown, path: string, lookups: Parameters<typeof substitute>[1], problems: string[], unresolved: Set<string>): unknown {
   if (typeof value === 'string') {
     const result = substitute(value, lookups);
+    if (result.undefined.length || result.required.length) unresolved.add(path);
     for (const name of result.undefined) problems.push(`${path}: ${undefinedVariable(name)}`);
     for (const { name, message } of result.required) problems.push(`${path}: the variable ${name} is required: ${message}`);
     return result.value;
   }
-  if (Array.isArray(value)) return value.map((item, i) => substituteTree(item, `${path}[${i}]`, lookups, problems));
+  if (Array.isArray(value)) return value.map((item, i) => substituteTree(item, `${path}[${i}]`, lookups, problems, unresolved));
   if (isMapping(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key.startsWith('x-') ? item : substituteTree(item, `${path}.${key}`, lookups, problems)]));
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key.startsWith('x-') ? item : substituteTree(item, `${path}.${key}`, lookups, problems, unresolved)]));
   }
   return value;
 }
@@ -283,6 +289,7 @@ function otherUmbrelApp(name: string): string | undefined {
 /** Why a variable has no value, with what umbrelOS or CasaOS would have given it where Piccolo cannot. */
 function undefinedVariable(name: string): string {
   if (name.startsWith('$')) return `${name} is not a variable compose can substitute`;
+  if (name === 'HOME' || name === 'USERPROFILE') return `the variable ${name} is the host's home folder, which an app cannot use`;
   if (/^TOR_|HIDDEN_SERVICE/.test(name)) return `the variable ${name} is umbrelOS's Tor service, which Piccolo does not have`;
   const umbrelApp = otherUmbrelApp(name);
   if (umbrelApp) return `the variable ${name} comes from the Umbrel app ${umbrelApp.toLowerCase().replace('_', '-')}, which Piccolo does not provide; give it in variables`;

@@ -35,6 +35,8 @@ export function parseYamlMapping(text: string, errorMessage: string): Record<str
   } catch (err) {
     // yaml throws a ReferenceError when the alias count is exceeded.
     if (err instanceof ReferenceError) fail(`document: aliases expand too much (more than ${MAX_ALIAS_COUNT}); this looks like a YAML bomb`);
+    // yaml throws plain Errors for shapes it cannot turn into data ("<<: 5": merge sources must be maps).
+    if (err instanceof Error) fail(`document: ${err.message}`);
     throw err;
   }
 }

@@ -28,6 +28,8 @@ export interface StackContext {
   wantsTimezone: Set<string>;
   /** .env-style files the person gave with the compose file (env_file:), by the name written. */
   envFiles: Record<string, string>;
+  /** Keys whose value had a variable without a value: reported already, not read further. */
+  unresolved: Set<string>;
   /** A variable's value as substitution sees it, for `environment: [NAME]` without a value. */
   lookup: (name: string) => string | undefined;
 }
@@ -152,12 +154,14 @@ const HANDLERS: Record<string, Handler> = {
     if (caps) service.cap_drop = caps.map((cap) => cap.toUpperCase().replace(/^CAP_/, ''));
   },
   read_only: (value, path, service, { stack }) => {
-    if (typeof value === 'boolean') service.read_only = value;
-    else stack.problems.push(`${path}: must be true or false`);
+    const flag = boolean(value);
+    if (flag === undefined) stack.problems.push(`${path}: must be true or false`);
+    else service.read_only = flag;
   },
   privileged: (value, path, service, { stack }) => {
-    if (typeof value === 'boolean') service.privileged = value;
-    else stack.problems.push(`${path}: must be true or false`);
+    const flag = boolean(value);
+    if (flag === undefined) stack.problems.push(`${path}: must be true or false`);
+    else service.privileged = flag;
   },
   shm_size: (value, path, service, { stack }) => {
     const bytes = dockerSize(value);
@@ -213,6 +217,13 @@ const QUIET = new Set(['container_name', 'hostname', 'networks', 'links', 'label
 
 function noteAliases(key: string, value: unknown, name: string, stack: StackContext): void {
   if ((key === 'container_name' || key === 'hostname') && typeof value === 'string') stack.aliases.set(value, name);
+  // networks: { default: { aliases: [db.internal] } }: other names of this service.
+  if (key === 'networks' && isMapping(value)) {
+    for (const network of Object.values(value)) {
+      const aliases = isMapping(network) && Array.isArray(network.aliases) ? network.aliases : [];
+      for (const alias of aliases) if (typeof alias === 'string') stack.aliases.set(alias, name);
+    }
+  }
   // links: ["db:database"]: this service calls the service db "database".
   if (key === 'links' && Array.isArray(value)) {
     for (const link of value.map(String)) {
@@ -226,7 +237,9 @@ function noteAliases(key: string, value: unknown, name: string, stack: StackCont
 // ---- command, environment ----
 
 function commandField(key: 'command' | 'entrypoint', value: unknown, path: string, service: ServiceInput, { stack }: ServiceContext): void {
-  if (typeof value === 'string') service[key] = value;
+  // entrypoint: "" clears the image's entrypoint; the engine reads [""] that way.
+  if (value === '' || (Array.isArray(value) && value.length === 0)) service[key] = [''];
+  else if (typeof value === 'string') service[key] = value;
   else if (Array.isArray(value) && value.every((part) => typeof part === 'string' || typeof part === 'number' || typeof part === 'boolean')) service[key] = value.map(String);
   else stack.problems.push(`${path}: must be a string or a list of strings`);
 }
@@ -309,6 +322,7 @@ function volumeEntry(entry: unknown, path: string, stack: StackContext): VolumeE
 
 function importVolume(raw: unknown, path: string, service: ServiceInput, context: ServiceContext): void {
   const { stack } = context;
+  if ([...stack.unresolved].some((key) => key === path || key.startsWith(`${path}.`))) return;
   const entry = volumeEntry(raw, path, stack);
   if (!entry) return;
   const { type, source, readOnly } = entry;
@@ -515,6 +529,12 @@ export function dockerSize(value: unknown): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(String(value ?? '').trim());
   if (!match) return undefined;
   return Math.floor(Number(match[1]) * 1024 ** 'bkmgt'.indexOf((match[2] || 'b').toLowerCase()));
+}
+
+/** compose writes booleans as true/false or, after substitution, "true"/"false". */
+function boolean(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  return value === 'true' ? true : value === 'false' ? false : undefined;
 }
 
 function stringList(value: unknown, path: string, stack: StackContext): string[] | undefined {
