@@ -13,6 +13,7 @@ import type { Tpm } from './crypto/tpm.js';
 import { ControlStore } from './store/store.js';
 import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
 import { VolumeManager } from './volumes/volumes.js';
+import { SerialQueue } from '../common/serial-queue.js';
 
 export type VaultState = 'unclaimed' | 'locked' | 'unlocked' | 'failed';
 
@@ -43,7 +44,8 @@ export class Vault implements Module {
   private readonly keyring: KeyRing;
   private readonly volumes: VolumeManager;
   private readonly paths: { keyring: string; volumes: string; staging: string; orphans: string };
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Every state change, one at a time. */
+  private readonly queue = new SerialQueue();
   private checkTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: VaultOptions) {
@@ -76,7 +78,7 @@ export class Vault implements Module {
   async start(): Promise<void> {
     await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
     this.report('crypto', 'ok');
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       if (!(await this.keyring.exists())) {
         await this.discardHalfSetup();
         return this.setState('unclaimed', 'not set up yet, waiting for setup');
@@ -86,13 +88,13 @@ export class Vault implements Module {
       this.options.logger.info('unlocked with the TPM');
       await this.open(dataKey);
     }).catch((err) => this.options.logger.error('vault start failed', { err }));
-    this.checkTimer = setInterval(() => void this.exclusive(() => this.checkVolumes()), this.options.checkIntervalMs ?? 500);
+    this.checkTimer = setInterval(() => void this.queue.run(() => this.checkVolumes()), this.options.checkIntervalMs ?? 500);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.checkTimer);
     // Volumes stay mounted: a daemon restart takes them over instead of remounting.
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       await this.store?.close();
       this.store = undefined;
       this.dataKey?.wipe();
@@ -109,7 +111,7 @@ export class Vault implements Module {
    * is the commit point, so a crash at any step leaves "unclaimed" and a retry starts clean.
    */
   async setup(password: string, recoveryPhrase: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       if (this.state !== 'unclaimed') throw new ConflictError('this device is already set up');
       await this.discardHalfSetup();
       await mkdir(this.paths.staging, { mode: 0o700 });
@@ -131,7 +133,7 @@ export class Vault implements Module {
   }
 
   async unlock(password: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       if (this.state !== 'locked') throw new ConflictError(`nothing to unlock: the device is ${this.state}`);
       const dataKey = await this.keyring.unlockWithPassphrase(password);
       await this.reseal(dataKey);
@@ -140,7 +142,7 @@ export class Vault implements Module {
   }
 
   async lock(): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       this.assertUnlocked();
       // App volumes first: one still in use refuses (409) before anything else has changed.
       const system: readonly string[] = SYSTEM_VOLUMES;
@@ -161,7 +163,7 @@ export class Vault implements Module {
   }
 
   async changePassword(current: string, next: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       this.assertUnlocked();
       const dataKey = await this.keyring.unlockWithPassphrase(current);
       await this.keyring.changePassphrase(dataKey, next);
@@ -170,7 +172,7 @@ export class Vault implements Module {
   }
 
   async rotateRecovery(password: string): Promise<string> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       this.assertUnlocked();
       await this.verifyPassword(password);
       return this.keyring.rotateRecovery(this.dataKey!);
@@ -179,7 +181,7 @@ export class Vault implements Module {
 
   /** The recovery key sets a new password; a locked device unlocks with it. */
   async resetPassword(recoveryPhrase: string, next: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       const dataKey = await this.keyring.unlockWithRecovery(recoveryPhrase);
       await this.keyring.changePassphrase(dataKey, next);
       if (this.state === 'locked') {
@@ -212,7 +214,7 @@ export class Vault implements Module {
 
   /** An app's persistent storage: its own encrypted volume, made on first use, mounted read-write. */
   async ensureAppVolume(app: string): Promise<string> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       this.assertUnlocked();
       const volume = `app-${app}`;
       const passphrase = await this.keyring.volumePassphrase(this.dataKey!, volume);
@@ -223,7 +225,7 @@ export class Vault implements Module {
 
   /** Purges an app's data for good (the API asks for confirmation first). */
   async removeAppVolume(app: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.queue.run(async () => {
       this.assertUnlocked();
       const volume = `app-${app}`;
       if (!(await this.volumes.status(volume)).exists) return;
@@ -311,12 +313,6 @@ export class Vault implements Module {
 
   private report(component: string, state: 'ok' | 'fatal', reason?: string): void {
     this.options.health.set(`daemon.${component}`, state, reason);
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work);
-    this.queue = result.catch(() => undefined);
-    return result;
   }
 
   private keyRingAt(file: string): KeyRing {

@@ -8,6 +8,7 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ComponentState } from '../../common/health-report.js';
+import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
 import { APP_HISTORY_LIMIT, FINISHED_JOBS_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
@@ -97,8 +98,8 @@ export class AppManager {
   private readonly executor: Executor;
   private readonly probe = new HealthProbe();
   private readonly listeners = new Set<(event: AppEvent) => void>();
-  /** Serializes jobs, reconciles and supervision rounds. Never rejects. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Serializes jobs, reconciles and supervision rounds. */
+  private readonly queue = new SerialQueue();
   /** The kind of job working on each app right now. */
   private readonly active = new Map<string, JobKind>();
   /** Why the last attempt to converge each app failed. */
@@ -142,7 +143,7 @@ export class AppManager {
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
-    await this.queue;
+    await this.queue.idle();
   }
 
   /** Converges one app again, e.g. after its effective run state changed; resolves when done. */
@@ -652,9 +653,7 @@ export class AppManager {
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(work).catch((err) => this.options.logger.error('app work failed', { err }));
-    this.queue = next;
-    return next;
+    return this.queue.run(work).catch((err) => this.options.logger.error('app work failed', { err }));
   }
 }
 

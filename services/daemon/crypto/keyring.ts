@@ -14,6 +14,7 @@ import { KEYRING_FORMAT, parseKeyRingFile, serializeKeyRingFile, type KeyRingFil
 import { entropyFromRecoveryPhrase, RECOVERY_ENTROPY_BYTES, recoveryPhraseFromEntropy } from './recovery-phrase.js';
 import type { SecretSealer } from './tpm.js';
 import { checkMatches, keyCheck, unwrapSecret, wrapSecret, type Wrapped } from './wrap.js';
+import { SerialQueue } from '../../common/serial-queue.js';
 
 export type { ScryptParams } from './keyring-file.js';
 export { DataKey } from './data-key.js';
@@ -63,7 +64,7 @@ export class KeyRing {
   private readonly logger: Logger;
   private readonly scrypt: ScryptParams;
   private readonly clock: () => Date;
-  private writes: Promise<unknown> = Promise.resolve();
+  private readonly writes = new SerialQueue();
 
   constructor(private readonly options: KeyRingOptions) {
     this.file = options.file;
@@ -87,7 +88,7 @@ export class KeyRing {
    * recoveryPhrase: one the admin was already shown (generateRecoveryPhrase); a new one otherwise.
    */
   create(passphrase: string, recoveryPhrase?: string): Promise<CreatedKeyRing> {
-    return this.exclusive(async () => {
+    return this.writes.run(async () => {
       if (await this.exists()) throw new KeyRingExistsError(this.file);
       const recoveryEntropy = recoveryPhrase === undefined ? randomBytes(RECOVERY_ENTROPY_BYTES) : entropyFromRecoveryPhrase(recoveryPhrase);
       const dataKey = new DataKey(randomBytes(DATA_KEY_BYTES));
@@ -259,7 +260,7 @@ export class KeyRing {
 
   /** Read, change, write durably; serialized so two writers cannot lose each other's change. */
   private update<T>(dataKey: DataKey, change: (doc: KeyRingFile) => T | Promise<T>): Promise<T> {
-    return this.exclusive(async () => {
+    return this.writes.run(async () => {
       const doc = await this.load();
       this.assertOwnKey(doc, dataKey);
       const before = serializeKeyRingFile(doc);
@@ -271,12 +272,6 @@ export class KeyRing {
       }
       return result;
     });
-  }
-
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(fn, fn);
-    this.writes = run.catch(() => {});
-    return run;
   }
 
   private assertOwnKey(doc: KeyRingFile, dataKey: DataKey): void {

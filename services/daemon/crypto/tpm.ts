@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { TpmError } from './errors.js';
 import { runTool, stderrTail, type ToolResult } from '../../common/run-tool.js';
+import { SerialQueue } from '../../common/serial-queue.js';
 
 /** A sealed secret as stored in the key ring: the TPM's public and (TPM-encrypted) private parts. */
 export interface SealedBlob {
@@ -58,7 +59,7 @@ const POLICY_FAILED = /a policy check failed|\b0x0*[89a-f]9d\b|TPM2?_RC_POLICY_F
 
 export class Tpm implements SecretSealer {
   private readonly pcrs: string;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly options: TpmOptions) {
     this.pcrs = options.pcrs ?? DEFAULT_PCRS;
@@ -75,7 +76,7 @@ export class Tpm implements SecretSealer {
   }
 
   seal(secret: Uint8Array): Promise<SealedBlob> {
-    return this.exclusive(() =>
+    return this.queue.run(() =>
       this.inTempDir(async (dir) => {
         await this.step('createprimary', dir, PRIMARY_ARGS);
         await this.step('createpolicy', dir, ['--policy-pcr', '-l', this.pcrs, '-L', 'policy.digest']);
@@ -87,7 +88,7 @@ export class Tpm implements SecretSealer {
   }
 
   unseal(blob: SealedBlob): Promise<Buffer | undefined> {
-    return this.exclusive(() =>
+    return this.queue.run(() =>
       this.inTempDir(async (dir) => {
         await writeFile(path.join(dir, 'seal.pub'), Buffer.from(blob.public, 'base64'), { mode: 0o600 });
         await writeFile(path.join(dir, 'seal.priv'), Buffer.from(blob.private, 'base64'), { mode: 0o600 });
@@ -139,12 +140,6 @@ export class Tpm implements SecretSealer {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }
-
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
   }
 }
 

@@ -19,6 +19,7 @@ import { DeviceSecretFile } from './device-secret.js';
 import { remoteNames, withRemoteNames, type AppListener, type RemoteMode, type RemoteName } from './remote-names.js';
 import { parseTunnelStatus } from './tunnel-status.js';
 import { checkRemoteConfig, type RemoteConfigInput, type RemoteSettings } from './settings.js';
+import { SerialQueue } from '../../common/serial-queue.js';
 
 /** A connected tunnel repeats its status every 5 s; this long without one, it has gone quiet (hung or gone). */
 export const TUNNEL_QUIET_MS = 30_000;
@@ -70,7 +71,8 @@ export class RemoteAccess extends EventEmitter implements Module {
   private portal: PortalRoute | null = null;
   private appRoutes: Route[] = [];
   private tunnel: { receivedAt: number; status: TunnelStatus } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Opening, closing and changing the settings, one at a time. */
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly options: RemoteAccessOptions) {
     super();
@@ -84,21 +86,21 @@ export class RemoteAccess extends EventEmitter implements Module {
   }
 
   async start(): Promise<void> {
-    if (this.options.vault.state === 'unlocked') await this.exclusive(() => this.openState());
+    if (this.options.vault.state === 'unlocked') await this.queue.run(() => this.openState());
   }
 
   async stop(): Promise<void> {
-    await this.exclusive(() => this.closeState());
+    await this.queue.run(() => this.closeState());
   }
 
   /** Resolves once an opening under way (just after an unlock) is done, so a request then does not get a 503. */
   async opened(): Promise<void> {
-    if (!this.open && this.options.vault.state === 'unlocked') await this.queue;
+    if (!this.open && this.options.vault.state === 'unlocked') await this.queue.idle();
   }
 
   /** Wired to the vault's state changes; never awaited inside the vault's own work. */
   readonly onVaultState = (state: VaultState): void => {
-    void this.exclusive(() => (state === 'unlocked' ? this.openState() : this.closeState())).catch((err) =>
+    void this.queue.run(() => (state === 'unlocked' ? this.openState() : this.closeState())).catch((err) =>
       this.options.logger.error('remote access could not follow the vault', { state, err }),
     );
   };
@@ -121,7 +123,7 @@ export class RemoteAccess extends EventEmitter implements Module {
 
   async configure(input: RemoteConfigInput): Promise<RemoteStatus> {
     const checked = checkRemoteConfig(input);
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       const open = this.requireOpen();
       // The secret first: a store that says enabled always has its secret on disk.
       await open.secretFile.write(input.deviceSecret);
@@ -134,7 +136,7 @@ export class RemoteAccess extends EventEmitter implements Module {
 
   /** Stops remote access; the settings (and the secret) stay, so configure can turn it back on. */
   async disable(): Promise<RemoteStatus> {
-    return this.exclusive(async () => {
+    return this.queue.run(async () => {
       this.requireOpen();
       await this.options.vault.controlStore.commit((doc) => {
         if (doc.remote) doc.remote.enabled = false;
@@ -277,11 +279,5 @@ export class RemoteAccess extends EventEmitter implements Module {
     if (this.open) return this.open;
     this.options.vault.assertUnlocked();
     throw new UnavailableError('remote access is starting; try again in a moment');
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work);
-    this.queue = result.catch(() => undefined);
-    return result;
   }
 }

@@ -11,6 +11,7 @@ import { StoreMigrationError, StoreTooLargeError } from './errors.js';
 import { decodeStoreFile, encodeStoreFile, type StoreSnapshot } from './file-format.js';
 import { deepFreeze, type DeepReadonly } from './freeze.js';
 import { WriterLock } from './lock.js';
+import { SerialQueue } from '../../common/serial-queue.js';
 
 export * from './errors.js';
 export type { DeepReadonly } from './freeze.js';
@@ -54,8 +55,8 @@ interface Committed<T> {
 export class ControlStore<T extends object> {
   private state: Committed<T>;
   private readonly listeners = new Set<CommitListener<T>>();
-  /** Tail of the commit queue; never rejects, so one failed commit does not block the next. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Commits in call order; one failed commit does not block the next. */
+  private readonly queue = new SerialQueue();
   private closing = false;
   /** Set when a write failed: what is on disk is then unknown, so no further commit is attempted. */
   private writeFailure: Error | undefined;
@@ -124,9 +125,7 @@ export class ControlStore<T extends object> {
    */
   commit(mutate: (draft: T) => void | Promise<void>): Promise<number> {
     if (this.closing) return Promise.reject(new UnavailableError('the control store is closed'));
-    const done = this.queue.then(() => this.apply(mutate));
-    this.queue = done.catch(() => {});
-    return done;
+    return this.queue.run(() => this.apply(mutate));
   }
 
   /** Calls `listener` after each durable commit, in rev order. Returns the unsubscribe function. */
@@ -138,7 +137,7 @@ export class ControlStore<T extends object> {
   /** Refuses new commits, waits for queued ones, releases the writer lock. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
-    await this.queue;
+    await this.queue.idle();
     this.listeners.clear();
     await this.lock.release();
   }

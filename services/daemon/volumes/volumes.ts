@@ -15,6 +15,7 @@ import type { Logger } from '../../common/logger.js';
 import { runTool, stderrTail, type ToolResult } from '../../common/run-tool.js';
 import { InvalidVolumeNameError, VolumeBusyError, VolumeError, VolumeExistsError, VolumeModeConflictError, WrongVolumePassphraseError } from './errors.js';
 import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mountinfo.js';
+import { KeyedSerialQueue } from '../../common/serial-queue.js';
 
 /** bootstrap, control, or app-<name>; lowercase letters and digits, single dashes, at most 63 characters. */
 const VOLUME_NAME = /^(?:bootstrap|control|app-[a-z0-9]+(?:-[a-z0-9]+)*)$/;
@@ -70,7 +71,8 @@ type Passphrase = Uint8Array | string;
 export class VolumeManager {
   private readonly root: string;
   private readonly logger: Logger;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One operation per volume at a time; different volumes proceed in parallel. */
+  private readonly locks = new KeyedSerialQueue();
   private fusermount: Promise<string> | undefined;
 
   constructor(private readonly options: VolumeManagerOptions) {
@@ -106,7 +108,7 @@ export class VolumeManager {
   async create(name: string, passphrase: Passphrase): Promise<VolumeStatus> {
     validateVolumeName(name);
     const secret = passphraseBytes(passphrase);
-    return this.exclusive(name, async () => {
+    return this.locks.run(name, async () => {
       const paths = await this.paths(name, { create: true });
       if (await isFile(path.join(paths.cipher, 'gocryptfs.conf'))) throw new VolumeExistsError(name);
       const args = ['-init', '-q', '-scryptn', String(this.options.scryptLogN ?? 10)];
@@ -125,7 +127,7 @@ export class VolumeManager {
   async mount(name: string, passphrase: Passphrase, { readOnly }: MountOptions): Promise<VolumeStatus> {
     validateVolumeName(name);
     const secret = passphraseBytes(passphrase);
-    return this.exclusive(name, async () => {
+    return this.locks.run(name, async () => {
       const { mount, paths } = await this.inspect(name);
       if (mount.foreign) throw new VolumeError(name, 'mountpoint_busy', `something else is mounted on ${paths.mnt}`, `${mount.foreign.fsType} from ${mount.foreign.source}`);
       const current = mount.status;
@@ -156,13 +158,13 @@ export class VolumeManager {
   /** Unmounts; a volume that is not mounted is left as is. A mount in use throws VolumeBusyError. */
   async unmount(name: string): Promise<VolumeStatus> {
     validateVolumeName(name);
-    return this.exclusive(name, () => this.unmountLocked(name));
+    return this.locks.run(name, () => this.unmountLocked(name));
   }
 
   /** Purges a volume for good (the caller has confirmed): unmounts it, then deletes its folder. */
   async destroy(name: string): Promise<void> {
     validateVolumeName(name);
-    return this.exclusive(name, async () => {
+    return this.locks.run(name, async () => {
       const status = await this.unmountLocked(name);
       // Deleting through a mount would follow it into other data; refuse unless really gone.
       const { mount } = await this.inspect(name);
@@ -245,18 +247,6 @@ export class VolumeManager {
     if (configured) return Promise.resolve(configured);
     this.fusermount ??= findOnPath(['fusermount3', 'fusermount']).then((found) => found ?? 'fusermount');
     return this.fusermount;
-  }
-
-  /** One operation per volume at a time; different volumes proceed in parallel. */
-  private exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.catch(() => {});
-    this.locks.set(name, settled);
-    void settled.then(() => {
-      if (this.locks.get(name) === settled) this.locks.delete(name);
-    });
-    return run;
   }
 }
 

@@ -13,6 +13,7 @@ import type { Module } from '../../../common/lifecycle.js';
 import type { Logger } from '../../../common/logger.js';
 import { AcmeRateLimitedError, ChallengeFailedError, installAcmeHttpPolicy, probeDirectory } from './acme-http.js';
 import { DEFAULT_BACKOFF, renewalTime, retryDelay, type BackoffPolicy } from './schedule.js';
+import { SerialQueue } from '../../../common/serial-queue.js';
 
 export interface CertificatePair {
   /** PEM private key. */
@@ -113,7 +114,7 @@ export class CertificateManager implements Module {
   private accountKey?: string;
   private client?: acme.Client;
   /** Orders and file removals run one at a time, in order. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private cancelTimer?: () => void;
   private starting?: Promise<void>;
   private running = false;
@@ -140,7 +141,7 @@ export class CertificateManager implements Module {
     this.running = false;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    await this.queue;
+    await this.queue.idle();
   }
 
   private async load(): Promise<void> {
@@ -208,7 +209,7 @@ export class CertificateManager implements Module {
     const now = this.now();
     const limited = targets.find((entry) => entry.rateLimitedUntil !== undefined && entry.rateLimitedUntil > now);
     if (limited) throw new CertificateRateLimitedError(limited.name, limited.rateLimitedUntil!);
-    const failures = await this.enqueue(async () => {
+    const failures = await this.queue.run(async () => {
       const errors: string[] = [];
       for (const entry of targets) {
         if (this.running && this.entries.get(entry.name) === entry && !(await this.attempt(entry))) errors.push(`${entry.name}: ${entry.lastError}`);
@@ -237,7 +238,7 @@ export class CertificateManager implements Module {
     if (removed.length) {
       this.options.logger.info('certificates dropped', { names: removed });
       // Queued behind any order in flight, and skipped for a name wanted again by then.
-      void this.enqueue(async () => {
+      void this.queue.run(async () => {
         for (const name of removed) if (!this.entries.has(name)) await rm(this.certificateFile(name), { force: true });
       }).catch((err) => this.options.logger.warn('could not remove a dropped certificate', { err }));
     }
@@ -273,18 +274,12 @@ export class CertificateManager implements Module {
   }
 
   private async runDue(): Promise<void> {
-    await this.enqueue(async () => {
+    await this.queue.run(async () => {
       for (const entry of this.sortedEntries()) {
         if (this.running && !entry.busy && this.entries.get(entry.name) === entry && this.dueAt(entry) <= this.now()) await this.attempt(entry);
       }
     });
     this.changed();
-  }
-
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /** One order for entry; true when a new certificate is stored and served. */
