@@ -149,11 +149,13 @@ test('files that cannot be imported are 400s naming the key and the reason', asy
   assert.is((await api.call('POST', '/api/v1/apps/preview', { umbrel: { manifest: manifest(), compose: compose() }, compose: 'x' })).status, 400, 'one source');
 });
 
-test('an install keeps the generated password: the update reuses it, a purge forgets it', async () => {
+test('the generated password: the preview shows the one the install uses, the update reuses it, a purge forgets it', async () => {
+  const previewed = await api.call('POST', '/api/v1/apps/preview', { umbrel: { manifest: manifest(), compose: compose() } });
   const installed = await api.call('POST', '/api/v1/apps', { umbrel: { manifest: manifest(), compose: compose() } });
   assert.is(installed.status, 202, JSON.stringify(installed.body));
   const password = installed.body.about.defaultPassword;
   assert.match(password, /^[0-9a-f]{32}$/);
+  assert.is(previewed.body.about.defaultPassword, password, 'what the preview showed');
   const job = await jobDone(installed.body.job.id);
   assert.is(job.status, 'succeeded', JSON.stringify(job));
   const web = await envOf(`piccolo-${app}-web`);

@@ -53,7 +53,10 @@ type FromBody = { spec: AppSpec; warnings: string[]; secrets?: Record<string, st
 export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
   const { schema, apps, catalog, audit, requireSession } = deps;
   const fromBody = (body: InstallBody) => specFromInstallBody(body, catalog, deps);
-  /** Secrets an import made are kept before the install or update uses them: the database is initialised with them. */
+  /**
+   * Secrets an import made are kept before the install or update uses them (the database is
+   * initialised with them), and by the preview, so that the password it shows is the one installed.
+   */
   const keepSecrets = async ({ spec, secrets }: FromBody) => {
     if (secrets && deps.secrets) await deps.secrets.keep(spec.name, secrets);
   };
@@ -92,11 +95,14 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     }))
     .on('POST', '/api/v1/apps/preview', signedIn(async (req) => {
       // The checks of install and update, then what would change; nothing is installed or pulled.
-      const { spec, warnings, about } = fromBody(await schema.body<InstallBody>(req, 'previewApp', SOURCE_LIMIT_BYTES));
+      const imported = fromBody(await schema.body<InstallBody>(req, 'previewApp', SOURCE_LIMIT_BYTES));
+      const { spec, warnings, about } = imported;
       const installed = await apps().list();
       assertHostLabelsFree(spec, installed);
       checkDependencies({ ...Object.fromEntries(installed.map((app) => [app.name, app.spec as AppSpec])), [spec.name]: spec });
       const current = installed.find((app) => app.name === spec.name);
+      // Kept already: the password the preview shows (Umbrel's defaultPassword) is the one the install uses.
+      await keepSecrets(imported);
       return { body: { ...previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }), ...(about && { about }) } };
     }))
     .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
