@@ -15,7 +15,7 @@ import { previewInstall } from '../apps/spec/preview.js';
 import { mainService, type AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
 import type { AuditLog } from '../auth/audit.js';
-import { clientAddress } from './routes.js';
+import { clientAddress } from './request.js';
 import type { ApiSchema } from './schema.js';
 
 export interface AppRoutesDeps {

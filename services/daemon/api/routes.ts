@@ -2,8 +2,7 @@
 // against the OpenAPI document (api/schema.ts) before a handler sees it.
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
-import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
+import { serialize as serializeCookie } from 'cookie';
 import { ConflictError, ForbiddenError, NotFoundError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
 import { Router, type Reply } from '../../common/http.js';
 import type { Logger } from '../../common/logger.js';
@@ -16,12 +15,12 @@ import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.j
 import type { AttemptThrottle } from '../auth/throttle.js';
 import { addSecondFactorRoutes, relyingPartyOfRequest, type Guarded } from '../auth/second-factor/routes.js';
 import type { SecondFactor } from '../auth/second-factor/second-factor.js';
-import type { AppsHost } from '../apps-host.js';
 import { recordPasswordChange } from '../cluster/password-change.js';
 import type { Vault } from '../vault.js';
 import type { PortalAssets } from './portal-assets.js';
 import type { ApiSchema } from './schema.js';
 import { SESSION_COOKIE } from '../../common/route-table.js';
+import { clientAddress, headerOf, isHttps, sessionIdOf } from './request.js';
 
 const SETUP_TOKEN_TTL_MS = 30 * 60_000;
 
@@ -29,7 +28,7 @@ export interface ApiDeps {
   schema: ApiSchema;
   vault: Vault;
   /** Stopped before a lock: running containers hold the encrypted volumes open. */
-  apps: Pick<AppsHost, 'suspend'>;
+  apps: { suspend(): Promise<void> };
   sessions: SessionStore;
   throttle: AttemptThrottle;
   claim: ClaimCode;
@@ -240,34 +239,6 @@ export function sessionGuard(sessions: SessionStore): (req: http.IncomingMessage
   };
 }
 
-export function sessionIdOf(req: http.IncomingMessage): string | undefined {
-  const header = req.headers.cookie;
-  return header ? parseCookies(header)[SESSION_COOKIE] : undefined;
-}
-
-function headerOf(req: http.IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Who sent the request: on the portal socket, which only the proxy can reach, the last
- * X-Forwarded-For entry (the proxy replaces whatever the client sent); anywhere else, the peer.
- */
-export function clientAddress(req: http.IncomingMessage): string {
-  if (!viaProxySocket(req)) return req.socket.remoteAddress ?? 'unknown';
-  const forwarded = headerOf(req, 'x-forwarded-for')?.split(',').pop()?.trim() ?? '';
-  return isIP(forwarded) ? forwarded : 'unknown';
-}
-
-/**
- * A unix socket has no peer address; a TCP one has one while it is open (a closed TCP socket has
- * none either, hence the destroyed check: a client that hung up must not pass for the proxy).
- */
-function viaProxySocket(req: http.IncomingMessage): boolean {
-  return req.socket.remoteAddress === undefined && !req.socket.destroyed;
-}
-
 /**
  * Signed in at <device>.local, the session must also reach <listener>-<app>.<device>.local, where
  * the proxy's auth gate checks it. On any other host (an IP address) the cookie stays host-only.
@@ -276,10 +247,4 @@ function cookieDomain(req: http.IncomingMessage, deviceName: string): string | u
   const host = (headerOf(req, 'host') ?? '').replace(/:\d+$/, '').toLowerCase();
   const domain = `${deviceName}.local`;
   return host === domain || host.endsWith(`.${domain}`) ? domain : undefined;
-}
-
-/** Over TLS, or behind Piccolo's own proxy (on the portal socket) that terminated TLS. */
-function isHttps(req: http.IncomingMessage): boolean {
-  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  return viaProxySocket(req) && headerOf(req, 'x-forwarded-proto') === 'https';
 }

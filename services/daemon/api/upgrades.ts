@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { matchSegments } from '../../common/http.js';
 import { csrfMatches, type Session, type SessionStore } from '../auth/sessions.js';
-import { sessionIdOf } from './routes.js';
+import { sessionIdOf } from './request.js';
 
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>) => void;
 

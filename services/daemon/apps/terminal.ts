@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { PiccoloError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { clientAddress } from '../api/routes.js';
+import { clientAddress } from '../api/request.js';
 import { gateUpgrade, refuseUpgrade } from '../api/upgrades.js';
 import type { AuditLog } from '../auth/audit.js';
 import type { SessionStore } from '../auth/sessions.js';

@@ -6,7 +6,7 @@ import type { ControlDocument } from '../control-document.js';
 import type { ControlStore } from '../store/store.js';
 import type { ApiSchema } from '../api/schema.js';
 import type { AuditLog } from '../auth/audit.js';
-import { clientAddress } from '../api/routes.js';
+import { clientAddress } from '../api/request.js';
 import { parseAuditLimit, readAuditTail } from './audit-tail.js';
 import type { DeviceCa } from './device-ca.js';
 import type { DeviceName } from './device-name.js';
