@@ -145,7 +145,7 @@ function importStack(doc: Record<string, unknown>, options: ComposeImportOptions
 
   const listeners = buildListeners(appName, stack, {
     umbrel: proxy ? resolveAppHost(substituted(proxy, 'services.app_proxy') as Record<string, unknown>, services, stack) : undefined,
-    casaos: casaos ? casaosListener(casaos, services, stack) : undefined,
+    casaos: casaos ? casaosListener(casaos, services, stack, (text) => substitute(text, lookups).value) : undefined,
   });
   if (listeners.length === 0 && !problems.length) {
     problems.push('services: no service publishes a port (ports:), so the app would have no listener; publish the web interface\'s port');

@@ -24,7 +24,7 @@ function localized(value: unknown): string | undefined {
   return typeof text === 'string' && text !== '' ? text : undefined;
 }
 
-export function casaosListener(meta: Record<string, unknown>, services: Record<string, ServiceInput>, stack: StackContext): MainListener | undefined {
+export function casaosListener(meta: Record<string, unknown>, services: Record<string, ServiceInput>, stack: StackContext, substitute: (text: string) => string): MainListener | undefined {
   const main = typeof meta.main === 'string' ? (stack.serviceNames.get(meta.main) ?? meta.main) : Object.keys(services)[0];
   if (main === undefined || !services[main]) {
     if (meta.main !== undefined) stack.problems.push(`x-casaos.main: ${String(meta.main)} is not a service of this file`);
@@ -33,7 +33,8 @@ export function casaosListener(meta: Record<string, unknown>, services: Record<s
   const https = meta.scheme === 'https';
   const shape = https ? { flow: 'tls' as const, protocol: 'raw' as const } : { protocol: 'http' as const };
   if (meta.port_map === undefined || meta.port_map === '') return undefined;
-  const hostPort = Number(meta.port_map);
+  // Some files write port_map as ${WEBUI_PORT:-8080}, like the ports it names.
+  const hostPort = Number(typeof meta.port_map === 'string' ? substitute(meta.port_map) : meta.port_map);
   if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
     stack.warnings.push(`x-casaos.port_map: ${String(meta.port_map)} is not a port; the web interface is not marked`);
     return undefined;
