@@ -43,7 +43,10 @@ function corpus(): Case[] {
   for (const app of fs.readdirSync(umbrel).sort()) {
     const compose = fs.readFileSync(path.join(umbrel, app, 'docker-compose.yml'), 'utf8');
     const manifest = fs.readFileSync(path.join(umbrel, app, 'umbrel-app.yml'), 'utf8');
-    cases.push({ name: `umbrel/${app}`, expect: expectation(compose, app), run: () => importUmbrelApp({ manifest, compose }, { random: (n) => Buffer.alloc(n, 7) }) });
+    // Umbrel's exports.sh sets the app's own variables; the portal sends it as the .env.
+    const exports = path.join(umbrel, app, 'exports.sh');
+    const env = fs.existsSync(exports) ? { env: fs.readFileSync(exports, 'utf8') } : {};
+    cases.push({ name: `umbrel/${app}`, expect: expectation(compose, app), run: () => importUmbrelApp({ manifest, compose }, { random: (n) => Buffer.alloc(n, 7), ...env }) });
   }
   for (const kind of ['casaos', 'plain']) {
     const dir = path.join(CORPUS, kind);

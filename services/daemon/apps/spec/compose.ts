@@ -102,14 +102,18 @@ function importStack(doc: Record<string, unknown>, options: ComposeImportOptions
   const appName = chooseAppName(doc, options, manifest, casaos, kept, warnings);
   const secrets = new SecretBox(options.keptSecrets?.(appName) ?? {}, options.random);
   const provided = providedVariables(appName, options, secrets, written);
-  const env = options.env === undefined ? {} : parseEnvFile(options.env);
+  // compose reads a .env's values with the variables before them (Umbrel's exports.sh does the same).
+  const env: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(options.env === undefined ? {} : parseEnvFile(options.env))) {
+    env[name] = substitute(raw, { value: (inner) => options.variables?.[inner] ?? provided(inner) ?? env[inner] }).value;
+  }
   const lookups = {
     value: (name: string) => options.variables?.[name] ?? provided(name) ?? env[name],
     // Another Umbrel app's password (APP_BITCOIN_RPC_PASS) is that app's, not one to make up.
-    fallback: (name: string) => (isSecretName(name) && !otherUmbrelApp(name) ? secrets.get(name) : undefined),
+    fallback: (name: string) => (isSecretName(name) && !otherUmbrelApp(name, appName) ? secrets.get(name) : undefined),
   };
   const unresolved = new Set<string>();
-  const substituted = (value: unknown, path: string) => substituteTree(value, path, lookups, problems, unresolved);
+  const substituted = (value: unknown, path: string) => substituteTree(value, path, lookups, problems, unresolved, appName);
 
   const serviceNames = new Map<string, string>();
   for (const original of kept) {
@@ -153,7 +157,7 @@ function importStack(doc: Record<string, unknown>, options: ComposeImportOptions
   if (problems.length) throw new BadRequestError(INVALID_COMPOSE, [...new Set(problems)]);
 
   const generated = Object.keys(secrets.generated);
-  if (generated.length) warnings.push(`variables: ${generated.join(', ')} had no value; each is a secret made for this app, kept across updates and removed when its data is`);
+  if (generated.length) warnings.push(`variables: ${generated.join(', ')} ${generated.length === 1 ? 'is a secret' : 'are secrets'} made for this app, kept across updates and removed with its data`);
   warnings.push('permissions.network.internet: allowed, as under compose; set it to deny in the app spec to cut the app off the internet');
   const input: AppSpecInput = {
     name: appName,
@@ -266,32 +270,33 @@ function providedVariables(appName: string, options: ComposeImportOptions, secre
 }
 
 /** Substitutes variables in every string of a value (not in keys, not in x- extensions). */
-function substituteTree(value: unknown, path: string, lookups: Parameters<typeof substitute>[1], problems: string[], unresolved: Set<string>): unknown {
+function substituteTree(value: unknown, path: string, lookups: Parameters<typeof substitute>[1], problems: string[], unresolved: Set<string>, app: string): unknown {
   if (typeof value === 'string') {
     const result = substitute(value, lookups);
     if (result.undefined.length || result.required.length) unresolved.add(path);
-    for (const name of result.undefined) problems.push(`${path}: ${undefinedVariable(name)}`);
+    for (const name of result.undefined) problems.push(`${path}: ${undefinedVariable(name, app)}`);
     for (const { name, message } of result.required) problems.push(`${path}: the variable ${name} is required: ${message}`);
     return result.value;
   }
-  if (Array.isArray(value)) return value.map((item, i) => substituteTree(item, `${path}[${i}]`, lookups, problems, unresolved));
+  if (Array.isArray(value)) return value.map((item, i) => substituteTree(item, `${path}[${i}]`, lookups, problems, unresolved, app));
   if (isMapping(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key.startsWith('x-') ? item : substituteTree(item, `${path}.${key}`, lookups, problems, unresolved)]));
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, key.startsWith('x-') ? item : substituteTree(item, `${path}.${key}`, lookups, problems, unresolved, app)]));
   }
   return value;
 }
 
-/** Umbrel apps whose exports other apps' files use (APP_BITCOIN_NODE_IP...). */
-function otherUmbrelApp(name: string): string | undefined {
+/** Umbrel apps whose exports other apps' files use (APP_BITCOIN_NODE_IP...); not the app's own (APP_<ITS ID>_...). */
+function otherUmbrelApp(name: string, app: string): string | undefined {
+  if (name.startsWith(`APP_${app.toUpperCase().replace(/-/g, '_')}_`)) return undefined;
   return /^APP_(BITCOIN|LIGHTNING|CORE_LIGHTNING|ELECTRS|FULCRUM|LND|MEMPOOL)_/.exec(name)?.[1];
 }
 
 /** Why a variable has no value, with what umbrelOS or CasaOS would have given it where Piccolo cannot. */
-function undefinedVariable(name: string): string {
+function undefinedVariable(name: string, app: string): string {
   if (name.startsWith('$')) return `${name} is not a variable compose can substitute`;
   if (name === 'HOME' || name === 'USERPROFILE') return `the variable ${name} is the host's home folder, which an app cannot use`;
   if (/^TOR_|HIDDEN_SERVICE/.test(name)) return `the variable ${name} is umbrelOS's Tor service, which Piccolo does not have`;
-  const umbrelApp = otherUmbrelApp(name);
+  const umbrelApp = otherUmbrelApp(name, app);
   if (umbrelApp) return `the variable ${name} comes from the Umbrel app ${umbrelApp.toLowerCase().replace('_', '-')}, which Piccolo does not provide; give it in variables`;
   return `the variable ${name} is not defined; give it in variables or in the .env file`;
 }

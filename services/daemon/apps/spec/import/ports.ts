@@ -16,12 +16,13 @@ export interface PublishedPort {
 /** A range publishes a listener per port; beyond this it is a mistake or a game server's 1000 ports. */
 export const MAX_RANGE = 20;
 
-export function parsePorts(value: unknown, path: string, problems: string[]): PublishedPort[] {
+/** `skip`: entries already refused (a variable without a value), not read further. */
+export function parsePorts(value: unknown, path: string, problems: string[], skip: (path: string) => boolean = () => false): PublishedPort[] {
   if (!Array.isArray(value)) {
     problems.push(`${path}: must be a list`);
     return [];
   }
-  return value.flatMap((entry, i) => parseEntry(entry, `${path}[${i}]`, problems));
+  return value.flatMap((entry, i) => (skip(`${path}[${i}]`) ? [] : parseEntry(entry, `${path}[${i}]`, problems)));
 }
 
 function parseEntry(entry: unknown, path: string, problems: string[]): PublishedPort[] {

@@ -189,7 +189,7 @@ const HANDLERS: Record<string, Handler> = {
   depends_on: importDependsOn,
   volumes: importVolumes,
   ports: (value, path, _service, { stack, name }) => {
-    for (const port of parsePorts(value, path, stack.problems)) stack.published.push({ service: name, port });
+    for (const port of parsePorts(value, path, stack.problems, (entry) => unresolved(stack, entry))) stack.published.push({ service: name, port });
   },
   deploy: importDeploy,
 };
@@ -322,7 +322,7 @@ function volumeEntry(entry: unknown, path: string, stack: StackContext): VolumeE
 
 function importVolume(raw: unknown, path: string, service: ServiceInput, context: ServiceContext): void {
   const { stack } = context;
-  if ([...stack.unresolved].some((key) => key === path || key.startsWith(`${path}.`))) return;
+  if (unresolved(stack, path)) return;
   const entry = volumeEntry(raw, path, stack);
   if (!entry) return;
   const { type, source, readOnly } = entry;
@@ -529,6 +529,11 @@ export function dockerSize(value: unknown): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(String(value ?? '').trim());
   if (!match) return undefined;
   return Math.floor(Number(match[1]) * 1024 ** 'bkmgt'.indexOf((match[2] || 'b').toLowerCase()));
+}
+
+/** Whether a variable without a value was found at `path` or inside it: refused already. */
+function unresolved(stack: StackContext, path: string): boolean {
+  return [...stack.unresolved].some((key) => key === path || key.startsWith(`${path}.`) || key.startsWith(`${path}[`));
 }
 
 /** compose writes booleans as true/false or, after substitution, "true"/"false". */

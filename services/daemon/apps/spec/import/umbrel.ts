@@ -74,6 +74,8 @@ const IP = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 export function resolveAppHost(proxy: Record<string, unknown>, services: Record<string, ServiceInput>, stack: StackContext): MainListener | undefined {
   const base = 'services.app_proxy.environment';
   const environment = environmentOf(proxy.environment);
+  // A variable without a value there is refused already; its empty value says nothing more.
+  if (['APP_HOST', 'APP_PORT'].some((key) => stack.unresolved.has(`${base}.${key}`))) return undefined;
   const host = environment.APP_HOST;
   const portText = environment.APP_PORT;
   if (host === undefined) return void stack.problems.push(`${base}.APP_HOST: is required; it names the service with the web interface`);
