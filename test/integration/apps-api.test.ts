@@ -145,8 +145,8 @@ test('stop, start, restart, update, history and revert over HTTP: each a job, th
   assert.is((await jobDone(update.body.job)).status, 'succeeded');
   await waitFor(async () => ((await page(await hostPort()).catch(() => '')).includes('version two') ? true : undefined), 20_000, 'version two served');
   const history = (await call('GET', `/api/v1/apps/${app}/history`)).body.history;
-  assert.ok(history.some((entry: any) => entry.spec.image === image), `the first revision is kept: ${JSON.stringify(history)}`);
-  const first = history.find((entry: any) => entry.spec.image === image).revision;
+  assert.ok(history.some((entry: any) => entry.spec.services[0].image === image), `the first revision is kept: ${JSON.stringify(history)}`);
+  const first = history.find((entry: any) => entry.spec.services[0].image === image).revision;
   assert.is((await call('POST', `/api/v1/apps/${app}/revert`, { revision: 'one' })).status, 400, 'a revision must be a number');
   const revert = await call('POST', `/api/v1/apps/${app}/revert`, { revision: first });
   assert.is(revert.status, 202, JSON.stringify(revert.body));

@@ -74,7 +74,9 @@ test('preview of a new app: install, its listeners and permissions; nothing is i
   assert.is(preview.status, 200, JSON.stringify(preview.body));
   assert.is(preview.body.action, 'install');
   assert.is(preview.body.image, remoteImage);
-  assert.equal(preview.body.listeners, [{ name: 'web', port: 80, protocol: 'http', flow: 'tcp', exposed: false }]);
+  assert.equal(preview.body.listeners, [{ name: 'web', port: 80, protocol: 'http', flow: 'tcp', exposed: false, service: 'app' }]);
+  assert.equal(preview.body.containers.map((c: any) => [c.name, c.image]), [['app', remoteImage]]);
+  assert.equal(preview.body.permissionsNeeded, []);
   assert.equal(preview.body.permissions.map((p: any) => p.id), ['internet', 'lan-listener:web', 'remote-listener:web']);
   assert.match(preview.body.permissions[1].detail, new RegExp(`web-${app}\\.piccolo\\.local`));
   assert.equal((await api.call('GET', '/api/v1/apps')).body.apps, []);
@@ -135,7 +137,7 @@ test('preview of an installed app is an update: the changed fields by path', asy
   assert.is(preview.body.action, 'update');
   assert.equal(preview.body.changes, [
     { path: 'environment.TZ', from: null, to: 'UTC' },
-    { path: 'image', from: remoteImage, to: `${registry.host}/${podman.prefix}/web:2` },
+    { path: 'services.app.image', from: remoteImage, to: `${registry.host}/${podman.prefix}/web:2` },
   ]);
 });
 
