@@ -7,9 +7,10 @@
 // said in a warning; what leaves the fortress (host network, devices, capabilities, the engine
 // socket, privileged, shared folders) becomes a permission the person grants at install.
 import { BadRequestError } from '../../../common/errors.js';
+import type { AppAbout, MainListener } from './import/about.js';
 import { casaosListener, casaosMeta } from './import/casaos.js';
 import { APP_DATA_ROOT, UMBREL_ROOT } from './import/mounts.js';
-import { guessProtocol, isLoopback, type PublishedPort } from './import/ports.js';
+import { guessProtocol, isLoopback } from './import/ports.js';
 import { SecretBox, isSecretName } from './import/secrets.js';
 import { dnsLabel, importService, isMapping, type StackContext } from './import/service.js';
 import { parseUmbrelManifest, resolveAppHost, umbrelDependencyWarnings, umbrelMeta, type UmbrelManifest } from './import/umbrel.js';
@@ -19,6 +20,8 @@ import type { AppSpec, AppSpecInput, ListenerInput, ServiceInput } from './types
 import { validateAppSpec } from './validate.js';
 
 export const INVALID_COMPOSE = 'cannot import compose file';
+
+export type { AppAbout } from './import/about.js';
 
 export interface ComposeImportOptions {
   /** Only this service (and the services it depends on); without it, the whole stack. */
@@ -38,23 +41,6 @@ export interface ComposeImportOptions {
   /** TZ for the app; the device's zone. */
   timezone?: string;
   random?: (bytes: number) => Buffer;
-}
-
-/** What the app stores say about the app, for the install screen. */
-export interface AppAbout {
-  source: 'compose' | 'umbrel' | 'casaos';
-  title?: string;
-  tagline?: string;
-  description?: string;
-  icon?: string;
-  category?: string;
-  developer?: string;
-  website?: string;
-  version?: string;
-  /** The path to open on the main listener ("/admin"). */
-  path?: string;
-  defaultUsername?: string;
-  defaultPassword?: string;
 }
 
 export interface ComposeImport {
@@ -377,13 +363,6 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export interface MainListener {
-  service: string;
-  port: number;
-  flow?: 'tcp' | 'tls';
-  protocol?: ListenerInput['protocol'];
-}
-
 /**
  * A listener per published container port, and the store's web interface (Umbrel's app_proxy,
  * CasaOS's port_map) as the service's main listener. One port: the listener is named after its
@@ -426,4 +405,3 @@ function buildListeners(appName: string, stack: StackContext, main: { umbrel?: M
   return listeners;
 }
 
-export type { PublishedPort };

@@ -1,7 +1,7 @@
 // CasaOS's compose files carry the store's metadata in x-casaos: the main service, the title,
 // icon and tagline (each by language), and port_map, the host port of the web interface. On
 // Piccolo the service port behind port_map becomes the app's main listener.
-import type { AppAbout, MainListener } from '../compose.js';
+import type { AppAbout, MainListener } from './about.js';
 import type { ServiceInput } from '../types.js';
 import { isMapping, type StackContext } from './service.js';
 

@@ -3,7 +3,7 @@
 // APP_HOST (a service, as `<app id>_<service>_1`, a container name or an IP variable) and
 // APP_PORT say where the web interface is: on Piccolo that becomes the app's main listener.
 import { BadRequestError } from '../../../../common/errors.js';
-import type { AppAbout, MainListener } from '../compose.js';
+import type { AppAbout, MainListener } from './about.js';
 import { parseYamlMapping } from '../safe-yaml.js';
 import type { ServiceInput } from '../types.js';
 import { isMapping, type StackContext } from './service.js';
