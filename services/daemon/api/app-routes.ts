@@ -158,6 +158,8 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       return { headers: { 'content-type': 'text/plain; charset=utf-8' }, body: stream };
     }))
     .on('GET', '/api/v1/services', signedIn(() => ({ body: { services: apps().services() } })))
+    // With the in-memory pull progress of running jobs, as GET /api/v1/jobs/{id} gives it.
+    .on('GET', '/api/v1/jobs', signedIn(() => ({ body: { jobs: apps().jobs().map((job) => apps().job(job.id) ?? job) } })))
     .on('GET', '/api/v1/jobs/:id', signedIn((_req, { id }) => {
       const job = apps().job(id!);
       if (!job) throw new NotFoundError(`no job ${id}`);

@@ -1,7 +1,7 @@
 // A state as a word with a colour; the word alone carries the meaning (colour is only a cue).
 const TONES: Record<string, string> = {
   running: 'ok', healthy: 'ok', ok: 'ok', succeeded: 'ok', connected: 'ok', valid: 'ok', unlocked: 'ok', ready: 'ok', active: 'ok',
-  starting: 'busy', installing: 'busy', updating: 'busy', stopping: 'busy', pending: 'busy', connecting: 'busy', renewing: 'busy',
+  starting: 'busy', installing: 'busy', updating: 'busy', stopping: 'busy', removing: 'busy', pending: 'busy', connecting: 'busy', renewing: 'busy',
   stopped: 'idle', disabled: 'idle', unknown: 'idle', idle: 'idle', off: 'idle',
   degraded: 'warn', unhealthy: 'warn', denied: 'warn', expiring: 'warn', locked: 'warn', backoff: 'warn',
   failed: 'bad', error: 'bad', down: 'bad', fatal: 'bad', expired: 'bad',
