@@ -14,6 +14,7 @@ import { setUpDevice } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { casaosPlayer, umbrelNotes } from '../support/store-apps.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-compose-'));
 let registry: TestRegistry;
@@ -23,37 +24,8 @@ let api: ApiSession;
 let image = '';
 let app = '';
 
-const manifest = () => `manifestVersion: 1
-id: ${app}
-name: Notes
-tagline: Write things down
-category: files
-version: "1.0"
-port: 8090
-defaultUsername: umbrel
-defaultPassword: $APP_PASSWORD
-`;
-
-/** Umbrel's form: app_proxy names the web service; a second service is reached by its container name. */
-const compose = () => `version: "3.7"
-services:
-  app_proxy:
-    environment:
-      APP_HOST: ${app}_web_1
-      APP_PORT: 80
-  web:
-    image: ${image}
-    restart: on-failure
-    environment:
-      PASSWORD: \${APP_PASSWORD}
-      BACKEND: http://${app}_backend_1:8080
-    volumes:
-      - \${APP_DATA_DIR}/data/www:/data
-    depends_on: [backend]
-  backend:
-    image: ${image}
-    command: ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]
-`;
+const manifest = () => umbrelNotes(app, image).manifest;
+const compose = () => umbrelNotes(app, image).compose;
 
 async function jobDone(id: string): Promise<any> {
   return waitFor(async () => {
@@ -101,33 +73,11 @@ test('an Umbrel app folder previews as one app: its containers, the app_proxy li
 });
 
 test('a CasaOS file that needs a device and a media folder previews with those permissions; install refuses without the grants', async () => {
-  const casa = `name: ${app}casa
-services:
-  player:
-    image: ${image}
-    network_mode: bridge
-    ports:
-      - target: 80
-        published: "8097"
-        protocol: tcp
-    devices: ["/dev/dri:/dev/dri"]
-    volumes:
-      - type: bind
-        source: /DATA/AppData/$AppID/config
-        target: /config
-      - type: bind
-        source: /DATA/Media
-        target: /media
-x-casaos:
-  main: player
-  title: { en_us: Player }
-  icon: https://example.com/player.png
-  port_map: "8097"
-`;
+  const casa = casaosPlayer(`${app}casa`, image);
   const preview = await api.call('POST', '/api/v1/apps/preview', { compose: casa });
   assert.is(preview.status, 200, JSON.stringify(preview.body));
   assert.equal(preview.body.permissionsNeeded.map((p: any) => p.id).sort(), ['devices', 'media']);
-  assert.equal(preview.body.about, { source: 'casaos', title: 'Player', icon: 'https://example.com/player.png' });
+  assert.equal(preview.body.about, { source: 'casaos', title: 'Player', tagline: 'Plays things', icon: 'https://example.com/player.png' });
   const refused = await api.call('POST', '/api/v1/apps', { compose: casa });
   assert.is(refused.status, 403, JSON.stringify(refused.body));
   assert.is(refused.body.error.code, 'permission_required');
