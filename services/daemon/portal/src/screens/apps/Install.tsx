@@ -25,7 +25,7 @@ type Kind = 'catalog' | 'spec' | 'compose';
 const KINDS: { value: Kind; label: string; hint: string }[] = [
   { value: 'catalog', label: 'The catalog', hint: 'An app that comes with the device.' },
   { value: 'spec', label: 'An app.yaml', hint: "Piccolo's own app description, pasted." },
-  { value: 'compose', label: 'A compose file', hint: 'A docker-compose.yml, pasted; one of its services becomes the app.' },
+  { value: 'compose', label: 'A compose file', hint: 'A docker-compose.yml, pasted: its services become one app, a container each.' },
 ];
 
 export default function Install() {

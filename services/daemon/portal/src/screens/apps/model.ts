@@ -29,9 +29,9 @@ export interface AppLink {
  * An app's addresses as this browser reaches them (the Services screen's serviceUrls: the
  * ServiceEntry's own localUrl is the host-bind port, which only answers on the device itself).
  */
-export function appLinks(services: readonly ServiceEntry[], remote: RemoteStatus | undefined): AppLink[] {
+export function appLinks(services: readonly ServiceEntry[], remote: RemoteStatus | undefined, host?: string): AppLink[] {
   return services.map((service) => {
-    const urls = serviceUrls(service, remote);
+    const urls = serviceUrls(service, remote, host);
     return urls.openable ? { listener: service.listener, localUrl: urls.local, remoteUrl: urls.remote } : { listener: service.listener, address: urls.local };
   });
 }
