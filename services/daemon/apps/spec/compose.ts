@@ -370,13 +370,15 @@ function escape(text: string): string {
  * Piccolo publishes each listener at its own address.
  */
 function buildListeners(appName: string, stack: StackContext, main: { umbrel?: MainListener; casaos?: MainListener }): ListenerInput[] {
-  const candidates: { service: string; port: number; protocol: NonNullable<ListenerInput['protocol']>; flow: 'tcp' | 'tls' }[] = [];
-  const add = (service: string, port: number, protocol: NonNullable<ListenerInput['protocol']>, flow: 'tcp' | 'tls') => {
-    const udp = protocol === 'udp';
-    if (!candidates.some((c) => c.service === service && c.port === port && (c.protocol === 'udp') === udp)) candidates.push({ service, port, protocol, flow });
+  type Candidate = { service: string; port: number; protocol: NonNullable<ListenerInput['protocol']>; flow: 'tcp' | 'tls'; guessed: boolean };
+  const candidates: Candidate[] = [];
+  const add = (candidate: Candidate) => {
+    const udp = candidate.protocol === 'udp';
+    if (!candidates.some((c) => c.service === candidate.service && c.port === candidate.port && (c.protocol === 'udp') === udp)) candidates.push(candidate);
   };
+  // The store's word for the web interface comes first; ports: add the rest, their protocol guessed.
   for (const chosen of [main.umbrel, main.casaos]) {
-    if (chosen) add(chosen.service, chosen.port, chosen.protocol ?? 'http', chosen.flow ?? 'tcp');
+    if (chosen) add({ service: chosen.service, port: chosen.port, protocol: chosen.protocol ?? 'http', flow: chosen.flow ?? 'tcp', guessed: false });
   }
   for (const { service, port } of stack.published) {
     if (isLoopback(port.hostIp)) {
@@ -387,7 +389,7 @@ function buildListeners(appName: string, stack: StackContext, main: { umbrel?: M
       stack.warnings.push(`${port.path}: host port ${port.published} ignored; Piccolo publishes each listener at its own address`);
     }
     const protocol = guessProtocol(port);
-    add(service, port.container, protocol, protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp');
+    add({ service, port: port.container, protocol, flow: protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp', guessed: true });
   }
   const maxName = Math.min(MAX_NAME, MAX_HOST_LABEL - 1 - appName.length);
   const perService = (service: string) => candidates.filter((c) => c.service === service).length;
@@ -401,7 +403,7 @@ function buildListeners(appName: string, stack: StackContext, main: { umbrel?: M
     used.add(name);
     return { name, service, guest_port: port, flow, protocol: flow === 'tls' ? 'raw' : protocol };
   });
-  if (listeners.some((l) => l.protocol === 'http')) stack.warnings.push('listeners: TCP ports are taken as HTTP (behind the device\'s sign-in) unless they are well-known other protocols; change protocol to raw in the app spec where a port is not HTTP');
+  if (candidates.some((c) => c.guessed && c.protocol === 'http' && c.flow === 'tcp')) stack.warnings.push('listeners: TCP ports are taken as HTTP (behind the device\'s sign-in) unless they are well-known other protocols; change protocol to raw in the app spec where a port is not HTTP');
   return listeners;
 }
 
