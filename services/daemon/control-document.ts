@@ -28,6 +28,10 @@ export interface AppRevision {
   spec: AppSpec;
   /** When this revision was installed. */
   at: string;
+  /** Its images as they were pinned (runtime), so a revert or a failed update's rollback runs the same versions. */
+  images?: Record<string, PinnedImage>;
+  /** Its grants, restored with it. */
+  granted?: string[];
 }
 
 export interface AppRecord {
@@ -48,6 +52,21 @@ export interface AppRecord {
    * typed confirmation. Optional so records written before grants read as "none granted".
    */
   granted?: string[];
+  /**
+   * Each service's image as pulled, by service name (runtime): a restart or a daemon update never
+   * changes an app's version silently (a tag may move on; the ID and digest stay). Optional:
+   * pinned at the app's first reconcile.
+   */
+  images?: Record<string, PinnedImage>;
+}
+
+export interface PinnedImage {
+  /** The reference in the spec when it was pinned; a new reference (an update) resolves again. */
+  ref: string;
+  /** The engine's image ID. */
+  id: string;
+  /** repo@sha256:... from the registry, when the image came from one. */
+  digest?: string;
 }
 
 export type JobKind = 'install' | 'start' | 'stop' | 'restart' | 'update' | 'revert' | 'uninstall';

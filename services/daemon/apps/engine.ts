@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../../common/logger.js';
 import { runTool, stderrTail } from '../../common/run-tool.js';
+import type { PinnedImage } from '../control-document.js';
 import { LABELS, type ContainerSpec, type NetworkSpec } from './container-spec.js';
 import { EngineError, ImageUnavailableError } from './errors.js';
 import { PullTracker, type PullEvent, type PullProgress } from './pull-progress.js';
@@ -14,6 +15,12 @@ import type { CurrentContainer, CurrentNetwork, CurrentState } from './planner.j
 
 export interface ContainerStatus extends CurrentContainer {
   state: string;
+  /** The piccolo.service label; "app" for containers made before services existed. */
+  service: string;
+  /** The engine's healthcheck verdict when the container has one: starting, healthy, unhealthy. */
+  health: string | undefined;
+  /** The image it runs, by ID. */
+  imageId: string;
   exitCode: number | undefined;
   /** The engine's own words when the container failed to start. */
   error: string | undefined;
@@ -113,7 +120,14 @@ export class Engine {
         app: labels[LABELS.app] ?? '',
         role: labels[LABELS.role],
         configHash: labels[LABELS.configHash],
-        running: info.State.Running,
+        service: labels[LABELS.service] ?? 'app',
+        stopTimeoutS: labels[LABELS.stopGrace] === undefined ? undefined : Number(labels[LABELS.stopGrace]),
+        health: (info.State as { Health?: { Status?: string } }).Health?.Status || undefined,
+        imageId: info.Image,
+        // Podman says Running: false while a stop is under way ("stopping", the process still
+        // holding its ports): counted as running, so a stop job resumed after a daemon restart
+        // stops it again, which waits until the engine has really stopped it.
+        running: info.State.Running || info.State.Status === 'stopping',
         networks: Object.keys(info.NetworkSettings.Networks ?? {}),
         state: info.State.Status,
         exitCode: info.State.Running ? undefined : info.State.ExitCode,
@@ -133,16 +147,46 @@ export class Engine {
     };
   }
 
+  /**
+   * Every host port that any container of the engine publishes, ours or not, running or not: a
+   * stopped container (another daemon's too) gets its ports back when it starts.
+   */
+  async portsInUse(): Promise<number[]> {
+    const containers = await this.call('list containers', () => this.docker.listContainers({ all: true }));
+    return containers.flatMap((container) => (container.Ports ?? []).map((port) => port.PublicPort).filter((port): port is number => !!port));
+  }
+
   /** Every IPv4 subnet in use by any engine network, ours or not. */
   async subnetsInUse(): Promise<string[]> {
     const networks = await this.call('list networks', () => this.docker.listNetworks());
     return networks.flatMap((network) => (network.IPAM?.Config ?? []).map((config) => config.Subnet).filter((s): s is string => !!s && s.includes('.')));
   }
 
-  /** The image's ID, pulling it first when the engine does not have it (reporting its progress). */
-  async resolveImage(image: string, onPull?: (progress: PullProgress) => void): Promise<string> {
-    const found = await this.imageId(image);
-    if (found) return found;
+  /**
+   * The image as it will run: its ID and, when it came from a registry, its digest. A pinned
+   * image is used as pinned (pulled again by digest if the engine lost it), so a tag that moved
+   * on changes nothing; otherwise the reference is pulled when the engine does not have it.
+   */
+  async resolveImage(image: string, options: { pinned?: PinnedImage; onPull?: (progress: PullProgress) => void } = {}): Promise<PinnedImage> {
+    const { pinned, onPull } = options;
+    if (pinned && pinned.ref === image) {
+      if (await this.imageInfo(pinned.id)) return pinned;
+      if (pinned.digest) {
+        const id = await this.pull(pinned.digest, onPull);
+        if (id === pinned.id) return pinned;
+        throw new ImageUnavailableError(image, `the registry's ${pinned.digest} is not the pinned image ${pinned.id}`);
+      }
+    }
+    const found = await this.imageInfo(image);
+    if (found) return { ref: image, id: found.Id, ...digestOf(found, image) };
+    await this.pull(image, onPull);
+    const pulled = await this.imageInfo(image);
+    if (!pulled) throw new ImageUnavailableError(image, 'the pull finished but the image is not there');
+    return { ref: image, id: pulled.Id, ...digestOf(pulled, image) };
+  }
+
+  /** Pulls a reference, reporting progress; resolves with the image's ID. */
+  private async pull(image: string, onPull?: (progress: PullProgress) => void): Promise<string> {
     this.options.logger.info('pulling image', { image });
     const tracker = new PullTracker(image);
     try {
@@ -164,9 +208,9 @@ export class Engine {
     if (tracker.error) throw new ImageUnavailableError(image, tracker.error);
     tracker.finish();
     onPull?.(tracker.progress);
-    const pulled = await this.imageId(image);
+    const pulled = await this.imageInfo(image);
     if (!pulled) throw new ImageUnavailableError(image, 'the pull finished but the image is not there');
-    return pulled;
+    return pulled.Id;
   }
 
   async createNetwork(spec: NetworkSpec): Promise<void> {
@@ -188,31 +232,51 @@ export class Engine {
   }
 
   async createContainer(spec: ContainerSpec, configHash: string): Promise<void> {
-    const exposed = Object.fromEntries(spec.ports.map((port) => [`${port.guestPort}/tcp`, {}]));
+    const exposed = Object.fromEntries(spec.ports.map((port) => [`${port.guestPort}/${port.protocol ?? 'tcp'}`, {}]));
     const bindings = Object.fromEntries(
       // Fortress: published on loopback only; the proxy is what faces the network.
-      spec.ports.map((port) => [`${port.guestPort}/tcp`, [{ HostIp: '127.0.0.1', HostPort: String(port.hostPort) }]]),
+      spec.ports.map((port) => [`${port.guestPort}/${port.protocol ?? 'tcp'}`, [{ HostIp: '127.0.0.1', HostPort: String(port.hostPort) }]]),
     );
-    const endpoints: Docker.EndpointsConfig = { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ip } } };
+    const endpoints: Docker.EndpointsConfig = {};
+    if (spec.network) endpoints[spec.network.name] = { IPAMConfig: { IPv4Address: spec.network.ip }, Aliases: spec.network.aliases };
     for (const network of spec.dependencyNetworks) endpoints[network] = {};
+    const labels: Record<string, string> = { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'app', [LABELS.service]: spec.service, [LABELS.configHash]: configHash, ...this.instanceLabel() };
+    if (spec.stopTimeoutS !== undefined) labels[LABELS.stopGrace] = String(spec.stopTimeoutS);
+    const check = spec.healthcheck;
     await this.call(`create container ${spec.name}`, () =>
       this.docker.createContainer({
         name: spec.name,
         Image: spec.imageId,
         Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-        Labels: { [LABELS.managed]: 'true', [LABELS.app]: spec.app, [LABELS.role]: 'app', [LABELS.configHash]: configHash, ...this.instanceLabel() },
+        Labels: labels,
         ExposedPorts: exposed,
+        ...(spec.command && { Cmd: spec.command }),
+        ...(spec.entrypoint && { Entrypoint: spec.entrypoint }),
+        ...(spec.user !== undefined && { User: spec.user }),
+        ...(spec.workingDir !== undefined && { WorkingDir: spec.workingDir }),
+        ...(spec.stopTimeoutS !== undefined && { StopTimeout: spec.stopTimeoutS }),
+        ...(check && { Healthcheck: { Test: check.test, Interval: check.intervalNs, Timeout: check.timeoutNs, Retries: check.retries, StartPeriod: check.startPeriodNs } }),
         HostConfig: {
           PortBindings: bindings,
-          Binds: spec.binds.map((bind) => `${bind.host}:${bind.container}`),
+          Binds: spec.binds.map((bind) => `${bind.host}:${bind.container}${bind.readOnly ? ':ro' : ''}`),
           Tmpfs: Object.fromEntries(spec.tmpfs.map((mount) => [mount.container, mount.sizeBytes === undefined ? '' : `size=${mount.sizeBytes}`])),
           Memory: spec.memoryBytes,
           NanoCpus: spec.nanoCpus,
           // The daemon restarts crashed apps itself, with a backoff the engine does not have.
           RestartPolicy: { Name: 'no' },
-          NetworkMode: spec.network.name,
+          NetworkMode: spec.network?.name ?? 'host',
+          ExtraHosts: spec.extraHosts,
+          CapDrop: spec.capDrop,
+          CapAdd: spec.capAdd,
+          ReadonlyRootfs: spec.readOnly,
+          Privileged: spec.privileged,
+          Devices: spec.devices.map((device) => {
+            const [host, inside = host] = device.split(':');
+            return { PathOnHost: host!, PathInContainer: inside!, CgroupPermissions: 'rwm' };
+          }),
+          ...(spec.shmSizeBytes !== undefined && { ShmSize: spec.shmSizeBytes }),
         },
-        NetworkingConfig: { EndpointsConfig: endpoints },
+        ...(spec.network ? { NetworkingConfig: { EndpointsConfig: endpoints } } : {}),
       }),
     );
   }
@@ -221,14 +285,66 @@ export class Engine {
     await this.call(`start container ${name}`, () => this.docker.getContainer(name).start(), [NOT_MODIFIED]);
   }
 
-  async stopContainer(id: string): Promise<void> {
-    await this.call(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: this.options.stopTimeoutS ?? 10 }), [NOT_MODIFIED, NOT_FOUND]);
+  /** `timeoutS`: the service's own stop grace, else the engine's default. */
+  async stopContainer(id: string, timeoutS?: number): Promise<void> {
+    await this.call(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: timeoutS ?? this.options.stopTimeoutS ?? 10 }), [NOT_MODIFIED, NOT_FOUND]);
   }
 
   /** Stops it gracefully first, so an app being updated or removed can flush its data. */
-  async removeContainer(id: string): Promise<void> {
-    await this.stopContainer(id);
+  async removeContainer(id: string, timeoutS?: number): Promise<void> {
+    await this.stopContainer(id, timeoutS);
     await this.call(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true }), [NOT_FOUND]);
+  }
+
+  async renameContainer(id: string, name: string): Promise<void> {
+    await this.call(`rename container ${id} to ${name}`, () => this.docker.getContainer(id).rename({ name }));
+  }
+
+  /** The engine's API socket on the host (for a service granted engine_socket). */
+  get socketPath(): string | undefined {
+    return (this.docker.modem as { socketPath?: string }).socketPath;
+  }
+
+  /**
+   * Waits until the container is healthy (by its engine healthcheck) or has exited 0. The daemon
+   * runs the healthcheck itself at the service's interval: Podman schedules checks through
+   * systemd timers, which a device without systemd as the engine's parent does not have.
+   * Rejects with what went wrong: exited, unhealthy (with the check's last output), or the time.
+   */
+  async waitForContainer(name: string, condition: 'service_healthy' | 'service_completed_successfully', timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.call(`inspect container ${name}`, () => this.docker.getContainer(name).inspect());
+      const state = info.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string; Log?: { ExitCode: number; Output: string }[] } };
+      const exited = !state.Running && !['created', 'configured'].includes(state.Status);
+      if (condition === 'service_completed_successfully') {
+        if (exited) {
+          if (state.ExitCode === 0) return;
+          throw new Error(`exited with code ${state.ExitCode}${state.Error ? ` (${state.Error})` : ''}`);
+        }
+      } else {
+        const check = info.Config.Healthcheck;
+        if (!check?.Test?.length || check.Test[0] === 'NONE') throw new Error('has no healthcheck to wait for (service_healthy)');
+        if (exited) throw new Error(`exited with code ${state.ExitCode} before it was healthy`);
+        if (state.Health?.Status === 'healthy') return;
+        if (state.Health?.Status === 'unhealthy') throw new Error(`is unhealthy: ${lastOutput(state.Health.Log)}`);
+        if (state.Running) await this.runHealthcheck(name);
+        const after = ((await this.call(`inspect container ${name}`, () => this.docker.getContainer(name).inspect())).State as typeof state).Health;
+        if (after?.Status === 'healthy') return;
+        if (after?.Status === 'unhealthy') throw new Error(`is unhealthy: ${lastOutput(after.Log)}`);
+        if (Date.now() > deadline) throw new Error(`did not become healthy within ${Math.round(timeoutMs / 1000)} s: ${lastOutput(after?.Log)}`);
+        await sleep(Math.min(Math.max((check.Interval ?? 0) / 1e6, 200), 30_000));
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`did not complete within ${Math.round(timeoutMs / 1000)} s`);
+      await sleep(250);
+    }
+  }
+
+  /** Runs the container's healthcheck once (Podman's own API); resolves with the engine's verdict. */
+  async runHealthcheck(name: string): Promise<string | undefined> {
+    const result = (await this.call(`healthcheck of ${name}`, () => this.libpod(`/libpod/containers/${encodeURIComponent(name)}/healthcheck`), [409])) as { Status?: string } | undefined;
+    return result?.Status;
   }
 
   /**
@@ -324,9 +440,9 @@ export class Engine {
     };
   }
 
-  private async imageId(image: string): Promise<string | undefined> {
+  private async imageInfo(image: string): Promise<Docker.ImageInspectInfo | undefined> {
     try {
-      return (await this.docker.getImage(image).inspect()).Id;
+      return await this.docker.getImage(image).inspect();
     } catch (err) {
       if (statusOf(err) === NOT_FOUND) return undefined;
       throw new EngineError(`inspect image ${image}`, err);
@@ -336,7 +452,7 @@ export class Engine {
   /** Podman's own API, for what the Docker-compatible one does not tell (the bridge's name). */
   private libpod(path: string): Promise<unknown> {
     return new Promise((resolve, reject) =>
-      this.docker.modem.dial({ path: `/v4.0.0${path}`, method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } }, (err, data) =>
+      this.docker.modem.dial({ path: `/v4.0.0${path}`, method: 'GET', statusCodes: { 200: true, 404: 'not found', 409: 'conflict', 500: 'server error' } }, (err, data) =>
         err ? reject(err) : resolve(data),
       ),
     );
@@ -367,6 +483,23 @@ function hangUp(pid: number, logger: Logger): void {
   } catch (err) {
     logger.debug('could not hang up a terminal shell', { pid, err });
   }
+}
+
+/** repo@sha256:... of the image as the registry knows it, when it came from one. */
+function digestOf(info: Docker.ImageInspectInfo, ref: string): { digest?: string } {
+  const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+  const digest = (info.RepoDigests ?? []).find((candidate) => candidate.startsWith(`${repo}@`)) ?? (ref.includes('@sha256:') ? ref : undefined);
+  return digest ? { digest } : {};
+}
+
+function lastOutput(log: { ExitCode: number; Output: string }[] | undefined): string {
+  const last = log?.at(-1);
+  if (!last) return 'no check has run yet';
+  return `exit code ${last.ExitCode}${last.Output.trim() ? `, ${last.Output.trim().slice(-200)}` : ''}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function statusOf(err: unknown): number | undefined {

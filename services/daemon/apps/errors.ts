@@ -80,3 +80,17 @@ function engineMessage(cause: unknown): string {
   const json = (cause as { json?: { message?: string } }).json;
   return json?.message ?? (cause instanceof Error ? cause.message : String(cause));
 }
+
+/** A service needs a permission (host network, devices, ...) the app was not granted: refused, never silently dropped. */
+export class PermissionNotGrantedError extends PiccoloError {
+  constructor(readonly app: string, readonly service: string, readonly permission: string, what: string) {
+    super(403, 'permission_required', `app ${app}: service ${service} needs ${what} (permission ${permission}), which was not granted`, { app, service, permission });
+  }
+}
+
+/** A service did not become healthy, or did not complete, in time: names the service and why. */
+export class ServiceWaitError extends PiccoloError {
+  constructor(readonly app: string, readonly service: string, reason: string) {
+    super(504, 'service_not_ready', `app ${app}: service ${service} ${reason}`, { app, service });
+  }
+}

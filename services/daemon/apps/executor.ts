@@ -2,10 +2,14 @@
 // step and its dependents are skipped; every other app still gets its turn.
 import type { Logger } from '../../common/logger.js';
 import type { Engine } from './engine.js';
-import { groupByApp, type Step } from './planner.js';
+import { groupByApp, retiredName, type Step } from './planner.js';
+import { ServiceWaitError } from './errors.js';
 import { assertPortsFree, type PortProbe } from './ports.js';
 
-export type EngineSteps = Pick<Engine, 'removeContainer' | 'removeNetwork' | 'createNetwork' | 'createContainer' | 'startContainer' | 'stopContainer' | 'prepareInternalNetwork'>;
+export type EngineSteps = Pick<
+  Engine,
+  'removeContainer' | 'removeNetwork' | 'createNetwork' | 'createContainer' | 'startContainer' | 'stopContainer' | 'prepareInternalNetwork' | 'waitForContainer' | 'renameContainer'
+>;
 
 export interface ExecutorOptions {
   engine: EngineSteps;
@@ -56,15 +60,24 @@ export class Executor {
     logger.info('app step', { app: step.app, step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) });
     switch (step.kind) {
       case 'remove-container':
-        return engine.removeContainer(step.containerId);
+        return engine.removeContainer(step.containerId, step.stopTimeoutS);
       case 'remove-network':
         return engine.removeNetwork(step.network);
       case 'create-network':
         return engine.createNetwork(step.network);
       case 'create-container':
         return engine.createContainer(step.container, step.configHash);
+      case 'retire-container':
+        // An earlier failed attempt may have left one; the container being retired is the one to keep.
+        await engine.removeContainer(retiredName(step.container));
+        await engine.stopContainer(step.containerId, step.stopTimeoutS);
+        return engine.renameContainer(step.containerId, retiredName(step.container));
       case 'stop-container':
-        return engine.stopContainer(step.containerId);
+        return engine.stopContainer(step.containerId, step.stopTimeoutS);
+      case 'wait-container':
+        return engine.waitForContainer(step.container, step.condition, step.timeoutMs).catch((err: Error) => {
+          throw new ServiceWaitError(step.app, step.service, err.message);
+        });
       case 'start-container':
         // The engine's own error would only say "address already in use"; this one names the holder.
         await assertPortsFree(step.hostPorts, this.options.ports);

@@ -54,13 +54,17 @@ export class HealthProbe {
   }
 }
 
+function probe(target: HealthTarget): Promise<string | undefined> {
+  return probeOnce(target.url, target.timeoutMs);
+}
+
 /** Undefined when the app answered 2xx or 3xx in time, else what went wrong. */
-async function probe(target: HealthTarget): Promise<string | undefined> {
+export async function probeOnce(url: string, timeoutMs: number): Promise<string | undefined> {
   try {
-    const res = await fetch(target.url, { redirect: 'manual', signal: AbortSignal.timeout(target.timeoutMs) });
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
     return res.status < 400 ? undefined : `answered ${res.status}`;
   } catch (err) {
-    return (err as Error).name === 'TimeoutError' ? `no answer within ${target.timeoutMs} ms` : ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
+    return (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
   }
 }

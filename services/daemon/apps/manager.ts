@@ -1,39 +1,36 @@
 // The app manager: what the API calls. Every change first commits the desired state (and a job
-// record) to the control store, then a job converges the engine to it through plan → execute.
-// Jobs run one at a time; a daemon that dies mid-job finds the job at the next open() and runs
-// it again (convergence is idempotent), so no job stays "running" forever.
-import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+// record, jobs.ts) to the control store, then a job converges the engine to it (converge.ts:
+// plan → execute). Jobs run one at a time; a daemon that dies mid-job finds the job at the next
+// open() and runs it again (convergence is idempotent), so no job stays "running" forever.
+// Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing.
+import { randomInt } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ComponentState } from '../../common/health-report.js';
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
-import { APP_HISTORY_LIMIT, FINISHED_JOBS_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
-import { engineName, renderApp, type DesiredApp } from './container-spec.js';
+import { APP_HISTORY_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
+import { containerName, isShortForm } from './container-spec.js';
+import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
 import { checkDependencies } from './dependencies.js';
-import type { ContainerStats, ContainerStatus, Engine, EngineState, LogOptions } from './engine.js';
-import { AppBusyError, AppExistsError, AppNotFoundError, RevisionNotFoundError } from './errors.js';
+import type { ContainerStats, Engine, EngineState, LogOptions } from './engine.js';
+import { AppExistsError, AppNotFoundError, RevisionNotFoundError } from './errors.js';
 import { Executor } from './executor.js';
-import { HealthProbe, type AppHealth, type HealthTarget } from './health-probe.js';
+import { HealthProbe } from './health-probe.js';
+import { JobBook } from './jobs.js';
 import { dependentsOf, withDependencies } from './order.js';
-import { plan, type DesiredAppState, type Step } from './planner.js';
 import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
-import { throttled, type PullProgress } from './pull-progress.js';
-import type { AppSpec, ListenerFlow, ListenerProtocol } from './spec/types.js';
-import { deriveState, type AppState, type RestartBackoff } from './status.js';
-import { allocateSubnet, DEFAULT_SUBNET_POOL } from './subnets.js';
+import type { PullProgress } from './pull-progress.js';
+import { mainService, type AppSpec } from './spec/types.js';
+import type { RestartBackoff } from './status.js';
+import { allocateSubnet, DEFAULT_SUBNET_POOL, overlapsAny } from './subnets.js';
+import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
+import { appState, appView, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
-export interface RestartPolicy {
-  /** Wait before the first automatic restart; doubles with each further one. */
-  initialMs: number;
-  maxMs: number;
-  /** Running this long resets the count. */
-  stableMs: number;
-}
+export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
+export type { RestartPolicy } from './supervision.js';
 
 export interface AppManagerOptions {
   store: ControlStore<ControlDocument>;
@@ -50,6 +47,8 @@ export interface AppManagerOptions {
   superviseIntervalMs?: number;
   healthIntervalMs?: number;
   restart?: RestartPolicy;
+  /** How long an updated app must stay up before the update counts as good (default 3 s). */
+  updateSettleMs?: number;
   /**
    * The run state to converge an app to, given its desired one: leadership (cluster/) stops here
    * the apps another node leads, without touching what the store says they should be doing.
@@ -57,45 +56,14 @@ export interface AppManagerOptions {
   effectiveRun?: (app: string, desired: DesiredRunState) => DesiredRunState;
 }
 
-export interface ServiceEntry {
-  app: string;
-  listener: string;
-  guestPort: number;
-  hostBindPort: number;
-  publicPort: number;
-  /** Reachable from the device itself. */
-  localUrl: string;
-  protocol: ListenerProtocol;
-  flow: ListenerFlow;
+export interface GrantOptions {
+  /** Permission ids the person granted; an update without them keeps the app's grants. */
+  granted?: string[];
 }
-
-export interface AppView {
-  name: string;
-  state: AppState;
-  reason?: string;
-  health: AppHealth;
-  healthReason?: string;
-  revision: number;
-  run: AppRecord['run'];
-  spec: DeepReadonly<AppSpec>;
-  installedAt: string;
-  updatedAt: string;
-  container?: { id: string; state: string; startedAt?: string; finishedAt?: string; exitCode?: number };
-  services: ServiceEntry[];
-}
-
-export type AppEvent =
-  | { type: 'app-state'; app: string; state: AppState; reason?: string }
-  | { type: 'app-removed'; app: string }
-  | { type: 'health'; app: string; health: AppHealth; reason?: string }
-  | { type: 'job'; job: JobRecord };
-
-const DEFAULT_RESTART: RestartPolicy = { initialMs: 2_000, maxMs: 300_000, stableMs: 60_000 };
-/** A pull's progress goes out at most 4 times a second per job. */
-const PULL_EVENT_INTERVAL_MS = 250;
 
 export class AppManager {
-  private readonly executor: Executor;
+  private readonly converger: Converger;
+  private readonly book: JobBook;
   private readonly probe = new HealthProbe();
   private readonly listeners = new Set<(event: AppEvent) => void>();
   /** Serializes jobs, reconciles and supervision rounds. */
@@ -107,30 +75,30 @@ export class AppManager {
   private readonly backoff = new Map<string, RestartBackoff>();
   /** What was last said about each app, so only changes become events. */
   private readonly reported = new Map<string, string>();
-  /**
-   * Image pulls of running jobs, by job id: published as they advance but kept in memory, so a
-   * pull does not rewrite the control store several times a second; the finished pull is committed.
-   */
-  private readonly pulls = new Map<string, PullProgress>();
   private timers: NodeJS.Timeout[] = [];
   private fullReconcileNeeded = true;
   private closed = false;
 
   constructor(private readonly options: AppManagerOptions) {
-    this.executor = new Executor({ engine: options.engine, ports: this.portProbe, logger: options.logger });
+    const executor = new Executor({ engine: options.engine, ports: this.portProbe, logger: options.logger });
+    this.converger = new Converger({
+      store: options.store,
+      engine: options.engine,
+      volumes: options.volumes,
+      executor,
+      logger: options.logger,
+      runOf: (name, record) => this.runOf(name, record),
+      updateSettleMs: options.updateSettleMs,
+    });
+    this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
   }
 
   // ---- life cycle ----
 
   /** Resumes interrupted jobs, brings every app back to its desired state, starts supervising. */
   async open(): Promise<void> {
-    const interrupted = this.doc.jobs.filter((job) => job.status === 'running').map((job) => job.id);
-    if (interrupted.length) {
-      await this.store.commit((draft) => {
-        for (const job of draft.jobs) if (interrupted.includes(job.id)) job.resumed = true;
-      });
-      this.options.logger.warn('resuming jobs interrupted by a restart', { jobs: interrupted });
-    }
+    const interrupted = await this.book.resumeInterrupted();
+    if (interrupted.length) this.options.logger.warn('resuming jobs interrupted by a restart', { jobs: interrupted });
     await this.enqueue(() => this.fullReconcile());
     for (const id of interrupted) void this.enqueue(() => this.runJob(id));
     this.timers = [
@@ -181,63 +149,34 @@ export class AppManager {
   services(app?: string): ServiceEntry[] {
     if (app !== undefined) this.record(app);
     const names = app === undefined ? Object.keys(this.doc.apps).sort() : [app];
-    return names.flatMap((name) => {
-      const record = this.doc.apps[name]!;
-      return record.spec.listeners.map((listener) => {
-        const ports = record.ports[listener.name]!;
-        const scheme = listener.protocol === 'websocket' ? 'ws' : listener.protocol === 'http' ? 'http' : 'tcp';
-        return {
-          app: name,
-          listener: listener.name,
-          guestPort: listener.guest_port,
-          hostBindPort: ports.hostBind,
-          publicPort: ports.public,
-          localUrl: `${listener.flow === 'tls' && scheme !== 'tcp' ? `${scheme}s` : scheme}://127.0.0.1:${ports.hostBind}`,
-          protocol: listener.protocol,
-          flow: listener.flow,
-        };
-      });
-    });
+    return names.flatMap((name) => serviceEntries(name, this.doc.apps[name]!));
   }
 
-  logs(name: string, options: LogOptions): Promise<Readable> {
-    this.record(name);
-    return this.options.engine.logs(engineName(name), options);
+  /** A service's output; the main service's (the one the first listener is on) by default. */
+  logs(name: string, options: LogOptions & { service?: string }): Promise<Readable> {
+    return this.options.engine.logs(this.containerOf(name, options.service), options);
   }
 
-  stats(name: string): Promise<ContainerStats> {
-    this.record(name);
-    return this.options.engine.stats(engineName(name));
+  stats(name: string, service?: string): Promise<ContainerStats> {
+    return this.options.engine.stats(this.containerOf(name, service));
   }
 
   jobs(): DeepReadonly<JobRecord[]> {
-    return this.doc.jobs;
+    return this.book.list();
   }
 
   job(id: string): DeepReadonly<JobRecord> | undefined {
-    const job = this.doc.jobs.find((candidate) => candidate.id === id);
-    const pull = this.pulls.get(id);
-    return job && pull ? { ...job, progress: { ...job.progress, step: 'pull-image', pull } } : job;
+    return this.book.get(id);
   }
 
   /** Resolves with the job once it has finished, succeeded or failed. */
   waitForJob(id: string): Promise<DeepReadonly<JobRecord>> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const job = this.job(id);
-        if (job && job.status !== 'running') {
-          unsubscribe();
-          resolve(job);
-        }
-      };
-      const unsubscribe = this.subscribe((event) => event.type === 'job' && event.job.id === id && check());
-      check();
-    });
+    return this.book.waitFor(id, (listener) => this.subscribe((event) => event.type === 'job' && listener(event.job)));
   }
 
   // ---- changing (each returns the job, which runs in the background) ----
 
-  install(spec: AppSpec): Promise<JobRecord> {
+  install(spec: AppSpec, { granted }: GrantOptions = {}): Promise<JobRecord> {
     return this.startJob(spec.name, 'install', async (draft) => {
       if (draft.apps[spec.name]) throw new AppExistsError(spec.name);
       checkDependencies({ ...specsOf(draft), [spec.name]: spec });
@@ -251,6 +190,7 @@ export class AppManager {
         history: [],
         ports: await this.allocatePortsFor(draft, spec, {}),
         subnet: await this.allocateSubnetFor(draft),
+        ...(granted?.length ? { granted: [...granted].sort() } : {}),
       };
     });
   }
@@ -271,9 +211,9 @@ export class AppManager {
     return this.startJob(name, 'restart', (draft) => void (this.mustExist(draft, name).run = 'running'));
   }
 
-  /** New image or spec; the current one goes to the history. */
-  update(name: string, spec: AppSpec): Promise<JobRecord> {
-    return this.startJob(name, 'update', (draft) => this.replaceSpec(draft, name, spec));
+  /** New images or spec, atomically: the current revision goes to the history, and comes back if the new one fails. */
+  update(name: string, spec: AppSpec, { granted }: GrantOptions = {}): Promise<JobRecord> {
+    return this.startJob(name, 'update', (draft) => this.replaceSpec(draft, name, spec, granted));
   }
 
   revert(name: string, revision: number): Promise<JobRecord> {
@@ -281,7 +221,7 @@ export class AppManager {
       const record = this.mustExist(draft, name);
       const target = record.history.find((entry) => entry.revision === revision);
       if (!target) throw new RevisionNotFoundError(name, revision, record.history.map((entry) => entry.revision));
-      return this.replaceSpec(draft, name, target.spec);
+      return this.replaceSpec(draft, name, target.spec, target.granted, target.images);
     });
   }
 
@@ -304,24 +244,15 @@ export class AppManager {
   // ---- jobs ----
 
   private async startJob(app: string, kind: JobKind, change: (draft: ControlDocument) => void | Promise<void>, extra: Pick<JobRecord, 'purge'> = {}): Promise<JobRecord> {
-    const now = this.timestamp();
-    const job: JobRecord = { id: randomUUID(), app, kind, status: 'running', ...extra, progress: { done: 0, total: 0 }, createdAt: now, updatedAt: now };
-    await this.store.commit(async (draft) => {
-      const busy = draft.jobs.find((other) => other.app === app && other.status === 'running');
-      if (busy) throw new AppBusyError(app, busy.id);
-      await change(draft);
-      draft.jobs.push(job);
-      pruneJobs(draft);
-    });
+    const job = await this.book.create(app, kind, change, extra);
     // Marked active at once, so a read right after the call already says installing, stopping...
     this.active.set(app, kind);
-    this.emit({ type: 'job', job });
     void this.enqueue(() => this.runJob(job.id));
     return job;
   }
 
   private async runJob(id: string): Promise<void> {
-    const job = this.job(id);
+    const job = this.book.get(id);
     if (!job || job.status !== 'running') return;
     const { app, kind } = job;
     this.active.set(app, kind);
@@ -330,40 +261,30 @@ export class AppManager {
     await this.publish();
     let error: unknown;
     let total = 0;
-    // Once an image was pulled, every later progress of the job keeps saying so.
-    let pulled: { pull?: PullProgress } = {};
-    const publishPull = throttled(() => this.emitJob(id), PULL_EVENT_INTERVAL_MS);
-    const onPull = (pull: PullProgress) => {
-      this.pulls.set(id, pull);
-      if (!pull.done) return publishPull.push(undefined);
-      publishPull.flush();
-      this.pulls.delete(id);
-      pulled = { pull };
-      void this.updateJob(id, { progress: { done: 0, total: 0, step: 'pull-image', pull } });
+    const pulls = this.book.pullReporter(id);
+    const onStep = (step: { kind: string }, done: number, steps: number) => {
+      total = steps;
+      void this.book.update(id, { progress: { done, total, step: step.kind, ...pulls.finished } });
     };
     try {
       if (kind === 'restart') {
-        await this.updateJob(id, { progress: { done: 0, total: 0, step: 'stop-container' } });
-        await this.options.engine.stopContainer(engineName(app));
+        await this.book.update(id, { progress: { done: 0, total: 0, step: 'stop-container' } });
+        await this.stopContainersOf(app);
       }
-      const failures = await this.reconcile(
-        this.scopeOf(app, kind),
-        (step, done, steps) => {
-          total = steps;
-          void this.updateJob(id, { progress: { done, total, step: step.kind, ...pulled } });
-        },
-        onPull,
-      );
-      error = failures.get(app);
-      if (!error && kind === 'uninstall' && job.purge) await this.options.volumes.remove(app);
+      if (kind === 'update' || kind === 'revert') {
+        error = await this.runUpdate(app, { onStep, onPull: pulls.onPull });
+      } else {
+        const failures = await this.reconcile(this.scopeOf(app, kind), { onStep, onPull: pulls.onPull });
+        error = failures.get(app);
+        if (!error && kind === 'uninstall') await this.closeOrPurgeVolume(app, job.purge === true);
+      }
     } catch (err) {
       error = err;
     }
-    publishPull.flush();
-    this.pulls.delete(id);
+    pulls.close();
     this.active.delete(app);
     if (error) this.failures.set(app, (error as Error).message);
-    await this.updateJob(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulled } });
+    await this.book.update(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulls.finished } });
     if (kind === 'uninstall' && !error) {
       this.failures.delete(app);
       this.reported.delete(app);
@@ -371,6 +292,33 @@ export class AppManager {
       this.emit({ type: 'app-removed', app });
     }
     await this.publish();
+  }
+
+  /**
+   * An update or revert, atomic: the new revision's containers start while the replaced ones
+   * wait aside; the healthchecks decide. On failure the previous revision comes back, its
+   * containers as they were, and the job fails saying why and what runs now.
+   */
+  private async runUpdate(app: string, hooks: { onStep: (step: { kind: string }, done: number, total: number) => void; onPull: (p: PullProgress) => void }): Promise<Error | undefined> {
+    const revision = this.record(app).revision;
+    const scope = this.scopeOf(app, 'update');
+    let problem: Error | undefined;
+    try {
+      problem = (await this.reconcile(scope, { ...hooks, updating: app })).get(app);
+      if (!problem) await this.converger.verify(app);
+    } catch (err) {
+      problem = err as Error;
+    }
+    if (!problem) {
+      await this.converger.dropRetired(app);
+      return undefined;
+    }
+    this.options.logger.warn('update failed; rolling back', { app, revision, err: problem });
+    const restored = await this.converger.rollBack(app);
+    if (restored === undefined) return problem;
+    const after = (await this.reconcile(scope, { onStep: hooks.onStep })).get(app);
+    const tail = after ? `; the rollback failed too: ${after.message}` : `; rolled back to revision ${restored}`;
+    return new Error(`update to revision ${revision} failed: ${problem.message}${tail}`);
   }
 
   /** Which apps a job converges: the app, plus what its change can affect. */
@@ -388,18 +336,12 @@ export class AppManager {
     }
   }
 
-  private async updateJob(id: string, change: Partial<JobRecord>): Promise<void> {
-    await this.store.commit((draft) => {
-      const job = draft.jobs.find((candidate) => candidate.id === id);
-      if (job) Object.assign(job, change, { updatedAt: this.timestamp() });
-      pruneJobs(draft);
-    });
-    this.emitJob(id);
-  }
-
-  private emitJob(id: string): void {
-    const job = this.job(id);
-    if (job) this.emit({ type: 'job', job: structuredClone(job) as JobRecord });
+  /** Stops each of an app's containers, dependents first (the reverse of the start order). */
+  private async stopContainersOf(app: string): Promise<void> {
+    const engine = await this.options.engine.state();
+    for (const container of appContainers(this.record(app).spec, engine).reverse()) {
+      if (container.running) await this.options.engine.stopContainer(container.id, container.stopTimeoutS);
+    }
   }
 
   // ---- converging ----
@@ -414,58 +356,16 @@ export class AppManager {
     await this.publish();
   }
 
-  /**
-   * Plans against the engine's current state and runs the steps of the apps in `scope` (all
-   * when undefined, strays included). Resolves with each app's failure.
-   */
-  private async reconcile(
-    scope: ReadonlySet<string> | undefined,
-    onStep?: (step: Step, done: number, total: number) => void,
-    onPull?: (progress: PullProgress) => void,
-  ): Promise<Map<string, Error>> {
-    const doc = this.doc;
-    const failures = new Map<string, Error>();
-    const prepared = new Map<string, DesiredApp>();
-    for (const [name, record] of Object.entries(doc.apps)) {
-      try {
-        prepared.set(name, await this.prepare(name, record as AppRecord, onPull));
-      } catch (err) {
-        failures.set(name, err as Error);
-      }
-    }
-    const desired: DesiredAppState[] = [];
-    for (const [name, app] of prepared) {
-      try {
-        const rendered = renderApp(app, prepared);
-        desired.push({ name, run: this.runOf(name, app.record), dependsOn: app.record.spec.depends_on, ...rendered });
-      } catch (err) {
-        failures.set(name, err as Error);
-      }
-    }
-    const nodes = dependencyNodes(doc);
-    // An app that could not be prepared keeps what it has: no steps for it or its dependents.
-    for (const name of [...failures.keys()]) {
-      for (const dependent of dependentsOf(name, nodes)) if (!failures.has(dependent)) failures.set(dependent, new Error(`dependency ${name} failed`));
-    }
-    const steps = plan(await this.options.engine.state(), desired).filter((step) => (!scope || scope.has(step.app)) && !failures.has(step.app));
-    const executed = await this.executor.run(steps, { onStep, dependentsOf: (app) => dependentsOf(app, nodes) });
-    for (const [app, err] of executed) failures.set(app, err);
-    for (const name of scope ?? Object.keys(doc.apps)) {
+  /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
+  private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
+    await this.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
+    const failures = await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) });
+    for (const name of scope ?? Object.keys(this.doc.apps)) {
       const failure = failures.get(name);
       if (failure) this.failures.set(name, failure.message);
       else this.failures.delete(name);
     }
     return failures;
-  }
-
-  /** The asynchronous parts of an app's desired state: its image's ID and its volume folder. */
-  private async prepare(name: string, record: AppRecord, onPull?: (progress: PullProgress) => void): Promise<DesiredApp> {
-    const imageId = await this.options.engine.resolveImage(record.spec.image, onPull);
-    const volumes = Object.keys(record.spec.storage.persistent);
-    if (!volumes.length) return { name, record, imageId };
-    const volumeDir = await this.options.volumes.ensure(name);
-    for (const volume of volumes) await mkdir(path.join(volumeDir, volume), { recursive: true });
-    return { name, record, imageId, volumeDir };
   }
 
   /** Restarts apps that should run but do not, each with its own growing delay. */
@@ -479,73 +379,37 @@ export class AppManager {
       this.options.logger.warn('cannot read the engine state', { err });
       return;
     }
-    const now = this.now();
-    const policy = this.options.restart ?? DEFAULT_RESTART;
-    const due = new Set<string>();
-    for (const [name, record] of Object.entries(this.doc.apps)) {
-      if (this.runOf(name, record) !== 'running' || this.active.has(name)) continue;
-      const container = engine.containers.find((c) => c.name === engineName(name));
-      const backoff = this.backoff.get(name);
-      if (container?.running) {
-        const upFor = container.startedAt ? now - Date.parse(container.startedAt) : 0;
-        if (backoff && upFor >= policy.stableMs) this.backoff.delete(name);
-        continue;
-      }
-      if (!backoff) {
-        this.backoff.set(name, { attempts: 0, nextAt: now + policy.initialMs });
-      } else if (now >= backoff.nextAt) {
-        due.add(name);
-        backoff.attempts++;
-        backoff.nextAt = now + Math.min(policy.maxMs, policy.initialMs * 2 ** backoff.attempts);
-      }
-    }
+    const due = dueForRestart(this.supervised(), engine, this.backoff, this.options.restart ?? DEFAULT_RESTART, this.now());
     if (due.size) {
       this.options.logger.info('restarting apps that stopped running', { apps: [...due] });
-      await this.reconcile(due).catch((err) => this.options.logger.warn('restart failed', { err }));
+      await this.reconcile(due, { honourRestartPolicy: true }).catch((err) => this.options.logger.warn('restart failed', { err }));
     }
     await this.publish();
   }
 
   private async checkHealth(): Promise<void> {
-    const targets: HealthTarget[] = [];
-    for (const [name, record] of Object.entries(this.doc.apps)) {
-      const check = record.spec.healthcheck?.http;
-      if (!check || this.runOf(name, record) !== 'running' || this.active.has(name) || this.failures.has(name)) continue;
-      const port = record.ports[check.port];
-      if (!port) continue;
-      targets.push({ app: name, url: `http://127.0.0.1:${port.hostBind}${check.path}`, timeoutMs: check.timeout_ms, retries: check.retries });
-    }
+    const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
     await this.probe.round(targets, (app, verdict) => {
       this.emit({ type: 'health', app, ...verdict });
       this.reportHealth();
     });
   }
 
+  /** The apps that should be running and no job is working on. */
+  private supervised(): SupervisedApp[] {
+    return Object.entries(this.doc.apps)
+      .filter(([name, record]) => this.runOf(name, record) === 'running' && !this.active.has(name))
+      .map(([name, record]) => ({ name, record }));
+  }
+
   // ---- state and events ----
 
   private view(name: string, engine: EngineState): AppView {
-    const record = this.doc.apps[name]!;
-    const container = engine.containers.find((c) => c.name === engineName(name) && c.role === 'app');
-    const { state, reason } = this.stateOf(name, record, container);
-    const verdict = this.probe.verdict(name);
-    return {
-      name,
-      state,
-      ...(reason ? { reason } : {}),
-      health: verdict.health,
-      ...(verdict.reason ? { healthReason: verdict.reason } : {}),
-      revision: record.revision,
-      run: record.run,
-      spec: record.spec,
-      installedAt: record.installedAt,
-      updatedAt: record.updatedAt,
-      ...(container ? { container: { id: container.id, state: container.state, startedAt: container.startedAt, finishedAt: container.finishedAt, exitCode: container.exitCode } } : {}),
-      services: this.services(name),
-    };
+    return appView(name, this.doc.apps[name]!, engine, this.facts(name), this.probe.verdict(name));
   }
 
-  private stateOf(name: string, record: DeepReadonly<AppRecord>, container: ContainerStatus | undefined) {
-    return deriveState({ run: this.runOf(name, record), container, activeJob: this.active.get(name), failure: this.failures.get(name), backoff: this.backoff.get(name), now: this.now() });
+  private facts(name: string) {
+    return { run: this.runOf(name, this.doc.apps[name]!), activeJob: this.active.get(name), failure: this.failures.get(name), backoff: this.backoff.get(name), now: this.now() };
   }
 
   /** Emits an event for each app whose state or reason changed, and reports to health. */
@@ -557,8 +421,7 @@ export class AppManager {
       return;
     }
     for (const [name, record] of Object.entries(this.doc.apps)) {
-      const container = engine.containers.find((c) => c.name === engineName(name) && c.role === 'app');
-      const { state, reason } = this.stateOf(name, record, container);
+      const { state, reason } = appState(name, record, engine, this.facts(name));
       // The restart countdown changes every second; the state and its cause are what matter.
       const key = `${state}|${reason?.replace(/ in \d+ s$/, '')}`;
       if (this.reported.get(name) === key) continue;
@@ -620,36 +483,96 @@ export class AppManager {
     return record;
   }
 
+  /** The engine name of a service's container; an unknown service is a 404 naming the ones there are. */
+  private containerOf(name: string, service?: string): string {
+    const { spec } = this.record(name);
+    const wanted = service ?? mainService(spec).name;
+    if (!spec.services.some((candidate) => candidate.name === wanted)) {
+      throw new AppNotFoundError(`${name} with a service ${wanted} (its services: ${spec.services.map((s) => s.name).join(', ')})`);
+    }
+    return containerName(name, wanted, isShortForm(spec as AppSpec));
+  }
+
   private mustExist(draft: ControlDocument, name: string): AppRecord {
     const record = draft.apps[name];
     if (!record) throw new AppNotFoundError(name);
     return record;
   }
 
-  private async replaceSpec(draft: ControlDocument, name: string, spec: AppSpec): Promise<void> {
+  /**
+   * The new spec becomes the current revision; the current one goes to the history with its
+   * pinned images and grants, so a rollback or revert brings back exactly that. Images of
+   * services whose reference did not change stay pinned.
+   */
+  private async replaceSpec(draft: ControlDocument, name: string, spec: AppSpec, granted?: string[], images?: AppRecord['images']): Promise<void> {
     const record = this.mustExist(draft, name);
     if (spec.name !== name) throw new AppNotFoundError(spec.name);
     checkDependencies({ ...specsOf(draft), [name]: spec });
-    record.history = [{ revision: record.revision, spec: record.spec, at: record.updatedAt }, ...record.history].slice(0, APP_HISTORY_LIMIT);
+    const previous: AppRevision = { revision: record.revision, spec: record.spec, at: record.updatedAt };
+    if (record.images) previous.images = record.images;
+    if (record.granted) previous.granted = record.granted;
+    record.history = [previous, ...record.history].slice(0, APP_HISTORY_LIMIT);
     record.ports = await this.allocatePortsFor(draft, spec, record.ports);
+    const kept = images ?? Object.fromEntries(spec.services.flatMap((service) => {
+      const pinned = record.images?.[service.name];
+      return pinned && pinned.ref === service.image ? [[service.name, pinned]] : [];
+    }));
+    if (Object.keys(kept).length) record.images = kept;
+    else delete record.images;
+    if (granted) record.granted = [...granted].sort();
     record.spec = spec;
     record.revision += 1;
     record.updatedAt = this.timestamp();
   }
 
-  private allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
+  /**
+   * After an uninstall: purged, the data goes; kept, the volume is closed (unmounted) at once
+   * rather than staying open, decrypted, until the next lock.
+   */
+  private async closeOrPurgeVolume(app: string, purge: boolean): Promise<void> {
+    if (purge) return this.options.volumes.remove(app);
+    await this.options.volumes.close?.(app).catch((err) => this.options.logger.warn('could not close the volume of an uninstalled app', { app, err }));
+  }
+
+  /**
+   * An app whose network does not exist yet may find its subnet taken meanwhile (another daemon
+   * on the same engine made a network on it while this app's image was pulling): it moves to a
+   * free one before the network is made.
+   */
+  private async moveTakenSubnets(scope: ReadonlySet<string> | undefined): Promise<void> {
+    const names = [...(scope ?? Object.keys(this.doc.apps))].filter((name) => this.doc.apps[name]);
+    if (!names.length) return;
+    const [state, inUse] = await Promise.all([this.options.engine.state(), this.options.engine.subnetsInUse()]);
+    const made = new Set(state.networks.map((network) => network.app));
+    const moving = names.filter((name) => !made.has(name) && overlapsAny(this.doc.apps[name]!.subnet, inUse));
+    if (!moving.length) return;
+    await this.store.commit(async (draft) => {
+      for (const name of moving) {
+        const record = draft.apps[name];
+        if (!record) continue;
+        const taken = record.subnet;
+        record.subnet = await this.allocateSubnetFor(draft);
+        this.options.logger.warn('the app\'s subnet was taken by another network; it moves', { app: name, from: taken, to: record.subnet });
+      }
+    });
+  }
+
+  private async allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
     const owned = new Set<number>();
     for (const [name, record] of Object.entries(draft.apps)) {
       if (name === spec.name) continue;
       for (const ports of Object.values(record.ports)) owned.add(ports.hostBind).add(ports.public);
     }
+    // What other containers publish, running or not (another daemon's on the same engine too).
+    for (const port of await this.options.engine.portsInUse()) owned.add(port);
     return allocatePorts(spec.listeners.map((listener) => listener.name), kept, owned, this.portProbe);
   }
 
   private async allocateSubnetFor(draft: ControlDocument): Promise<string> {
     const hostAddresses = Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.cidr!));
     const taken = [...Object.values(draft.apps).map((record) => record.subnet), ...(await this.options.engine.subnetsInUse()), ...hostAddresses];
-    return allocateSubnet(this.options.subnetPool ?? DEFAULT_SUBNET_POOL, taken);
+    // From a random point: daemons sharing the engine then rarely pick the same /24 at once.
+    return allocateSubnet(this.options.subnetPool ?? DEFAULT_SUBNET_POOL, taken, randomInt(256));
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
@@ -659,15 +582,4 @@ export class AppManager {
 
 function specsOf(doc: DeepReadonly<ControlDocument> | ControlDocument): Record<string, AppSpec> {
   return Object.fromEntries(Object.entries(doc.apps).map(([name, record]) => [name, record.spec as AppSpec]));
-}
-
-function dependencyNodes(doc: DeepReadonly<ControlDocument> | ControlDocument) {
-  return Object.entries(doc.apps).map(([name, record]) => ({ name, dependsOn: record.spec.depends_on }));
-}
-
-/** Keeps every running job and the newest finished ones. */
-function pruneJobs(draft: ControlDocument): void {
-  const finished = draft.jobs.filter((job) => job.status !== 'running');
-  const drop = new Set(finished.slice(0, Math.max(0, finished.length - FINISHED_JOBS_LIMIT)));
-  draft.jobs = draft.jobs.filter((job) => !drop.has(job));
 }

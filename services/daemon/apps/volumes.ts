@@ -9,6 +9,10 @@ export interface AppVolumes {
   ensure(app: string): Promise<string>;
   /** Deletes the app's data for good. */
   remove(app: string): Promise<void>;
+  /** Closes the app's volume, keeping its data (an uninstall without purge); absent where nothing is ever open. */
+  close?(app: string): Promise<void>;
+  /** The host folder of a shared media folder (Media, Downloads...), made the first time; absent where the device has none. */
+  media?(name: string): Promise<string>;
 }
 
 export class FolderAppVolumes implements AppVolumes {
@@ -22,5 +26,12 @@ export class FolderAppVolumes implements AppVolumes {
 
   async remove(app: string): Promise<void> {
     await rm(path.join(this.root, app), { recursive: true, force: true });
+  }
+
+  /** Beside the apps' folders: ".media" is no app name (names are DNS labels). */
+  async media(name: string): Promise<string> {
+    const dir = path.join(this.root, '.media', name);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
   }
 }
