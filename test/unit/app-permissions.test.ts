@@ -1,7 +1,7 @@
 // The grants an app needs (each with what it gives away) and the check install and update make.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkGrants, neededPermissions, PermissionRequiredError, PERMISSION_IDS } from '../../services/daemon/apps/spec/permissions.js';
+import { checkGrants, neededPermissions, PermissionRequiredError, PERMISSION_IDS, servicePermissions } from '../../services/daemon/apps/spec/permissions.js';
 import { parseAppSpec } from '../../services/daemon/apps/spec/validate.js';
 import { thrown } from '../support/assertions.js';
 
@@ -79,6 +79,20 @@ test('update: a grant holds for no more than it covered; a new device or a new k
   assert.equal((thrown(() => checkGrants(hostToo, [], before), PermissionRequiredError).details as { id: string }[]).map((p) => p.id), ['host_network']);
   // Asked before but never granted (an older record): asked now.
   thrown(() => checkGrants(stack('devices: [/dev/dri]'), [], { ...before, granted: [] }), PermissionRequiredError);
+});
+
+test('servicePermissions: what one service needs granted, by the same rule (default capabilities ask nothing)', () => {
+  const spec = yaml(
+    'name: stack',
+    'services:',
+    '  web: { image: web:1, cap_drop: [ALL], cap_add: [CHOWN, SETUID] }',
+    '  hub: { image: hub:1, network_mode: host, cap_add: [NET_RAW], devices: [/dev/dri], mounts: [{ media: Media, container: /m }] }',
+    ...LISTENER,
+  );
+  const [web, hub] = spec.services;
+  assert.equal(servicePermissions(web!), []);
+  assert.equal(servicePermissions(hub!), ['host_network', 'devices', 'capabilities', 'media']);
+  assert.equal(neededPermissions(spec).map((p) => p.id), servicePermissions(hub!));
 });
 
 test.run();

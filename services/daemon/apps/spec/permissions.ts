@@ -3,7 +3,8 @@
 // needed permission granted now, or granted before for no more than it asked for then. Default deny.
 import { PiccoloError } from '../../../common/errors.js';
 import type { DeepReadonly } from '../../store/store.js';
-import type { AppSpec } from './types.js';
+import { DEFAULT_CAPABILITIES } from './service-fields.js';
+import type { AppSpec, ServiceSpec } from './types.js';
 
 export const PERMISSION_IDS = ['host_network', 'privileged', 'engine_socket', 'devices', 'capabilities', 'media'] as const;
 export type PermissionId = (typeof PERMISSION_IDS)[number];
@@ -42,13 +43,26 @@ const CAPABILITY_RISKS: Record<string, string> = {
   ALL: 'every capability at once: close to full control of the device',
 };
 
-type ServiceOf = Spec['services'][number];
+/** What one service uses of each permission; the runtime refuses a service whose uses were not granted. */
+const USES: { [I in PermissionId]: (service: DeepReadonly<ServiceSpec>) => boolean } = {
+  host_network: (service) => service.network_mode === 'host',
+  privileged: (service) => service.privileged,
+  engine_socket: (service) => service.engine_socket,
+  devices: (service) => service.devices.length > 0,
+  // Adding a capability the engine gives every container anyway asks for nothing.
+  capabilities: (service) => service.cap_add.some((cap) => !DEFAULT_CAPABILITIES.has(cap)),
+  media: (service) => service.mounts.some((mount) => mount.media !== undefined),
+};
+
+/** The permissions one service needs granted, by id (the same rule as neededPermissions). */
+export function servicePermissions(service: DeepReadonly<ServiceSpec>): PermissionId[] {
+  return PERMISSION_IDS.filter((id) => USES[id](service));
+}
 
 /** How one permission reads: whether the app needs it, who uses it, and the words for a person. */
 interface Wording {
   /** What it is asked for; [] for a yes/no permission that is asked for; undefined when it is not. */
   items(spec: Spec): readonly string[] | undefined;
-  uses(service: ServiceOf, spec: Spec): boolean;
   title(items: readonly string[]): string;
   /** What the services do with it, after "Service web" / "Services a, b": [one, several]. */
   does(items: readonly string[], spec: Spec): [string, string];
@@ -62,28 +76,24 @@ const writesMedia = (spec: Spec) => spec.services.some((s) => s.mounts.some((mou
 const WORDING: { [I in PermissionId]: Wording } = {
   host_network: {
     items: (spec) => yesNo(spec.permissions.host_network),
-    uses: (service) => service.network_mode === 'host',
     title: () => "Use the device's own network",
     does: () => ["runs on the device's network instead of the app's private one", "run on the device's network instead of the app's private one"],
     risk: () => "It can listen on any port of the device and reach everything the device reaches, without the proxy's sign-in in front of it, and it sees the device's network traffic.",
   },
   privileged: {
     items: (spec) => yesNo(spec.permissions.privileged),
-    uses: (service) => service.privileged,
     title: () => 'Full control of the device (privileged)',
     does: () => ["runs without the container's protections", "run without the container's protections"],
     risk: () => "It can reach all hardware, change kernel settings and read or change every other app's data, including the encrypted volumes while they are open. Grant it only to software you trust as much as the device itself.",
   },
   engine_socket: {
     items: (spec) => yesNo(spec.permissions.engine_socket),
-    uses: (service) => service.engine_socket,
     title: () => 'Control the container engine',
     does: () => ["gets the container engine's socket (/var/run/docker.sock)", "get the container engine's socket (/var/run/docker.sock)"],
     risk: () => 'It can start, stop and inspect every app, read their settings and secrets, and start new containers with full control of the device: as much as privileged.',
   },
   devices: {
     items: (spec) => listed(spec.permissions.devices),
-    uses: (service) => service.devices.length > 0,
     title: (items) => `Use hardware: ${items.join(', ')}`,
     does: (items) => [`uses ${items.join(', ')} directly`, `use ${items.join(', ')} directly`],
     risk: (items) =>
@@ -91,7 +101,6 @@ const WORDING: { [I in PermissionId]: Wording } = {
   },
   capabilities: {
     items: (spec) => listed(spec.permissions.capabilities),
-    uses: (service, spec) => service.cap_add.some((cap) => spec.permissions.capabilities.includes(cap)),
     title: (items) => `Extra Linux powers: ${items.join(', ')}`,
     does: (items) => [`asks for ${items.join(', ')} beyond a container's defaults`, `ask for ${items.join(', ')} beyond a container's defaults`],
     risk: (items) => {
@@ -101,7 +110,6 @@ const WORDING: { [I in PermissionId]: Wording } = {
   },
   media: {
     items: (spec) => listed(spec.permissions.media),
-    uses: (service) => service.mounts.some((mount) => mount.media !== undefined),
     title: (items) => `Your shared folder${items.length > 1 ? 's' : ''} ${items.join(', ')}`,
     does: (items, spec) => {
       const what = `${items.join(', ')}${writesMedia(spec) ? ', and can change what is in them' : ', read only'}`;
@@ -117,7 +125,7 @@ export function neededPermissions(spec: Spec): NeededPermission[] {
     const wording = WORDING[id];
     const items = wording.items(spec);
     if (items === undefined) return [];
-    const services = spec.services.filter((service) => wording.uses(service, spec)).map((service) => service.name);
+    const services = spec.services.filter(USES[id]).map((service) => service.name);
     const [one, several] = wording.does(items, spec);
     const who = services.length ? `${services.length > 1 ? 'Services' : 'Service'} ${services.join(', ')}` : 'The app';
     return [{ id, title: wording.title(items), detail: `${who} ${services.length > 1 ? several : one}.`, risk: wording.risk(items, spec), items: [...items], services }];
