@@ -323,6 +323,12 @@ test('${PWD} is the app data, ${HOME} is refused once by name; network aliases a
   assert.equal(service(aliased.spec.services, 'app').environment, { DB_HOST: 'db' });
 });
 
+test('a service others wait to see finish runs once (restart no), unless the file says otherwise', () => {
+  const text = `${app('depends_on: { migrate: { condition: service_completed_successfully }, seed: { condition: service_completed_successfully } }')}  migrate:\n    image: tool\n  seed:\n    image: tool\n    restart: on-failure\n`;
+  const { spec } = importCompose(text);
+  assert.equal(spec.services.map((s) => [s.name, s.restart]), [['migrate', 'no'], ['seed', 'on-failure'], ['app', 'unless-stopped']]);
+});
+
 const MANIFEST = `manifestVersion: 1
 id: notes
 name: Notes

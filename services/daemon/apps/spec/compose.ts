@@ -308,6 +308,14 @@ function linkServices(services: Record<string, ServiceInput>, written: Record<st
     if (Array.isArray(dependsOn)) services[original]!.depends_on = dependsOn.map(resolve).filter((d): d is string => d !== undefined);
     else services[original]!.depends_on = Object.fromEntries(Object.entries(dependsOn).flatMap(([d, c]) => (resolve(d) ? [[resolve(d)!, c]] : [])));
   }
+  // A service others wait to see finish (a migration, an init job) runs once: unless the file says
+  // otherwise it is not restarted when it exits, as under compose.
+  for (const service of Object.values(services)) {
+    if (Array.isArray(service.depends_on) || service.depends_on === undefined) continue;
+    for (const [dependency, { condition }] of Object.entries(service.depends_on)) {
+      if (condition === 'service_completed_successfully' && services[dependency] && services[dependency]!.restart === undefined) services[dependency]!.restart = 'no';
+    }
+  }
   const names = [...serviceNames.keys()];
   // A container name is rewritten where it is surely a host: in a URL (scheme://db:5432, user@db),
   // as host:port, or as the whole value of a variable whose name says host. POSTGRES_USER=gitea,
