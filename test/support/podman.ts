@@ -23,8 +23,19 @@ export interface TestPodman {
    * each request (-v). `applets` replaces the busybox links (leave out sh for an image without a shell).
    */
   buildHttpdImage(tag: string, page: string, applets?: readonly string[]): Promise<string>;
+  /**
+   * Builds localhost/<prefix>-<name>: busybox (with `applets`, default the httpd image's), the
+   * given files (path in the image → text, or text and mode), and `cmd` as its command.
+   */
+  buildBusyboxImage(name: string, options: BusyboxImageOptions): Promise<string>;
   /** Removes every container, network and image of this run; then stops the service. */
   stop(): Promise<void>;
+}
+
+export interface BusyboxImageOptions {
+  files: Record<string, string | { content: string; mode: number }>;
+  cmd: string[];
+  applets?: readonly string[];
 }
 
 export interface PodmanOptions {
@@ -109,26 +120,34 @@ export async function startPodman(options: PodmanOptions = {}): Promise<TestPodm
   const { docker, socketPath } = service;
   const prefix = `t${Date.now().toString(36).slice(-5)}`;
   const images: string[] = [];
+  const buildBusyboxImage = async (name: string, { files, cmd, applets = APPLETS }: BusyboxImageOptions): Promise<string> => {
+    const root = path.join(dir, `root-${name.replace(/[^a-z0-9.-]/gi, '_')}`);
+    await mkdir(path.join(root, 'bin'), { recursive: true });
+    await mkdir(path.join(root, 'www'), { recursive: true });
+    await mkdir(path.join(root, 'tmp'), { recursive: true });
+    await copyFile(BUSYBOX, path.join(root, 'bin', 'busybox'));
+    for (const applet of applets) await symlink('busybox', path.join(root, 'bin', applet)).catch(() => {});
+    for (const [file, body] of Object.entries(files)) {
+      const target = path.join(root, file);
+      await mkdir(path.dirname(target), { recursive: true });
+      await writeFile(target, typeof body === 'string' ? body : body.content, typeof body === 'string' ? {} : { mode: body.mode });
+    }
+    const tar = `${root}.tar`;
+    await execFileAsync('tar', ['-C', root, '-cf', tar, '.']);
+    const image = `localhost/${prefix}-${name}`;
+    await execFileAsync('podman', ['import', '-q', '--change', `CMD ${JSON.stringify(cmd)}`, tar, image]);
+    images.push(image);
+    return image;
+  };
 
   return {
     docker,
     socketPath,
     prefix,
-    async buildHttpdImage(tag, page, applets = APPLETS) {
-      const root = path.join(dir, `root-${tag}`);
-      await mkdir(path.join(root, 'bin'), { recursive: true });
-      await mkdir(path.join(root, 'www'));
-      await mkdir(path.join(root, 'tmp'));
-      await copyFile(BUSYBOX, path.join(root, 'bin', 'busybox'));
-      for (const applet of applets) await symlink('busybox', path.join(root, 'bin', applet));
-      await writeFile(path.join(root, 'www', 'index.html'), page);
-      const tar = path.join(dir, `${tag}.tar`);
-      await execFileAsync('tar', ['-C', root, '-cf', tar, '.']);
-      const image = `localhost/${prefix}-httpd:${tag}`;
-      await execFileAsync('podman', ['import', '-q', '--change', 'CMD ["/bin/httpd","-f","-v","-p","80","-h","/www"]', tar, image]);
-      images.push(image);
-      return image;
+    buildHttpdImage(tag, page, applets = APPLETS) {
+      return buildBusyboxImage(`httpd:${tag}`, { files: { '/www/index.html': page }, cmd: ['/bin/httpd', '-f', '-v', '-p', '80', '-h', '/www'], applets });
     },
+    buildBusyboxImage,
     async stop() {
       await removeRunObjects(docker, prefix);
       for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => {});

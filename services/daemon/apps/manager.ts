@@ -283,7 +283,8 @@ export class AppManager {
     }
     pulls.close();
     this.active.delete(app);
-    if (error) this.failures.set(app, (error as Error).message);
+    // A rolled-back update failed as a job; the app itself runs its previous revision.
+    if (error && !(error instanceof UpdateRolledBackError)) this.failures.set(app, (error as Error).message);
     await this.book.update(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulls.finished } });
     if (kind === 'uninstall' && !error) {
       this.failures.delete(app);
@@ -317,8 +318,8 @@ export class AppManager {
     const restored = await this.converger.rollBack(app);
     if (restored === undefined) return problem;
     const after = (await this.reconcile(scope, { onStep: hooks.onStep })).get(app);
-    const tail = after ? `; the rollback failed too: ${after.message}` : `; rolled back to revision ${restored}`;
-    return new Error(`update to revision ${revision} failed: ${problem.message}${tail}`);
+    const message = `update to revision ${revision} failed: ${problem.message}`;
+    return after ? new Error(`${message}; the rollback failed too: ${after.message}`) : new UpdateRolledBackError(`${message}; rolled back to revision ${restored}`);
   }
 
   /** Which apps a job converges: the app, plus what its change can affect. */
@@ -579,6 +580,9 @@ export class AppManager {
     return this.queue.run(work).catch((err) => this.options.logger.error('app work failed', { err }));
   }
 }
+
+/** An update that failed and was undone: the job failed, the app runs as before. */
+class UpdateRolledBackError extends Error {}
 
 function specsOf(doc: DeepReadonly<ControlDocument> | ControlDocument): Record<string, AppSpec> {
   return Object.fromEntries(Object.entries(doc.apps).map(([name, record]) => [name, record.spec as AppSpec]));

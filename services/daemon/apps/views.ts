@@ -32,6 +32,9 @@ export interface ContainerView {
   /** The engine healthcheck's verdict, for a service that has one. */
   health?: string;
   image: string;
+  /** The image as pinned when it was pulled: its ID, and its registry digest (repo@sha256:...) when it has one. */
+  imageId?: string;
+  digest?: string;
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;
@@ -102,6 +105,8 @@ export function appView(name: string, record: DeepReadonly<AppRecord>, engine: E
       name: containerName(name, service.name, short),
       state: container?.state ?? 'missing',
       image: service.image,
+      ...(record.images?.[service.name] && { imageId: record.images[service.name]!.id }),
+      ...(record.images?.[service.name]?.digest && { digest: record.images[service.name]!.digest }),
       ...(container && {
         id: container.id,
         ...(container.health && { health: container.health }),
