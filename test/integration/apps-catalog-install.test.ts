@@ -3,7 +3,8 @@
 // daemon under those very names from a loopback registry that Podman is told serves docker.io.
 // The stand-in images are busybox scripts: the "database" answers on 3306 with the command it was
 // given, its healthcheck.sh and redis-cli are what the template's healthchecks run, and the web
-// container fetches both by service name before it serves.
+// container fetches both by service name before it serves. The database password is made for this
+// install.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -105,6 +106,10 @@ test('the Nextcloud template installs from the catalog: three containers, pulled
   const env = await get('env.txt');
   assert.match(env, /^MYSQL_HOST=db$/m);
   assert.match(env, /^REDIS_HOST=redis$/m);
+  // The template's ${DB_PASSWORD} is this install's own secret, the same in both containers.
+  const password = /^MYSQL_PASSWORD=([0-9a-f]{32})$/m.exec(env)?.[1];
+  assert.ok(password, env);
+  assert.ok(db.Config.Env.includes(`MARIADB_PASSWORD=${password}`), 'the database got the same password');
 });
 
 test('uninstall with purge removes every container of the app', async () => {

@@ -94,6 +94,37 @@ test('the databases of multi-container apps have no listener: only the app\'s ow
   }
 });
 
+test('a template\'s password placeholders get the app\'s own secret, the same everywhere it is named; a kept one is reused', () => {
+  const catalog = createCatalog(templates);
+  const bytes = (n: number) => Buffer.alloc(n, 0xab);
+  const made = catalog.instantiate('nextcloud', {}, bytes);
+  const password = 'ab'.repeat(16);
+  assert.equal(made.secrets, { DB_PASSWORD: password });
+  const env = (service: string) => made.spec.services.find((s) => s.name === service)!.environment;
+  assert.is(env('web').MYSQL_PASSWORD, password);
+  assert.is(env('db').MARIADB_PASSWORD, password);
+  const again = catalog.instantiate('nextcloud', { DB_PASSWORD: 'kept-one' });
+  assert.equal(again.secrets, {}, 'nothing new to keep');
+  assert.is(again.spec.services.find((s) => s.name === 'db')!.environment.MARIADB_PASSWORD, 'kept-one');
+  assert.match(catalog.instantiate('miniflux', {}, bytes).spec.services.find((s) => s.name === 'web')!.environment.DATABASE_URL, new RegExp(`^postgres://miniflux:${password}@db/`));
+});
+
+test('no template keeps a fixed database password, and every placeholder is filled; other $ stay as written', () => {
+  const catalog = createCatalog(templates);
+  for (const entry of catalog.listCatalog()) {
+    const { spec } = catalog.instantiate(entry.name);
+    const text = JSON.stringify(spec);
+    assert.not.match(text, /\$\{[A-Za-z_]*(PASSWORD|SECRET|KEY)\}/, entry.name);
+    for (const service of spec.services) {
+      for (const [key, value] of Object.entries(service.environment)) {
+        if (/PASSWORD$|PASSWD$|DBPASS$/.test(key) && !/RANDOM/.test(key)) assert.match(value, /^[0-9a-f]{32}$/, `${entry.name}/${service.name} ${key}`);
+      }
+    }
+  }
+  const immich = catalog.instantiate('immich').spec.services.find((s) => s.name === 'database')!;
+  assert.ok(immich.command!.includes('search_path="$user", public, vectors'), 'a $ that is no placeholder is kept');
+});
+
 test('catalogEntry finds an app by name, or throws NotFoundError', () => {
   const catalog = createCatalog(templates);
   const notes = catalog.catalogEntry('notes');

@@ -1,7 +1,10 @@
 // The offline catalog: app templates shipped with the device. The templates arrive as text
 // (templates.ts embeds them in the bundle) so this module runs anywhere, tests included; each is
 // parsed once, with the same parser as an uploaded app.yaml, so a broken template fails at start.
+// A template's passwords are placeholders (${DB_PASSWORD}) that each install fills with the app's
+// own generated secret, as an imported stack's are: no two devices share a database password.
 import { NotFoundError } from '../../../common/errors.js';
+import { isSecretName, SecretBox } from '../spec/import/secrets.js';
 import { parseAppSpec } from '../spec/validate.js';
 import type { AppSpec } from '../spec/types.js';
 
@@ -23,10 +26,25 @@ export interface CatalogEntry {
   text: string;
 }
 
+/** What installing a template uses: its spec with the secrets filled in, and the secrets made for it. */
+export interface CatalogInstance {
+  spec: AppSpec;
+  /** Made by this call, not yet kept; the caller keeps them with the app (AppSecretStore). */
+  secrets: Record<string, string>;
+}
+
+/** ${NAME} where NAME is a secret's name (…_PASSWORD, …_SECRET_KEY); any other $ stays as written. */
+const SECRET_PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
 export interface Catalog {
   listCatalog(): CatalogEntry[];
   /** Throws NotFoundError for a name the catalog does not have. */
   catalogEntry(name: string): CatalogEntry;
+  /**
+   * The template made for this device: each secret placeholder replaced by the app's kept secret,
+   * or a new one (returned in secrets, the same value wherever the template names it).
+   */
+  instantiate(name: string, kept?: Readonly<Record<string, string>>, random?: (bytes: number) => Buffer): CatalogInstance;
 }
 
 export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
@@ -41,12 +59,19 @@ export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
     if (entries.has(spec.name)) throw new Error(`catalog template ${file}: the name ${spec.name} is used twice`);
     entries.set(spec.name, { name: spec.name, description, category, spec, text });
   }
+  const catalogEntry = (name: string): CatalogEntry => {
+    const entry = entries.get(name);
+    if (!entry) throw new NotFoundError(`no catalog app named ${name}`);
+    return entry;
+  };
   return {
     listCatalog: () => [...entries.values()],
-    catalogEntry(name) {
-      const entry = entries.get(name);
-      if (!entry) throw new NotFoundError(`no catalog app named ${name}`);
-      return entry;
+    catalogEntry,
+    instantiate(name, kept = {}, random) {
+      const { text } = catalogEntry(name);
+      const box = new SecretBox(kept, random);
+      const filled = text.replace(SECRET_PLACEHOLDER, (placeholder, variable: string) => (isSecretName(variable) ? box.get(variable) : placeholder));
+      return { spec: parseAppSpec(filled), secrets: box.generated };
     },
   };
 }
