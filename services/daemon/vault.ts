@@ -223,6 +223,15 @@ export class Vault implements Module {
     });
   }
 
+  /** Unmounts an app's volume, keeping its data (an uninstall without purge): it stays encrypted until reinstalled. */
+  async closeAppVolume(app: string): Promise<void> {
+    await this.queue.run(async () => {
+      if (this.state !== 'unlocked') return;
+      const volume = `app-${app}`;
+      if ((await this.volumes.status(volume)).exists) await this.volumes.unmount(volume);
+    });
+  }
+
   /** Purges an app's data for good (the API asks for confirmation first). */
   async removeAppVolume(app: string): Promise<void> {
     await this.queue.run(async () => {

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { PortInUseError, PortRangeExhaustedError, SubnetsExhaustedError } from '../../services/daemon/apps/errors.js';
 import { allocatePorts, assertPortsFree, findPortHolder, hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
-import { allocateSubnet } from '../../services/daemon/apps/subnets.js';
+import { allocateSubnet, overlapsAny } from '../../services/daemon/apps/subnets.js';
 
 const small = { hostBind: { name: 'host-bind', first: 100, last: 103 }, public: { name: 'public', first: 200, last: 203 } };
 const busy = (...ports: number[]): Pick<PortProbe, 'isFree'> => ({ isFree: async (port) => !ports.includes(port) });
@@ -71,6 +71,17 @@ test('subnets: lowest /24 of the pool clear of every taken range', () => {
   assert.is(allocateSubnet('10.201.0.0/16', ['10.201.0.0/23']), '10.201.2.0/24');
   assert.is(allocateSubnet('10.201.0.0/16', ['10.0.0.0/8', '10.202.0.0/16'].slice(1)), '10.201.0.0/24');
   assert.throws(() => allocateSubnet('10.201.0.0/16', ['10.0.0.0/8']), (err: Error) => err instanceof SubnetsExhaustedError);
+});
+
+test('subnets: a search from its own starting point wraps around the pool; overlaps are seen', () => {
+  assert.is(allocateSubnet('10.201.0.0/16', [], 77), '10.201.77.0/24');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.201.77.0/24'], 77), '10.201.78.0/24');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.201.255.0/24'], 255), '10.201.0.0/24', 'wraps to the start');
+  assert.is(allocateSubnet('10.201.0.0/16', ['10.201.128.0/17', '10.201.0.0/24'], 200), '10.201.1.0/24');
+  assert.throws(() => allocateSubnet('10.201.0.0/16', ['10.201.0.0/16'], 9), (err: Error) => err instanceof SubnetsExhaustedError);
+  assert.ok(overlapsAny('10.201.3.0/24', ['10.88.0.0/16', '10.201.0.0/22']));
+  assert.not.ok(overlapsAny('10.201.4.0/24', ['10.88.0.0/16', '10.201.0.0/22']));
+  assert.ok(overlapsAny('10.201.4.0/24', ['10.201.4.1/32']), 'a host address inside it');
 });
 
 test.run();
