@@ -126,7 +126,7 @@ export interface ServiceSpec {
   tmpfs: { container: string; size_bytes?: number }[];
   shm_size_bytes?: number;
   healthcheck?: ServiceHealthCheck;
-  /** Other services of this app; the list is in start order already (services are sorted). */
+  /** Other services of this app it waits for, as written; AppSpec.services is already in start order. */
   depends_on: { service: string; condition: ServiceCondition }[];
   mounts: ServiceMount[];
   /** Host device paths (/dev/dri), each needs permission devices. */
