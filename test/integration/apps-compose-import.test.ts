@@ -95,6 +95,12 @@ test('files that cannot be imported are 400s naming the key and the reason', asy
     assert.is(status, 400, JSON.stringify(answer));
     assert.ok(answer.error.details.some((d: string) => d.startsWith(expected)), `${expected}\n${JSON.stringify(answer.error)}`);
   }
+  // env_file: names a file next to the compose file; given in env_files, the file imports.
+  const withEnvFile = `services:\n  web:\n    image: ${image}\n    ports: ["80"]\n    env_file: [web.env]\n`;
+  const missing = await api.call('POST', '/api/v1/apps/preview', { compose: withEnvFile });
+  assert.is(missing.status, 400);
+  assert.equal(missing.body.error.details, ['services.web.env_file[0]: the file web.env was not given; add it next to the compose file, or put its variables under environment']);
+  assert.is((await api.call('POST', '/api/v1/apps/preview', { compose: withEnvFile, env_files: { 'web.env': 'A=1\n' } })).status, 200);
   assert.is((await api.call('POST', '/api/v1/apps/preview', { umbrel: { manifest: manifest() } })).status, 400, 'both files are required');
   assert.is((await api.call('POST', '/api/v1/apps/preview', { umbrel: { manifest: manifest(), compose: compose() }, compose: 'x' })).status, 400, 'one source');
 });

@@ -42,6 +42,7 @@ type InstallBody = {
   service?: string;
   name?: string;
   env?: string;
+  env_files?: Record<string, string>;
   variables?: Record<string, string>;
   catalog?: string;
   grants?: string[];
@@ -191,6 +192,7 @@ function specFromInstallBody(body: InstallBody, catalog: Catalog, deps: AppRoute
     ...(body.service !== undefined && { serviceName: body.service }),
     ...(body.name !== undefined && { name: body.name }),
     ...(body.env !== undefined && { env: body.env }),
+    ...(body.env_files !== undefined && { envFiles: body.env_files }),
     ...(body.variables !== undefined && { variables: body.variables }),
     ...(deps.secrets && { keptSecrets: (app: string) => deps.secrets!.kept(app) }),
     ...(deps.deviceName && { deviceName: deps.deviceName() }),
