@@ -133,6 +133,12 @@ test('a mount names an absolute path, and nothing is mounted where the engine so
   );
 });
 
+test('the short form: a tmpfs cannot hide one of its volumes', () => {
+  assert.equal(problems('name: blog', 'image: ghost:5', 'tmpfs: [/data]', ...LISTENER, 'storage: { persistent: { content: { container: /data } } }'), [
+    'tmpfs[0]: /data is already used by storage.persistent.content',
+  ]);
+});
+
 test('an app of too many containers is refused', () => {
   const services = Array.from({ length: 21 }, (_, i) => `  s${i}: { image: s:1 }`);
   assert.equal(problems('name: stack', 'services:', ...services, ...LISTENER), ['services: 21 services; an app may have at most 20']);

@@ -197,6 +197,12 @@ function checkServices(spec: AppSpecInput, problems: string[]): void {
         if (pathProblem) problems.push(`${at}: ${mount.container} ${pathProblem}`);
         else claim(paths, mount.container, at, mount.container, problems);
       });
+    } else {
+      // The short form's mounts are its volumes (their paths checked in storage), which a tmpfs must not hide.
+      for (const mount of service.mounts) {
+        const kind = spec.storage?.persistent?.[mount.volume!] ? 'persistent' : 'temporary';
+        paths.set(mount.container, `storage.${kind}.${mount.volume}`);
+      }
     }
     service.tmpfs.forEach((entry, i) => {
       const at = joinPath(path, 'tmpfs') + (Array.isArray(written.find(([n]) => n === name)![1].tmpfs) ? `[${writtenIndex('tmpfs', i)}]` : '');
