@@ -150,12 +150,13 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       body: { permissions: previewInstall((await apps().get(name!)).spec, { deviceName: deps.deviceName?.() }).permissions },
     })))
     .on('GET', '/api/v1/apps/:name/services', signedIn(async (_req, { name }) => ({ body: { services: apps().services(name!) } })))
-    .on('GET', '/api/v1/apps/:name/stats', signedIn(async (_req, { name }) => ({ body: await apps().stats(name!) })))
+    // ?service= picks one container of a multi-container app; the main one by default.
+    .on('GET', '/api/v1/apps/:name/stats', signedIn(async (req, { name }) => ({ body: await apps().stats(name!, serviceParam(req)) })))
     .on('GET', '/api/v1/apps/:name/logs', signedIn(async (req, { name }) => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
       const tail = query.has('tail') ? Number(query.get('tail')) : 200;
       if (!Number.isInteger(tail) || tail < 0 || tail > 100_000) throw new BadRequestError('tail: a whole number from 0 to 100000');
-      const stream = await apps().logs(name!, { tail, follow: query.get('follow') === 'true' });
+      const stream = await apps().logs(name!, { tail, follow: query.get('follow') === 'true', service: serviceParam(req) });
       return { headers: { 'content-type': 'text/plain; charset=utf-8' }, body: stream };
     }))
     .on('GET', '/api/v1/services', signedIn(() => ({ body: { services: apps().services() } })))
@@ -179,6 +180,11 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
         })),
       },
     })));
+}
+
+/** The `service` query parameter (which container of the app), when given. */
+function serviceParam(req: http.IncomingMessage): string | undefined {
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('service') ?? undefined;
 }
 
 /** Exactly one of spec (app.yaml text), compose (a whole stack, or + service), umbrel (an app folder's two files) or catalog (a template name). */

@@ -11,7 +11,8 @@ import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
 import { APP_HISTORY_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
-import { containerName, isShortForm } from './container-spec.js';
+import { BadRequestError, ConflictError } from '../../common/errors.js';
+import { containerName, containerNames, isShortForm } from './container-spec.js';
 import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
 import { checkDependencies } from './dependencies.js';
 import type { ContainerStats, Engine, EngineState, LogOptions } from './engine.js';
@@ -26,7 +27,7 @@ import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
 import { allocateSubnet, DEFAULT_SUBNET_POOL, overlapsAny } from './subnets.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
-import { appState, appView, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
+import { appState, appView, serviceContainers, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
 export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
@@ -75,6 +76,8 @@ export class AppManager {
   private readonly backoff = new Map<string, RestartBackoff>();
   /** What was last said about each app, so only changes become events. */
   private readonly reported = new Map<string, string>();
+  /** When each container's engine healthcheck last ran (ms), by container ID. */
+  private readonly healthRuns = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
   private fullReconcileNeeded = true;
   private closed = false;
@@ -180,6 +183,7 @@ export class AppManager {
     return this.startJob(spec.name, 'install', async (draft) => {
       if (draft.apps[spec.name]) throw new AppExistsError(spec.name);
       checkDependencies({ ...specsOf(draft), [spec.name]: spec });
+      assertContainerNamesFree(draft, spec);
       const now = this.timestamp();
       draft.apps[spec.name] = {
         spec,
@@ -389,11 +393,37 @@ export class AppManager {
   }
 
   private async checkHealth(): Promise<void> {
+    await this.runEngineHealthchecks();
     const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
     await this.probe.round(targets, (app, verdict) => {
       this.emit({ type: 'health', app, ...verdict });
       this.reportHealth();
     });
+  }
+
+  /**
+   * Runs each running service's engine healthcheck once its interval has passed: Podman
+   * schedules them through systemd timers, which a device without systemd as the engine's
+   * parent does not have, and a stale verdict would hide a service gone bad.
+   */
+  private async runEngineHealthchecks(): Promise<void> {
+    let engine: EngineState;
+    try {
+      engine = await this.options.engine.state();
+    } catch {
+      return;
+    }
+    const now = this.now();
+    for (const { name, record } of this.supervised()) {
+      for (const { service, container } of serviceContainers(name, record.spec, engine)) {
+        const check = service.healthcheck;
+        if (!check || check.test[0] === 'NONE' || !container?.running) continue;
+        if (now - (this.healthRuns.get(container.id) ?? 0) < check.interval_ms) continue;
+        this.healthRuns.set(container.id, now);
+        await this.options.engine.runHealthcheck(container.name).catch((err) => this.options.logger.debug('healthcheck run failed', { app: name, service: service.name, err }));
+      }
+    }
+    for (const id of [...this.healthRuns.keys()]) if (!engine.containers.some((c) => c.id === id)) this.healthRuns.delete(id);
   }
 
   /** The apps that should be running and no job is working on. */
@@ -489,7 +519,7 @@ export class AppManager {
     const { spec } = this.record(name);
     const wanted = service ?? mainService(spec).name;
     if (!spec.services.some((candidate) => candidate.name === wanted)) {
-      throw new AppNotFoundError(`${name} with a service ${wanted} (its services: ${spec.services.map((s) => s.name).join(', ')})`);
+      throw new BadRequestError(`service: app ${name} has no service ${JSON.stringify(wanted)} (its services: ${spec.services.map((s) => s.name).join(', ')})`);
     }
     return containerName(name, wanted, isShortForm(spec as AppSpec));
   }
@@ -509,6 +539,7 @@ export class AppManager {
     const record = this.mustExist(draft, name);
     if (spec.name !== name) throw new AppNotFoundError(spec.name);
     checkDependencies({ ...specsOf(draft), [name]: spec });
+    assertContainerNamesFree(draft, spec);
     const previous: AppRevision = { revision: record.revision, spec: record.spec, at: record.updatedAt };
     if (record.images) previous.images = record.images;
     if (record.granted) previous.granted = record.granted;
@@ -578,6 +609,19 @@ export class AppManager {
 
   private enqueue(work: () => Promise<void>): Promise<void> {
     return this.queue.run(work).catch((err) => this.options.logger.error('app work failed', { err }));
+  }
+}
+
+/**
+ * piccolo-<app>-<service> may be another app's short-form name (app "web" with a service "db"
+ * and an app "web-db"): the engine would refuse the second, so the install is refused up front.
+ */
+function assertContainerNamesFree(draft: ControlDocument, spec: AppSpec): void {
+  const mine = new Set(containerNames(spec));
+  for (const [other, record] of Object.entries(draft.apps)) {
+    if (other === spec.name) continue;
+    const clash = containerNames(record.spec).find((name) => mine.has(name));
+    if (clash) throw new ConflictError(`the container name ${clash} is taken by app ${other}; rename the app or its service`, { container: clash, app: other });
   }
 }
 

@@ -88,12 +88,15 @@ export function appView(name: string, record: DeepReadonly<AppRecord>, engine: E
   const containers = serviceContainers(name, record.spec, engine);
   const short = isShortForm(record.spec as AppSpec);
   const main = containers.find(({ service }) => service.name === mainService(record.spec).name)?.container;
+  // A service its engine healthcheck finds unhealthy makes the app degraded, as its HTTP check would.
+  const unhealthy = containers.filter(({ container }) => container?.running && container.health === 'unhealthy').map(({ service }) => service.name);
+  const health = unhealthy.length ? { health: 'degraded' as const, reason: `service ${unhealthy.join(', ')} ${unhealthy.length > 1 ? 'are' : 'is'} unhealthy` } : verdict;
   return {
     name,
     state,
     ...(reason ? { reason } : {}),
-    health: verdict.health,
-    ...(verdict.reason ? { healthReason: verdict.reason } : {}),
+    health: health.health,
+    ...(health.reason ? { healthReason: health.reason } : {}),
     revision: record.revision,
     run: record.run,
     spec: record.spec,
