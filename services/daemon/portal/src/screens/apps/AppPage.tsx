@@ -3,7 +3,9 @@
 // (paste a new app.yaml, see the diff, then apply), history with revert, and uninstall.
 import { useState } from 'preact/hooks';
 import { useRoute } from 'preact-iso/router';
+import { Badge } from '../../ui/Badge.js';
 import { LinkButton } from '../../ui/Button.js';
+import { Select } from '../../ui/Field.js';
 import { Loading } from '../../ui/Loading.js';
 import { Alert } from '../../ui/Alert.js';
 import { Card, Facts, Page } from '../../ui/Page.js';
@@ -13,7 +15,7 @@ import { AppHistory, AppPermissions, UninstallApp, UpdateApp } from './AppSectio
 import { JobProgress } from './JobProgress.js';
 import { LogTail } from './LogTail.js';
 import { useApp, useJobs, useRemote } from './live.js';
-import { stateWords } from './model.js';
+import { stateWords, type AppView } from './model.js';
 import { OpenLinks } from './OpenLinks.js';
 import { StateBadges } from './StateBadges.js';
 import { StatsCharts } from './StatsCharts.js';
@@ -26,6 +28,7 @@ export default function AppPage() {
   const jobs = useJobs(name);
   const remote = useRemote();
   const [openedAt] = useState(() => new Date().toISOString());
+  const [logService, setLogService] = useState<string>();
   // The jobs running now (found again after leaving and coming back) and those of this visit: the newest three.
   const shown = (jobs.data ?? []).filter((job) => job.status === 'running' || job.updatedAt >= openedAt).slice(-3);
   const busy = shown.some((job) => job.status === 'running');
@@ -74,6 +77,7 @@ export default function AppPage() {
               : []),
           ]}
         />
+        {view.containers.length > 1 && <Containers containers={view.containers} />}
         <OpenLinks app={view} remote={remote} />
         <AppActions app={view} busy={busy} />
         {jobList}
@@ -82,13 +86,21 @@ export default function AppPage() {
         <StatsCharts app={name} />
       </Card>
       <Card title="Logs" id="logs">
-        <LogTail app={name} running={view.state === 'running'} />
+        {view.containers.length > 1 && (
+          <Select
+            label="Container"
+            value={logService ?? view.containers[0]!.service}
+            onChange={(e) => setLogService(e.currentTarget.value)}
+            options={view.containers.map((c) => ({ value: c.service, label: c.service }))}
+          />
+        )}
+        <LogTail app={name} running={view.state === 'running'} service={view.containers.length > 1 ? (logService ?? view.containers[0]!.service) : undefined} />
       </Card>
       <Card title="Terminal" id="terminal">
         <TerminalSlot app={name} running={view.state === 'running'} />
       </Card>
       <Card title="Permissions" id="permissions">
-        <AppPermissions name={name} revision={view.revision} />
+        <AppPermissions name={name} revision={view.revision} granted={view.granted ?? []} />
       </Card>
       <Card title="Update" id="update">
         <UpdateApp app={view} busy={busy} />
@@ -100,5 +112,20 @@ export default function AppPage() {
         <UninstallApp app={view} busy={busy} />
       </Card>
     </Page>
+  );
+}
+
+/** A multi-container app's containers, in start order, each with the engine's word for its state. */
+function Containers({ containers }: { containers: AppView['containers'] }) {
+  return (
+    <ul class="list containers" aria-label="Containers">
+      {containers.map((c) => (
+        <li key={c.service} data-container={c.service}>
+          <strong>{c.service}</strong> <Badge state={c.state === 'exited' ? 'stopped' : c.state} label={c.state === 'exited' && c.exitCode !== undefined ? `exited (code ${c.exitCode})` : c.state} />
+          {c.health && <Badge state={c.health === 'healthy' ? 'healthy' : c.health === 'unhealthy' ? 'unhealthy' : 'unknown'} label={c.health} />}
+          <span class="muted mono app-image"> {c.image}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

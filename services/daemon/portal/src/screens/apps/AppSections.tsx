@@ -18,9 +18,28 @@ import { problemText, sourceProblems } from './source.js';
 import { useAction } from './use-action.js';
 import type { AppRevision } from '../../../../control-document.js';
 
-export function AppPermissions({ name, revision }: { name: string; revision: number }) {
+/** The permissions a person granted (Grants.tsx), in the words of their checkboxes. */
+const GRANT_WORDS: Record<string, string> = {
+  host_network: "the device's own network",
+  privileged: 'full control of the device (privileged)',
+  engine_socket: "the container engine's socket",
+  devices: "the device's hardware",
+  capabilities: 'extra Linux capabilities',
+  media: 'shared media folders',
+};
+
+export function AppPermissions({ name, revision, granted }: { name: string; revision: number; granted: readonly string[] }) {
   const permissions = useResource((signal) => api.get<{ permissions: InstallPreview['permissions'] }>(`/api/v1/apps/${seg(name)}/permissions`, { signal }).then((r) => r.permissions), [name, revision]);
-  return <Loaded resource={permissions} what="the permissions">{(list) => <Permissions permissions={list} />}</Loaded>;
+  return (
+    <>
+      {granted.length > 0 && (
+        <p class="granted">
+          <strong>Granted by you:</strong> {granted.map((id) => GRANT_WORDS[id] ?? id).join(', ')}.
+        </p>
+      )}
+      <Loaded resource={permissions} what="the permissions">{(list) => <Permissions permissions={list} />}</Loaded>
+    </>
+  );
 }
 
 export function UpdateApp({ app, busy }: { app: AppView; busy: boolean }) {

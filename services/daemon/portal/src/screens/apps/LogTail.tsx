@@ -27,7 +27,7 @@ function parseLine(raw: string, n: number): Line {
   return match ? { n, time: match[1], text: match[2]! } : { n, text: raw };
 }
 
-export function LogTail({ app, running }: { app: string; running: boolean }) {
+export function LogTail({ app, running, service }: { app: string; running: boolean; service?: string }) {
   const [lines, setLines] = useState<Line[]>([]);
   const [state, setState] = useState<StreamState>('connecting');
   const [error, setError] = useState<string>();
@@ -44,7 +44,7 @@ export function LogTail({ app, running }: { app: string; running: boolean }) {
     setState('connecting');
     setError(undefined);
     (async () => {
-      const res = await fetch(`/api/v1/apps/${seg(app)}/logs?follow=true&tail=${TAIL}`, { signal: abort.signal, credentials: 'same-origin' });
+      const res = await fetch(`/api/v1/apps/${seg(app)}/logs?follow=true&tail=${TAIL}${service ? `&service=${encodeURIComponent(service)}` : ''}`, { signal: abort.signal, credentials: 'same-origin' });
       if (!res.ok || !res.body) {
         const body = await res.json().catch(() => undefined);
         throw new ApiError(res.status, body?.error?.code ?? 'http', body?.error?.message ?? `The device answered ${res.status}.`);
@@ -71,7 +71,7 @@ export function LogTail({ app, running }: { app: string; running: boolean }) {
       setError(err instanceof ApiError ? err.message : `The log stream broke off: ${err.message}`);
     });
     return () => abort.abort();
-  }, [app, attempt, running]);
+  }, [app, service, attempt, running]);
 
   const shown = paused ?? lines;
   const needle = query.trim().toLowerCase();
@@ -120,7 +120,7 @@ export function LogTail({ app, running }: { app: string; running: boolean }) {
         tabIndex={0}
         role="log"
         aria-live="off"
-        aria-label={`Log of ${app}`}
+        aria-label={`Log of ${service ? `${app}/${service}` : app}`}
         onScroll={(e) => {
           const el = e.currentTarget;
           stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
