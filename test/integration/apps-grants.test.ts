@@ -83,7 +83,7 @@ test('a grant needs the app name typed; an unknown permission id is a 400 naming
 test('granted and confirmed: installed with the capability, the grant recorded and audited', async () => {
   const installed = await api.call('POST', '/api/v1/apps', { spec: specWith('cap_add: [NET_ADMIN]'), grants: ['capabilities'], confirm: app });
   assert.is(installed.status, 202, JSON.stringify(installed.body));
-  await jobDone(api, installed.body.job);
+  await jobDone(api, installed.body.job, 180_000);
   const view = await api.call('GET', `/api/v1/apps/${app}`);
   assert.equal(view.body.granted, ['capabilities']);
   const containers = await podman.docker.listContainers({ all: true, filters: { label: [`piccolo.app=${app}`] } });
@@ -97,7 +97,7 @@ test('granted and confirmed: installed with the capability, the grant recorded a
 test('update: the same grant holds without asking again; asking for more asks again', async () => {
   const same = await api.call('PUT', `/api/v1/apps/${app}`, { spec: specWith('cap_add: [NET_ADMIN]', 'environment: { MODE: two }') });
   assert.is(same.status, 202, JSON.stringify(same.body));
-  await jobDone(api, same.body.job);
+  await jobDone(api, same.body.job, 180_000);
   const more = await api.call('PUT', `/api/v1/apps/${app}`, { spec: specWith('cap_add: [NET_ADMIN, SYS_TIME]') });
   assert.is(more.status, 403);
   assert.equal(more.body.error.details.map((p: any) => p.items), [['NET_ADMIN', 'SYS_TIME']]);
@@ -105,7 +105,7 @@ test('update: the same grant holds without asking again; asking for more asks ag
   assert.equal(preview.body.permissionsNeeded.map((p: any) => [p.id, p.granted]), [['capabilities', true]], 'the installed grant is shown as held');
   const uninstall = await api.call('DELETE', `/api/v1/apps/${app}`, { confirm: app, purge: true });
   assert.is(uninstall.status, 202);
-  await jobDone(api, uninstall.body.job);
+  await jobDone(api, uninstall.body.job, 120_000);
 });
 
 test.run();
