@@ -37,7 +37,7 @@ async function call(method: string, route: string, body?: unknown): Promise<{ st
 async function jobDone(job: { id: string }): Promise<any> {
   return waitFor(async () => {
     const { body } = await call('GET', `/api/v1/jobs/${job.id}`);
-    return body.status === 'running' || body.status === 'queued' ? undefined : body;
+    return body.status === 'running' ? undefined : body;
   }, 60_000, `job ${job.id}`);
 }
 

@@ -34,7 +34,7 @@ let app = '';
 async function jobDone(job: { id: string }): Promise<void> {
   const done = await waitFor(async () => {
     const { body } = await api.call('GET', `/api/v1/jobs/${job.id}`);
-    return body.status === 'running' || body.status === 'queued' ? undefined : body;
+    return body.status === 'running' ? undefined : body;
   }, 60_000, `job ${job.id}`);
   assert.is(done.status, 'succeeded', JSON.stringify(done));
 }

@@ -56,7 +56,7 @@ async function startDaemon(): Promise<void> {
 async function jobDone(job: { id: string }): Promise<any> {
   return waitFor(async () => {
     const { body } = await call('GET', `/api/v1/jobs/${job.id}`);
-    return body.status === 'running' || body.status === 'queued' ? undefined : body;
+    return body.status === 'running' ? undefined : body;
   }, 60_000, `job ${job.id}`);
 }
 

@@ -7,7 +7,7 @@ import { waitFor } from './processes.js';
 export async function jobDone(api: ApiSession, job: { id: string }, timeoutMs = 60_000): Promise<Record<string, unknown>> {
   const done = await waitFor(async () => {
     const { body } = await api.call('GET', `/api/v1/jobs/${job.id}`);
-    return body.status === 'running' || body.status === 'queued' ? undefined : body;
+    return body.status === 'running' ? undefined : body;
   }, timeoutMs, `job ${job.id}`);
   assert.is(done.status, 'succeeded', JSON.stringify(done));
   return done;
