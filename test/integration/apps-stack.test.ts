@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -60,9 +60,17 @@ function specFor(frontTag: string): string {
         healthcheck: { test: ['CMD', 'test', '-e', '/tmp/ready'], interval: '1s', timeout: '1s', retries: 3 },
         stop_grace_period: '1s',
       },
+      // A one-shot, as a schema migration would be: done once, then the app runs without it.
+      migrate: {
+        image: remote.db,
+        command: ['/bin/sh', '-c', 'echo migrated >> /data/migrations.txt'],
+        restart: 'no',
+        mounts: [{ volume: 'data', container: '/data' }],
+        depends_on: { db: { condition: 'service_healthy' } },
+      },
       web: {
         image: remote[`front:${frontTag}`],
-        depends_on: { db: { condition: 'service_healthy' } },
+        depends_on: { db: { condition: 'service_healthy' }, migrate: { condition: 'service_completed_successfully' } },
         healthcheck: { test: ['CMD', 'test', '-e', '/www/ok'], interval: '1s', timeout: '1s', retries: 2 },
         stop_grace_period: '1s',
       },
@@ -85,10 +93,16 @@ async function throughProxy(file = '/'): Promise<string> {
 }
 
 async function served(file: string, expected: RegExp, what: string): Promise<string> {
-  return waitFor(async () => {
-    const text = await throughProxy(file).catch(() => '');
-    return expected.test(text) ? text : undefined;
+  const t0 = Date.now();
+  const attempts: string[] = [];
+  const text = await waitFor(async () => {
+    const started = Date.now();
+    const answer = await throughProxy(file).catch((err: Error) => `error ${err.message}`);
+    attempts.push(`${answer.slice(0, 40).replace(/\s+/g, ' ')} (${Date.now() - started} ms)`);
+    return expected.test(answer) ? answer : undefined;
   }, 30_000, what);
+  console.log(`  ${what}: ${Date.now() - t0} ms, ${attempts.length} tries: ${attempts.slice(-4).join(' | ')}`);
+  return text;
 }
 
 async function ourContainers(): Promise<{ name: string; id: string; image: string; state: string }[]> {
@@ -114,13 +128,19 @@ test.before(async () => {
   }
   const internalSocket = path.join(dir, 'internal.sock');
   let base = '';
-  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
+  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, {
+    PICCOLO_PODMAN_SOCKET: podman.socketPath,
+    PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket,
+    ...(process.env.PICCOLO_TEST_LOG ? { PICCOLO_LOG_LEVEL: 'debug' } : {}),
+  }));
   ({ proc: proxy } = await startTestProxy(internalSocket, dir));
   api = await setUpDevice(base, stateDir);
   await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
 });
 
 test.after(async () => {
+  // PICCOLO_TEST_LOG=1: the daemon's app runtime lines, to see what a failing step did.
+  if (process.env.PICCOLO_TEST_LOG) for (const line of daemon?.logs ?? []) if (line.module === 'apps') console.log(JSON.stringify(line));
   await proxy?.kill('SIGTERM');
   await daemon?.kill('SIGTERM');
   for (const image of Object.values(remote)) await podman?.docker.getImage(image).remove({ force: true }).catch(() => {});
@@ -129,19 +149,22 @@ test.after(async () => {
   removeTestDir(dir);
 });
 
-test('install over the API, pulled from the registry: db first, the front once db is healthy; digests pinned', async () => {
+test('install over the API, pulled from the registry: db first, the migration, the front once db is healthy and the migration done; digests pinned', async () => {
   const install = await api.call('POST', '/api/v1/apps', { spec: specFor('1') });
   assert.is(install.status, 202, JSON.stringify(install.body));
   const job = await jobDone(api, install.body.job, 120_000);
   assert.ok((job.progress as any).pull?.done, 'the install pulled its images');
   const app_ = await view();
   assert.is(app_.state, 'running', JSON.stringify(app_));
-  assert.equal(app_.containers.map((c: any) => `${c.service}:${c.name}:${c.state}`), [`db:piccolo-${app}-db:running`, `web:piccolo-${app}-web:running`]);
+  assert.equal(app_.containers.map((c: any) => `${c.service}:${c.name}:${c.state}`), [`db:piccolo-${app}-db:running`, `migrate:piccolo-${app}-migrate:exited`, `web:piccolo-${app}-web:running`]);
+  assert.is(app_.containers[1].exitCode, 0, 'the one-shot completed; the app counts as running without it');
   for (const container of app_.containers) {
     const repo = container.image.replace(/:[^:/]+$/, '');
     assert.ok(container.digest?.startsWith(`${repo}@sha256:`), `pinned by digest: ${JSON.stringify(container)}`);
   }
   const started = async (service: string) => (await podman.docker.getContainer(`piccolo-${app}-${service}`).inspect()).State.StartedAt;
+  const migrated = (await podman.docker.getContainer(`piccolo-${app}-migrate`).inspect()).State.FinishedAt;
+  assert.ok(Date.parse(await started('web')) >= Date.parse(migrated), 'the front started after the migration had finished');
   const waitedMs = Date.parse(await started('web')) - Date.parse(await started('db'));
   console.log(`  the front started ${waitedMs} ms after db (db is healthy after ~2 s)`);
   assert.ok(waitedMs >= 1900, `the front waited for db's healthcheck: ${waitedMs} ms`);
@@ -156,6 +179,7 @@ test('served through the proxy: the front reaches db by its service name; db ser
   await served('/', /^200 front 1/, 'the front through the proxy');
   const volume = path.join(stateDir, 'volumes', `app-${app}`, 'mnt', 'data');
   assert.ok(existsSync(volume), `the db's data is in the app's volume: ${volume}`);
+  assert.is(await readFile(path.join(volume, 'migrations.txt'), 'utf8'), 'migrated\n');
   await writeFile(path.join(volume, 'value.txt'), 'kept in the volume\n');
   const answer = await served('/cgi-bin/db', /kept in the volume/, 'the db value through the front');
   assert.match(answer, /^200 /);
@@ -169,9 +193,12 @@ test('update over HTTP (PUT): only the front is replaced, the data stays', async
   await served('/', /^200 front 2/, 'version 2');
   assert.match(await throughProxy('/cgi-bin/db'), /kept in the volume/);
   const after = await ourContainers();
-  assert.equal(after.map((c) => c.name), [`piccolo-${app}-db`, `piccolo-${app}-web`], 'nothing kept aside once the update held');
+  assert.equal(after.map((c) => c.name), [`piccolo-${app}-db`, `piccolo-${app}-migrate`, `piccolo-${app}-web`], 'nothing kept aside once the update held');
   assert.is(after[0]!.id, before[0]!.id, 'db was not touched');
-  assert.is.not(after[1]!.id, before[1]!.id, 'the front was replaced');
+  assert.is(after[1]!.id, before[1]!.id, 'nor the migration');
+  assert.is.not(after[2]!.id, before[2]!.id, 'the front was replaced');
+  const volume = path.join(stateDir, 'volumes', `app-${app}`, 'mnt', 'data');
+  assert.is(await readFile(path.join(volume, 'migrations.txt'), 'utf8'), 'migrated\n', 'the completed migration did not run again');
   assert.is((await view()).revision, 2);
 });
 
@@ -189,7 +216,7 @@ test('a broken version (its healthcheck fails) is rolled back to the previous co
   const now = await view();
   assert.is(now.revision, 2);
   assert.is(now.state, 'running', JSON.stringify(now));
-  assert.ok(now.containers[1].image.endsWith('/front:2'), now.containers[1].image);
+  assert.ok(now.containers[2].image.endsWith('/front:2'), now.containers[2].image);
   assert.equal(await ourContainers(), before, 'the very containers that ran before, nothing left aside');
   assert.match(await throughProxy('/'), /^200 front 2/);
   assert.match(await throughProxy('/cgi-bin/db'), /kept in the volume/);
@@ -198,7 +225,7 @@ test('a broken version (its healthcheck fails) is rolled back to the previous co
 });
 
 test('pinned: a tag that moved on changes nothing at a restart', async () => {
-  const pinned = (await view()).containers[1].imageId;
+  const pinned = (await view()).containers[2].imageId;
   // The front:2 tag now names version 1's image in the engine, as a re-push pulled by someone would.
   await execFileAsync('podman', ['tag', remote['front:1']!, remote['front:2']!]);
   const restart = await api.call('POST', `/api/v1/apps/${app}/restart`, {});

@@ -48,6 +48,7 @@ export class Converger {
   /** Plans against the engine's current state and runs the steps of the apps in scope. Resolves with each app's failure. */
   async reconcile({ scope, onStep, onPull, honourRestartPolicy, updating }: ReconcileOptions = {}): Promise<Map<string, Error>> {
     const doc = this.doc;
+    const started = Date.now();
     const failures = new Map<string, Error>();
     const prepared = new Map<string, DesiredApp>();
     const pins = new Map<string, { revision: number; images: Record<string, PinnedImage> }>();
@@ -61,6 +62,7 @@ export class Converger {
       }
     }
     await this.pin(pins);
+    const prepareMs = Date.now() - started;
     const engine = await this.options.engine.state();
     const desired: DesiredAppState[] = [];
     for (const [name, app] of prepared) {
@@ -85,6 +87,7 @@ export class Converger {
     const current = updating ? { ...engine, containers: engine.containers.filter((c) => !(c.app === updating && isRetired(c.name))) } : engine;
     let steps = plan(current, desired).filter((step) => (!scope || scope.has(step.app)) && !failures.has(step.app));
     if (updating) steps = retireReplaced(steps, updating);
+    this.options.logger.debug('reconcile planned', { scope: scope && [...scope], prepareMs, planMs: Date.now() - started - prepareMs, steps: steps.length });
     const executed = await this.options.executor.run(steps, { onStep, dependentsOf: (app) => dependentsOf(app, nodes) });
     for (const [app, err] of executed) failures.set(app, err);
     return failures;

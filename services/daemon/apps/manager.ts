@@ -78,6 +78,8 @@ export class AppManager {
   private readonly reported = new Map<string, string>();
   /** When each container's engine healthcheck last ran (ms), by container ID. */
   private readonly healthRuns = new Map<string, number>();
+  private supervisionQueued = false;
+  private healthRound = false;
   private timers: NodeJS.Timeout[] = [];
   private fullReconcileNeeded = true;
   private closed = false;
@@ -105,7 +107,7 @@ export class AppManager {
     await this.enqueue(() => this.fullReconcile());
     for (const id of interrupted) void this.enqueue(() => this.runJob(id));
     this.timers = [
-      setInterval(() => void this.enqueue(() => this.supervise()), this.options.superviseIntervalMs ?? 2000),
+      setInterval(() => this.queueSupervision(), this.options.superviseIntervalMs ?? 2000),
       setInterval(() => void this.checkHealth(), this.options.healthIntervalMs ?? 10_000),
     ];
   }
@@ -373,6 +375,19 @@ export class AppManager {
     return failures;
   }
 
+  /**
+   * At most one supervision round waits in the queue: on a busy engine a round can take longer
+   * than the interval, and rounds queued behind each other would hold every job up.
+   */
+  private queueSupervision(): void {
+    if (this.supervisionQueued) return;
+    this.supervisionQueued = true;
+    void this.enqueue(async () => {
+      this.supervisionQueued = false;
+      await this.supervise();
+    });
+  }
+
   /** Restarts apps that should run but do not, each with its own growing delay. */
   private async supervise(): Promise<void> {
     if (this.closed) return;
@@ -392,13 +407,20 @@ export class AppManager {
     await this.publish();
   }
 
+  /** One round at a time: a slow one is not overlapped by the next. */
   private async checkHealth(): Promise<void> {
-    await this.runEngineHealthchecks();
-    const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
-    await this.probe.round(targets, (app, verdict) => {
-      this.emit({ type: 'health', app, ...verdict });
-      this.reportHealth();
-    });
+    if (this.healthRound) return;
+    this.healthRound = true;
+    try {
+      await this.runEngineHealthchecks();
+      const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
+      await this.probe.round(targets, (app, verdict) => {
+        this.emit({ type: 'health', app, ...verdict });
+        this.reportHealth();
+      });
+    } finally {
+      this.healthRound = false;
+    }
   }
 
   /**
