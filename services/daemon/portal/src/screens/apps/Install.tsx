@@ -1,5 +1,6 @@
-// Install an app: choose the source (a catalog app, a pasted app.yaml, or a pasted compose file and
-// which of its services), see the preview (POST /api/v1/apps/preview), and only then install
+// Install an app: choose the source (a catalog app, a pasted app.yaml, a pasted compose file with
+// its .env, or an app folder from Umbrel's or CasaOS's store, chosen with the folder picker), see
+// the preview (POST /api/v1/apps/preview), and only then install
 // (POST /api/v1/apps). The job's id then goes into the URL (?job=), so its progress bar, image
 // download included, survives leaving the page and coming back.
 import { useEffect, useId, useState } from 'preact/hooks';
@@ -19,13 +20,21 @@ import { PreviewPanel } from './PreviewPanel.js';
 import { grantBody, Grants, grantsReady, initialGrants, type GrantState } from './Grants.js';
 import { problemText, sourceProblems, type AppSource } from './source.js';
 import { useAction } from './use-action.js';
+import type { AppAbout } from '../../../../apps/spec/compose.js';
+import { AboutApp } from './AboutApp.js';
+import type { AppFolder } from './app-folder.js';
+import { FolderPicker } from './FolderPicker.js';
 
-type Kind = 'catalog' | 'spec' | 'compose';
+type Kind = 'catalog' | 'spec' | 'compose' | 'folder';
+
+/** An imported store app's preview also says what the store says about it. */
+type ImportPreview = InstallPreview & { about?: AppAbout };
 
 const KINDS: { value: Kind; label: string; hint: string }[] = [
   { value: 'catalog', label: 'The catalog', hint: 'An app that comes with the device.' },
   { value: 'spec', label: 'An app.yaml', hint: "Piccolo's own app description, pasted." },
   { value: 'compose', label: 'A compose file', hint: 'A docker-compose.yml, pasted: its services become one app, a container each.' },
+  { value: 'folder', label: 'An app folder', hint: "An Umbrel or CasaOS app's folder from this computer." },
 ];
 
 export default function Install() {
@@ -41,7 +50,9 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
   const [spec, setSpec] = useState('');
   const [compose, setCompose] = useState('');
   const [service, setService] = useState('');
-  const [preview, setPreview] = useState<InstallPreview>();
+  const [env, setEnv] = useState('');
+  const [folder, setFolder] = useState<AppFolder>();
+  const [preview, setPreview] = useState<ImportPreview>();
   const [grants, setGrants] = useState<GrantState>({ grants: [], confirm: '' });
   const previewing = useAction();
   const installing = useAction();
@@ -53,7 +64,13 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
   }, [kind, catalog.data]);
 
   const source = (): AppSource =>
-    kind === 'catalog' ? { catalog: chosen } : kind === 'spec' ? { spec } : { compose, ...(service.trim() ? { service: service.trim() } : {}) };
+    kind === 'catalog'
+      ? { catalog: chosen }
+      : kind === 'spec'
+        ? { spec }
+        : kind === 'folder'
+          ? folder!.source
+          : { compose, ...(service.trim() ? { service: service.trim() } : {}), ...(env.trim() ? { env } : {}) };
   // Any edit makes the preview stale: Install only follows a preview of exactly this source.
   const edited = (apply: () => void) => {
     apply();
@@ -66,7 +83,7 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
     event.preventDefault();
     installing.setError(undefined);
     void previewing.run('send', async () => {
-      const answer = await api.post<InstallPreview>('/api/v1/apps/preview', source());
+      const answer = await api.post<ImportPreview>('/api/v1/apps/preview', source());
       setPreview(answer);
       setGrants(initialGrants(answer));
     });
@@ -93,7 +110,13 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
                   id={`${groupId}-${option.value}`}
                   value={option.value}
                   checked={kind === option.value}
-                  onChange={() => edited(() => setKind(option.value))}
+                  onChange={() =>
+                    edited(() => {
+                      setKind(option.value);
+                      // The folder picker starts empty when it shows again: so does what it read.
+                      setFolder(undefined);
+                    })
+                  }
                   aria-describedby={`${groupId}-${option.value}-hint`}
                 />
                 <label for={`${groupId}-${option.value}`}>
@@ -151,11 +174,22 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
                 error={fieldError('service')}
                 onInput={(e) => edited(() => setService(e.currentTarget.value))}
               />
+              <Field
+                label="Variables (.env)"
+                multiline
+                rows={4}
+                value={env}
+                spellcheck={false}
+                autocapitalize="off"
+                hint="Optional: the .env next to the file, NAME=value a line, for the variables it leaves without a value."
+                onInput={(e) => edited(() => setEnv(e.currentTarget.value))}
+              />
             </>
           )}
+          {kind === 'folder' && <FolderPicker onChange={(read) => edited(() => setFolder(read))} error={problems} />}
           {error && !problems && <Alert error={error} />}
           <div class="actions">
-            <Button type="submit" variant={preview ? 'secondary' : 'primary'} busy={previewing.busy !== undefined} disabled={installing.busy !== undefined}>
+            <Button type="submit" variant={preview ? 'secondary' : 'primary'} busy={previewing.busy !== undefined} disabled={installing.busy !== undefined || (kind === 'folder' && !folder)}>
               Preview
             </Button>
           </div>
@@ -170,6 +204,7 @@ function InstallForm({ initialCatalog }: { initialCatalog?: string }) {
               </p>
             </Notice>
           )}
+          <AboutApp about={preview.about} />
           <PreviewPanel preview={preview} />
           <Grants preview={preview} state={grants} onChange={setGrants} confirmError={installing.error?.field('confirm')} />
           {installing.error && !installing.error.field('confirm') && <Alert error={installing.error} />}

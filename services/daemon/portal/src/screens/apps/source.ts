@@ -3,7 +3,11 @@
 // fault, which the form shows beside the text they are about.
 import type { ApiError } from '../../api/client.js';
 
-export type AppSource = { spec: string } | { compose: string; service?: string } | { catalog: string };
+export type AppSource =
+  | { spec: string }
+  | { compose: string; service?: string; env?: string; env_files?: Record<string, string> }
+  | { umbrel: { manifest: string; compose: string }; env?: string; env_files?: Record<string, string> }
+  | { catalog: string };
 
 /** The "path: problem" lines of a refused source, or undefined for any other error. */
 export function sourceProblems(error: ApiError | undefined): string[] | undefined {
