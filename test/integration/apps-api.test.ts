@@ -112,6 +112,29 @@ test('install from a spec: running, served on a loopback host-bind port, data in
   assert.ok(mounts.includes(`/volumes/app-${app}/mnt`), 'the app volume is a gocryptfs mount');
   // The page fetched above is in the app's log: busybox httpd -v logs each answer.
   assert.match((await call('GET', `/api/v1/apps/${app}/logs?tail=5`)).body, /response:200/);
+  // Followed, the log streams what the app writes after the request: busybox httpd -v logs each
+  // answer, and so far every answer was a 200; a 404 asked for now must arrive on the stream.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 15_000);
+  let streamed = '';
+  try {
+    const followed = await fetch(`${api}/api/v1/apps/${app}/logs?tail=1&follow=true`, { headers: { cookie }, signal: abort.signal });
+    assert.is(followed.status, 200);
+    const reader = followed.body!.getReader();
+    await fetch(`http://127.0.0.1:${hostPort}/no-such-page`).then((res) => res.text(), () => '');
+    while (!streamed.includes('response:404')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      streamed += Buffer.from(value).toString('utf8');
+    }
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  assert.match(streamed, 'response:404', `the app's new line arrives on the followed log: ${JSON.stringify(streamed.slice(-300))}`);
+  assert.match(streamed, /^[\s\S]*response:200[\s\S]*response:404/, 'after the last line before it (tail=1)');
   const stats = await call('GET', `/api/v1/apps/${app}/stats`);
   assert.is(stats.status, 200);
   assert.type(stats.body.memoryBytes, 'number');
