@@ -21,6 +21,7 @@ function recordingEngine(unhealthy: Set<string>): { engine: EngineSteps; calls: 
     startContainer: async (name) => void calls.push(`start ${name}`),
     stopContainer: async (id) => void calls.push(`stop ${id}`),
     prepareInternalNetwork: record('prepare'),
+    forgetNeighbour: async (address) => void calls.push(`neigh ${address}`),
     renameContainer: async (id, name) => void calls.push(`rename ${id} ${name}`),
     waitForContainer: async (name, condition) => {
       calls.push(`wait ${name} ${condition}`);

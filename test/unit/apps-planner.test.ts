@@ -191,7 +191,7 @@ test('internet deny: an internal network; switching recreates network and contai
   const closed = desired(desiredApp('web', { internet: 'deny' }));
   assert.equal(brief(plan(NOTHING, closed)), ['create-network piccolo-web internal', 'create-container piccolo-web', 'start-container piccolo-web']);
   const start = plan(NOTHING, closed).find((step) => step.kind === 'start-container');
-  assert.equal(start, { kind: 'start-container', app: 'web', container: 'piccolo-web', hostPorts: [15001], internalNetwork: 'piccolo-web' });
+  assert.equal(start, { kind: 'start-container', app: 'web', container: 'piccolo-web', hostPorts: [15001], internalNetwork: 'piccolo-web', address: '10.201.1.2' });
   assert.equal(brief(plan(converged(open), closed)), [
     'remove-container id-piccolo-web (attached to network piccolo-web, which is removed)',
     'remove-network piccolo-web',

@@ -368,6 +368,16 @@ export class Engine {
     await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
   }
 
+  /**
+   * A replaced container comes back on the same fixed address with a new MAC; until the host's
+   * stale neighbour entry for it times out, the proxy's connections to the new one go nowhere
+   * (seen: 5-9 s after each update). Forgetting the entry makes the host ask again at once.
+   */
+  async forgetNeighbour(address: string): Promise<void> {
+    const result = await runTool(this.options.ipTool ?? 'ip', ['neigh', 'flush', 'to', address]);
+    if (result.code !== 0) this.options.logger.debug('could not flush the neighbour entry', { address, err: stderrTail(result.stderr) });
+  }
+
   /** The container's output, stdout and stderr merged. */
   async logs(name: string, options: LogOptions): Promise<Readable> {
     const container = this.docker.getContainer(name);

@@ -8,7 +8,7 @@ import { assertPortsFree, type PortProbe } from './ports.js';
 
 export type EngineSteps = Pick<
   Engine,
-  'removeContainer' | 'removeNetwork' | 'createNetwork' | 'createContainer' | 'startContainer' | 'stopContainer' | 'prepareInternalNetwork' | 'waitForContainer' | 'renameContainer'
+  'removeContainer' | 'removeNetwork' | 'createNetwork' | 'createContainer' | 'startContainer' | 'stopContainer' | 'prepareInternalNetwork' | 'waitForContainer' | 'renameContainer' | 'forgetNeighbour'
 >;
 
 export interface ExecutorOptions {
@@ -83,6 +83,7 @@ export class Executor {
         await assertPortsFree(step.hostPorts, this.options.ports);
         await engine.startContainer(step.container);
         if (step.internalNetwork) await engine.prepareInternalNetwork(step.internalNetwork);
+        if (step.address) await engine.forgetNeighbour(step.address);
         return;
     }
   }

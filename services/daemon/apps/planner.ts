@@ -60,7 +60,7 @@ export type Step =
   | { kind: 'create-network'; app: string; network: NetworkSpec }
   | { kind: 'create-container'; app: string; container: ContainerSpec; configHash: string }
   | { kind: 'wait-container'; app: string; container: string; service: string; condition: WaitCondition; timeoutMs: number }
-  | { kind: 'start-container'; app: string; container: string; hostPorts: number[]; internalNetwork?: string }
+  | { kind: 'start-container'; app: string; container: string; hostPorts: number[]; internalNetwork?: string; address?: string }
   | { kind: 'stop-container'; app: string; containerId: string; stopTimeoutS?: number };
 
 /** Engine states of a container that was made but never started. */
@@ -125,6 +125,7 @@ export function plan(current: CurrentState, desired: readonly DesiredAppState[])
           container: spec.name,
           hostPorts: spec.ports.map((port) => port.hostPort),
           ...(want.internal && spec.network ? { internalNetwork: want.name } : {}),
+          ...(spec.network ? { address: spec.network.ip } : {}),
         };
         if (!kept) steps.push({ kind: 'create-container', app: name, container: spec, configHash: rendered.configHash }, ...waitsBefore(name, app, rendered), start);
         else if (!kept.running && shouldStart(kept, rendered, app.hold)) steps.push(...waitsBefore(name, app, rendered), start);
