@@ -137,18 +137,19 @@ test('a stop job resumed after a kill waits until Podman has stopped the contain
   const app = `${podman.prefix}slow`;
   // busybox httpd as PID 1 ignores SIGTERM: the engine stops it only at the end of its grace
   // period, long enough for the daemon to be killed and to come back meanwhile.
-  await install(app, false, ['stop_grace_period: 30s']);
+  await install(app, false, ['stop_grace_period: 60s']);
   const container = podman.docker.getContainer(`piccolo-${app}`);
   const stop = await api.call('POST', `/api/v1/apps/${app}/stop`);
   assert.is(stop.status, 202);
-  await waitFor(async () => ((await container.inspect()).State.Status === 'stopping' ? true : undefined), 10_000, 'Podman says stopping');
+  // Loaded by other suites' daemons, the job may take a while to reach the engine.
+  await waitFor(async () => ((await container.inspect()).State.Status === 'stopping' ? true : undefined), 45_000, 'Podman says stopping');
   await daemon.kill('SIGKILL');
   api = new ApiSession(await startDaemon());
   // Locked, the new daemon has not touched the apps yet: the stop is still under way.
   assert.is((await container.inspect()).State.Status, 'stopping', 'the daemon came back while the stop was still under way');
   assert.is((await api.call('POST', '/api/v1/crypto/unlock', { password: TEST_PASSWORD })).status, 200);
   await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 60_000, 'apps available');
-  const job = await jobDone(api, stop.body.job);
+  const job = await jobDone(api, stop.body.job, 120_000);
   assert.ok(job.resumed, 'the job was resumed');
   const state = (await container.inspect()).State;
   assert.is(state.Status, 'exited', `the job ended only once the container had stopped: ${state.Status}`);
