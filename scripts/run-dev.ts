@@ -69,13 +69,16 @@ function launch(name: string, bundle: string, childEnv: NodeJS.ProcessEnv): void
 }
 
 // The engine and the registry first: the daemon reconciles its apps as soon as it unlocks.
+// Both run in their own process groups, so a failure on the way up must stop the registry itself.
 const registry = await startRegistryService({ dir: path.join(devDir, 'registry'), port: registryPort, detached: true });
-const registriesConf = path.join(devDir, 'registries.conf');
-await registry.writeRegistriesConf(registriesConf);
-const podmanConf = path.join(devDir, 'containers.conf');
-writeFileSync(podmanConf, await containersConf());
-rmSync(podmanSocket, { force: true });
-const podman = await startPodmanService({ socketPath: podmanSocket, registriesConf, containersConf: podmanConf, detached: true }).catch(async (err) => {
+const podman = await (async () => {
+  const registriesConf = path.join(devDir, 'registries.conf');
+  await registry.writeRegistriesConf(registriesConf);
+  const podmanConf = path.join(devDir, 'containers.conf');
+  writeFileSync(podmanConf, await containersConf());
+  rmSync(podmanSocket, { force: true });
+  return startPodmanService({ socketPath: podmanSocket, registriesConf, containersConf: podmanConf, detached: true });
+})().catch(async (err) => {
   await registry.stop();
   throw err;
 });
