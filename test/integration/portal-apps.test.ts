@@ -36,6 +36,7 @@ let app = '';
 let pulledImage = '';
 let secondImage = '';
 let failingImage = '';
+const stateEvents: string[] = [];
 
 const specFor = (name: string, image: string) =>
   [`name: ${name}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', 'storage:', '  persistent:', '    data:', '      container: /data'].join('\n');
@@ -62,6 +63,7 @@ async function explain<T>(work: Promise<T>): Promise<T> {
     const jobs = (await api.call('GET', '/api/v1/jobs')).body.jobs?.map((j: any) => `${j.kind} ${j.app} ${j.status} ${j.updatedAt}`);
     await page.screenshot({ path: path.join(dir, 'failure.png'), fullPage: true }).catch(() => {});
     const logged = daemon.logs.filter((l) => l.level === 'warn' || l.level === 'error').slice(-10).map((l) => JSON.stringify(l));
+    (err as Error).message += `\n  state events: ${stateEvents.slice(-8).join('\n    ')}`;
     (err as Error).message += `\n  the page showed: ${JSON.stringify(shown)}\n  apps: ${JSON.stringify(apps)}\n  jobs: ${JSON.stringify(jobs)}\n  daemon: ${logged.join('\n    ')}\n  at ${new Date().toISOString()}`;
     throw err;
   }
@@ -104,6 +106,13 @@ test.before(async () => {
   browser = await launchChromium();
   page = await signedInPage(browser, portal, api);
   // Requests that break off are worth knowing when a step times out (log streams end on purpose: not those).
+  // The app state changes the page is told of, kept for the explanation of a timeout.
+  page.on('websocket', (socket) =>
+    socket.on('framereceived', ({ payload }) => {
+      const text = String(payload);
+      if (text.includes('"app.state"')) stateEvents.push(`${new Date().toISOString().slice(11, 23)} ${text.slice(0, 200)}`);
+    }),
+  );
   page.on('requestfailed', (request) => !request.url().includes('/logs?') && console.log(`  request failed: ${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
 });
 
@@ -177,75 +186,6 @@ test('a bad app.yaml is refused at the preview, each problem with its path besid
   assert.is(await error.count(), 0, 'editing clears the problems');
 });
 
-test('a compose file: the whole stack is one app with a container per service; a named service narrows it; an unknown one is refused; installed, each container shows with its own log', async () => {
-  const stack = `${podman.prefix}stack`;
-  await page.getByLabel('A compose file').check();
-  const compose = `services:\n  ${stack}:\n    image: ${secondImage}\n    ports: ["8080:80"]\n  other:\n    image: ${secondImage}\n`;
-  await page.getByLabel('Compose file', { exact: true }).fill(compose);
-  await page.getByRole('button', { name: 'Preview' }).click();
-  const preview = page.getByTestId('preview');
-  await preview.waitFor();
-  const containers = page.getByRole('list', { name: 'Containers' }).locator('li');
-  assert.equal(await containers.evaluateAll((els) => els.map((el) => el.getAttribute('data-container'))), [stack, 'other']);
-  await checkScreen(page, 'apps-install-compose-preview');
-  const service = page.getByLabel('Service', { exact: true });
-  await service.fill('nope');
-  assert.is(await preview.count(), 0, 'an edit drops the preview');
-  await page.getByRole('button', { name: 'Preview' }).click();
-  const error = page.locator('.field-error');
-  await error.waitFor();
-  const problem = await error.innerText();
-  assert.match(problem, /^1 problem:\nservices: there is no service nope/, problem);
-  await service.fill(stack);
-  assert.is(await error.count(), 0, 'editing clears the problem');
-  await page.getByRole('button', { name: 'Preview' }).click();
-  await preview.waitFor();
-  assert.is(await page.getByRole('list', { name: 'Containers' }).count(), 0, 'one container: no list of them');
-
-  await service.fill('');
-  await page.getByRole('button', { name: 'Preview' }).click();
-  await page.getByRole('button', { name: `Install ${stack}` }).click();
-  await explain(page.getByText(`${stack} is running.`).waitFor({ timeout: 90_000 }));
-  await page.getByRole('link', { name: `Go to ${stack}` }).click();
-  const listed = status().getByRole('list', { name: 'Containers' }).locator('li');
-  await listed.first().waitFor();
-  assert.equal(await listed.evaluateAll((els) => els.map((el) => el.getAttribute('data-container'))), [stack, 'other']);
-  await waitFor(async () => ((await listed.locator('.badge', { hasText: /^running$/ }).count()) === 2 ? true : undefined), 30_000, 'both containers running');
-  await page.getByLabel('Container', { exact: true }).selectOption('other');
-  // Its own log (it has written nothing yet: Podman answers a silent container's log only once it writes).
-  await page.getByRole('log', { name: `Log of ${stack}/other` }).waitFor();
-  await checkScreen(page, 'app-stack');
-  const removed = await api.call('DELETE', `/api/v1/apps/${stack}`, { confirm: stack, purge: true });
-  assert.is(removed.status, 202, JSON.stringify(removed.body));
-  await page.getByText(`${stack} was uninstalled.`).waitFor({ timeout: 60_000 });
-  await page.goto(`${portal}/apps/install`);
-});
-
-test('an app that asks for a permission: Install waits until it is granted and the name typed; the daemon takes the grant', async () => {
-  const privileged = `${podman.prefix}priv`;
-  await page.getByLabel('app.yaml', { exact: true }).fill(`${specFor(privileged, secondImage)}\nprivileged: true\n`);
-  await page.getByRole('button', { name: 'Preview' }).click();
-  const install = page.getByRole('button', { name: `Install ${privileged}` });
-  await install.waitFor();
-  assert.ok(await install.isDisabled(), 'not before the grant');
-  await page.getByLabel('Full control of the device (privileged)').check();
-  assert.ok(await install.isDisabled(), 'not before the name is typed');
-  await page.getByLabel(`Type ${privileged} to grant these permissions`).fill('yes');
-  assert.ok(await install.isDisabled());
-  await page.getByLabel(`Type ${privileged} to grant these permissions`).fill(privileged);
-  assert.ok(await install.isEnabled());
-  await checkScreen(page, 'apps-install-grants');
-  await install.click();
-  await page.waitForURL(/\?job=/);
-  const id = new URL(page.url()).searchParams.get('job')!;
-  await waitFor(async () => ((await api.call('GET', `/api/v1/jobs/${id}`)).body.status !== 'running' ? true : undefined), 90_000, 'the install job');
-  assert.equal((await api.call('GET', `/api/v1/apps/${privileged}`)).body.granted, ['privileged']);
-  assert.match(readFileSync(path.join(stateDir, 'audit.log'), 'utf8'), new RegExp(`"event":"app.grant".*${privileged}: privileged`));
-  const removed = await api.call('DELETE', `/api/v1/apps/${privileged}`, { confirm: privileged, purge: true });
-  assert.is(removed.status, 202, JSON.stringify(removed.body));
-  await waitFor(async () => ((await api.call('GET', `/api/v1/jobs/${removed.body.job.id}`)).body.status !== 'running' ? true : undefined), 60_000, 'the uninstall job');
-});
-
 test('install from a pasted app.yaml: preview first, then the job with the download in bytes, surviving a reload; running; Open serves the app', async () => {
   await page.goto(`${portal}/apps/install`);
   await page.getByLabel('app.yaml', { exact: true }).fill(specFor(app, pulledImage));
@@ -264,10 +204,10 @@ test('install from a pasted app.yaml: preview first, then the job with the downl
   await page.waitForURL(/\/apps\/install\?job=[0-9a-f-]+$/);
   // The download as it goes: a determinate bar and its bytes.
   const detail = page.locator('.job .progress-label .muted');
-  const downloading = await waitFor(async () => {
+  const downloading = await explain(waitFor(async () => {
     const text = (await detail.innerText().catch(() => '')) ?? '';
     return /^Downloading .+: [\d.]+ (KB|MB) of [\d.]+ MB/.test(text) ? text : undefined;
-  }, 30_000, 'the download in bytes');
+  }, 30_000, 'the download in bytes'));
   assert.match(downloading, new RegExp(`Downloading ${pulledImage.replace(/[.]/g, '\\.')}`));
   assert.ok(await page.locator('.job progress[value]').count(), 'the bar has a value');
   await checkScreen(page, 'apps-install-progress');
@@ -387,7 +327,7 @@ test('uninstall: deleting the data needs the app name typed; afterwards the page
   assert.ok(await confirm.isEnabled());
   await checkScreen(page, 'app-uninstall-dialog');
   await confirm.click();
-  await page.getByText(`${app} was uninstalled.`).waitFor({ timeout: 90_000 });
+  await explain(page.getByText(`${app} was uninstalled.`).waitFor({ timeout: 180_000 }));
   assert.equal((await api.call('GET', '/api/v1/apps')).body.apps, []);
   assert.match(readFileSync(path.join(stateDir, 'audit.log'), 'utf8'), new RegExp(`"event":"app.purge".*${app}`));
   await checkScreen(page, 'app-uninstalled');
@@ -414,6 +354,76 @@ test('an app whose command exits: failed with the reason, no Open link, only the
   // Its output says why: the line its command wrote before exiting.
   await page.getByRole('log').locator('.log-line', { hasText: 'giving up' }).first().waitFor({ timeout: 20_000 });
   await checkScreen(page, 'app-failed');
+});
+
+test('a compose file: the whole stack is one app with a container per service; a named service narrows it; an unknown one is refused; installed, each container shows with its own log', async () => {
+  const stack = `${podman.prefix}stack`;
+  await page.goto(`${portal}/apps/install`);
+  await page.getByLabel('A compose file').check();
+  const compose = `services:\n  ${stack}:\n    image: ${secondImage}\n    ports: ["8080:80"]\n  other:\n    image: ${secondImage}\n`;
+  await page.getByLabel('Compose file', { exact: true }).fill(compose);
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const preview = page.getByTestId('preview');
+  await preview.waitFor();
+  const containers = page.getByRole('list', { name: 'Containers' }).locator('li');
+  assert.equal(await containers.evaluateAll((els) => els.map((el) => el.getAttribute('data-container'))), [stack, 'other']);
+  await checkScreen(page, 'apps-install-compose-preview');
+  const service = page.getByLabel('Service', { exact: true });
+  await service.fill('nope');
+  assert.is(await preview.count(), 0, 'an edit drops the preview');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const error = page.locator('.field-error');
+  await error.waitFor();
+  const problem = await error.innerText();
+  assert.match(problem, /^1 problem:\nservices: there is no service nope/, problem);
+  await service.fill(stack);
+  assert.is(await error.count(), 0, 'editing clears the problem');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await preview.waitFor();
+  assert.is(await page.getByRole('list', { name: 'Containers' }).count(), 0, 'one container: no list of them');
+
+  await service.fill('');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.getByRole('button', { name: `Install ${stack}` }).click();
+  await explain(page.getByText(`${stack} is running.`).waitFor({ timeout: 90_000 }));
+  await page.getByRole('link', { name: `Go to ${stack}` }).click();
+  const listed = status().getByRole('list', { name: 'Containers' }).locator('li');
+  await listed.first().waitFor();
+  assert.equal(await listed.evaluateAll((els) => els.map((el) => el.getAttribute('data-container'))), [stack, 'other']);
+  await waitFor(async () => ((await listed.locator('.badge', { hasText: /^running$/ }).count()) === 2 ? true : undefined), 30_000, 'both containers running');
+  await page.getByLabel('Container', { exact: true }).selectOption('other');
+  // Its own log (it has written nothing yet: Podman answers a silent container's log only once it writes).
+  await page.getByRole('log', { name: `Log of ${stack}/other` }).waitFor();
+  await checkScreen(page, 'app-stack');
+  const removed = await api.call('DELETE', `/api/v1/apps/${stack}`, { confirm: stack, purge: true });
+  assert.is(removed.status, 202, JSON.stringify(removed.body));
+  await explain(page.getByText(`${stack} was uninstalled.`).waitFor({ timeout: 180_000 }));
+  await page.goto(`${portal}/apps/install`);
+});
+
+test('an app that asks for a permission: Install waits until it is granted and the name typed; the daemon takes the grant', async () => {
+  const privileged = `${podman.prefix}priv`;
+  await page.getByLabel('app.yaml', { exact: true }).fill(`${specFor(privileged, secondImage)}\nprivileged: true\n`);
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const install = page.getByRole('button', { name: `Install ${privileged}` });
+  await install.waitFor();
+  assert.ok(await install.isDisabled(), 'not before the grant');
+  await page.getByLabel('Full control of the device (privileged)').check();
+  assert.ok(await install.isDisabled(), 'not before the name is typed');
+  await page.getByLabel(`Type ${privileged} to grant these permissions`).fill('yes');
+  assert.ok(await install.isDisabled());
+  await page.getByLabel(`Type ${privileged} to grant these permissions`).fill(privileged);
+  assert.ok(await install.isEnabled());
+  await checkScreen(page, 'apps-install-grants');
+  await install.click();
+  await page.waitForURL(/\?job=/);
+  const id = new URL(page.url()).searchParams.get('job')!;
+  await waitFor(async () => ((await api.call('GET', `/api/v1/jobs/${id}`)).body.status !== 'running' ? true : undefined), 180_000, 'the install job');
+  assert.equal((await api.call('GET', `/api/v1/apps/${privileged}`)).body.granted, ['privileged']);
+  assert.match(readFileSync(path.join(stateDir, 'audit.log'), 'utf8'), new RegExp(`"event":"app.grant".*${privileged}: privileged`));
+  const removed = await api.call('DELETE', `/api/v1/apps/${privileged}`, { confirm: privileged, purge: true });
+  assert.is(removed.status, 202, JSON.stringify(removed.body));
+  await waitFor(async () => ((await api.call('GET', `/api/v1/jobs/${removed.body.job.id}`)).body.status !== 'running' ? true : undefined), 180_000, 'the uninstall job');
 });
 
 test.run();

@@ -12,8 +12,12 @@ type Action = 'start' | 'stop' | 'restart';
 export function AppActions({ app, busy, onJob, children }: { app: AppView; busy?: boolean; onJob?: (job: JobRecord) => void; children?: ComponentChildren }) {
   const { busy: sending, error, run } = useAction<Action>();
   const allowed = actionsFor(app, busy || sending !== undefined);
+  // Not onJob?.(await …): an optional call skips its arguments, and the request with them.
   const send = (action: Action) =>
-    run(action, async () => onJob?.((await api.post<{ job: JobRecord }>(`/api/v1/apps/${seg(app.name)}/${action}`)).job));
+    run(action, async () => {
+      const { job } = await api.post<{ job: JobRecord }>(`/api/v1/apps/${seg(app.name)}/${action}`);
+      onJob?.(job);
+    });
   const button = (action: Action, label: string) => (
     <Button variant="secondary" disabled={!allowed[action]} busy={sending === action} onClick={() => send(action)}>
       {label}
