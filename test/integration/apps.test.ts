@@ -47,7 +47,8 @@ async function openManager(): Promise<AppManager> {
     logger,
     superviseIntervalMs: 300,
     healthIntervalMs: 500,
-    restart: { initialMs: 300, maxMs: 5000, stableMs: 10_000 },
+    // Long enough that the failed state between the crash and the restart is seen on a busy engine.
+    restart: { initialMs: 1500, maxMs: 5000, stableMs: 10_000 },
   });
   manager.subscribe((event) => events.push(event));
   await manager.open();
