@@ -42,7 +42,8 @@ async function openManager(): Promise<AppManager> {
   });
   manager = new AppManager({
     store,
-    engine: new Engine({ docker: podman.docker, logger, stopTimeoutS: 2 }),
+    // Marked as this run's, so its reconciles never take another suite's apps on the shared engine for strays.
+    engine: new Engine({ docker: podman.docker, logger, stopTimeoutS: 2, instance: `apps-test-${podman.prefix}`, adopts: (app) => app.startsWith(podman.prefix) }),
     volumes: new FolderAppVolumes(path.join(dir, 'volumes')),
     logger,
     superviseIntervalMs: 300,
