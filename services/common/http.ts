@@ -144,6 +144,8 @@ function send(res: http.ServerResponse, reply: Reply, headOnly: boolean): void {
 /** A streamed body (logs): piped with backpressure, ended when the client goes away. */
 function sendStream(res: http.ServerResponse, reply: Reply, body: Readable, headOnly: boolean): void {
   res.writeHead(reply.status ?? 200, { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...reply.headers });
+  // A followed log may stay silent for long: the head goes out now, not with the first line.
+  res.flushHeaders();
   if (headOnly) {
     body.destroy();
     res.end();

@@ -135,6 +135,13 @@ test('install from a spec: running, served on a loopback host-bind port, data in
   }
   assert.match(streamed, 'response:404', `the app's new line arrives on the followed log: ${JSON.stringify(streamed.slice(-300))}`);
   assert.match(streamed, /^[\s\S]*response:200[\s\S]*response:404/, 'after the last line before it (tail=1)');
+  // With nothing to send yet (tail=0 of a quiet app) the response still starts at once: Podman
+  // holds its head until the first line, and a proxy in between would time out waiting for it.
+  const asked = Date.now();
+  const quiet = await fetch(`${api}/api/v1/apps/${app}/logs?tail=0&follow=true`, { headers: { cookie }, signal: AbortSignal.timeout(10_000) });
+  assert.is(quiet.status, 200);
+  assert.ok(Date.now() - asked < 3000, `the followed log of a quiet app answered after ${Date.now() - asked} ms`);
+  await quiet.body?.cancel();
   const stats = await call('GET', `/api/v1/apps/${app}/stats`);
   assert.is(stats.status, 200);
   assert.type(stats.body.memoryBytes, 'number');

@@ -382,15 +382,24 @@ export class Engine {
   async logs(name: string, options: LogOptions): Promise<Readable> {
     const container = this.docker.getContainer(name);
     const common = { stdout: true, stderr: true, timestamps: true, ...(options.tail === undefined ? {} : { tail: options.tail }) } as const;
-    const raw: NodeJS.ReadableStream = options.follow
-      ? await this.call(`logs of ${name}`, () => container.logs({ ...common, follow: true }))
-      : PassThrough.from([await this.call(`logs of ${name}`, () => container.logs({ ...common, follow: false }))]);
     const out = new PassThrough();
-    this.docker.modem.demuxStream(raw, out, out);
-    raw.on('end', () => out.end());
-    raw.on('error', (err) => out.destroy(err));
-    // A client that goes away must not leave the engine's follow stream open.
-    out.on('close', () => (raw as Readable).destroy?.());
+    const attach = (raw: NodeJS.ReadableStream) => {
+      // A client that went away, or goes away later, must not leave the engine's stream open.
+      if (out.destroyed) return (raw as Readable).destroy?.();
+      this.docker.modem.demuxStream(raw, out, out);
+      raw.on('end', () => out.end());
+      raw.on('error', (err) => out.destroy(err));
+      out.on('close', () => (raw as Readable).destroy?.());
+    };
+    if (!options.follow) {
+      attach(PassThrough.from([await this.call(`logs of ${name}`, () => container.logs({ ...common, follow: false }))]));
+      return out;
+    }
+    // Podman answers a follow request only once the container writes something. Check the container
+    // now (a missing one is a 404 here), then hand the stream back at once, so the response starts
+    // and a proxy in between does not time out waiting for a silent app's first line.
+    await this.call(`logs of ${name}`, () => container.inspect());
+    this.call(`logs of ${name}`, () => container.logs({ ...common, follow: true })).then(attach, (err: Error) => out.destroy(err));
     return out;
   }
 
