@@ -289,7 +289,7 @@ test('update to a new revision with the diff first, then revert to the old one a
   await update.getByRole('button', { name: 'Preview the update' }).click();
   const changes = update.locator('table.changes');
   await changes.waitFor();
-  const imageRow = changes.locator('tr', { hasText: /^services\[0\]\.image/ });
+  const imageRow = changes.locator('tr', { hasText: /^services\.app\.image/ });
   assert.match(await imageRow.innerText(), new RegExp(`${pulledImage.replace(/[.]/g, '\\.')}\\s+${secondImage.replace(/[.]/g, '\\.')}`));
   await checkScreen(page, 'app-update-preview');
   await update.getByRole('button', { name: 'Update to revision 2' }).click();
