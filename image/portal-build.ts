@@ -16,7 +16,7 @@ export const FIRST_LOAD_GZIP_GOAL_BYTES = 150 * 1024;
 const TYPES: Record<string, string> = { '.svg': 'image/svg+xml', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
 
 export interface PortalBuild extends PortalBundle {
-  /** gzip bytes of what the shell loads before any lazy chunk: the main script and its style sheet. */
+  /** gzip bytes of what the shell loads before any screen's lazy chunk: main, its static imports, the style sheet. */
   firstLoadGzipBytes: number;
 }
 
@@ -57,7 +57,16 @@ export async function buildPortal(): Promise<PortalBuild> {
     `<script type="module" src="${mainPath}"></script>`,
   ].filter(Boolean).join('\n');
   const shell = asset('/', Buffer.from(template.replace('<!-- portal assets -->', tags)), '.html');
-  const firstLoad = assets.filter((a) => a.path === mainPath || a.path === cssPath);
+  // What the browser fetches before any screen's own chunk: main, what main imports statically, its CSS.
+  const eager = new Set<string>();
+  const visit = (out: string) => {
+    if (eager.has(out)) return;
+    eager.add(out);
+    for (const imported of outputs[out]?.imports ?? []) if (imported.kind === 'import-statement') visit(imported.path);
+  };
+  visit(mainOut);
+  const eagerPaths = new Set([...eager].map((out) => ASSET_PREFIX + path.relative(outdir, path.resolve(out))));
+  const firstLoad = assets.filter((a) => eagerPaths.has(a.path) || a.path === cssPath);
   return { shell, assets, firstLoadGzipBytes: firstLoad.reduce((sum, a) => sum + Buffer.from(a.gzip, 'base64').length, 0) };
 }
 
