@@ -71,7 +71,12 @@ test('the image boots to a ready Piccolo with the setup wizard served', async ()
     const wizard = await httpStatus(g.portalUrl, 10_000);
     assert.is(wizard?.status, 200, 'GET / on the portal port');
     assert.match(wizard?.type ?? '', /text\/html/, 'wizard page is HTML');
-    assert.match(wizard?.body ?? '', /Welcome to Piccolo OS/, 'the setup wizard, served through the proxy');
+    // The portal's shell, which draws the wizard in the browser, and the script it names.
+    const script = /<script type="module" src="(\/assets\/main\.[A-Z0-9]+\.js)">/.exec(wizard?.body ?? '')?.[1];
+    assert.ok(script, `the portal shell, served through the proxy: ${wizard?.body?.slice(0, 300)}`);
+    const code = await httpStatus(new URL(script!, g.portalUrl).href, 10_000);
+    assert.is(code?.status, 200, 'the portal script through the proxy');
+    assert.match(code?.type ?? '', /javascript/, 'the portal script is JavaScript');
     assert.match(await readFile(g.serialLog, 'utf8'), /Piccolo OS setup claim code: [A-Z2-9]{5}-[A-Z2-9]{5}/, 'claim code on the console');
 
     const health = report.times.get('piccolo-health');

@@ -63,17 +63,22 @@ test('daemon, proxy and tunnel report in; the device turns ready and says so', a
   await health.notified('STATUS=ready');
 });
 
-test('daemon serves the wizard page and its version', async () => {
+test('daemon serves the portal shell, its script and its version', async () => {
   const daemon = running.find((p) => p.service === 'daemon')!;
   const base = `http://${await daemon.address('http')}`;
   const page = await fetch(base + '/');
   assert.is(page.status, 200);
   assert.match(page.headers.get('content-type')!, /text\/html/);
   assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/);
-  assert.match(await page.text(), /Welcome to Piccolo OS/);
-  const script = await fetch(base + '/portal.js');
+  // The shell: the portal draws the wizard in the browser from the script it names.
+  const shell = await page.text();
+  assert.match(shell, /<title>Piccolo OS<\/title>/);
+  const src = /<script type="module" src="(\/assets\/main\.[A-Z0-9]+\.js)">/.exec(shell)?.[1];
+  assert.ok(src, 'the shell names its script');
+  const script = await fetch(base + src);
+  assert.is(script.status, 200);
   assert.match(script.headers.get('content-type')!, /javascript/);
-  assert.match(await script.text(), /api\('POST', '\/api\/v1\/setup\/claim'/);
+  assert.ok((await script.text()).length > 1000, 'the script has a body');
   const version = await getJson(base + '/api/v1/version');
   assert.equal({ ...version.body, node: undefined }, { name: 'piccolod', version: '0.1.0', api: 'v1', node: undefined });
   assert.is((await getJson(base + '/api/v1/nothing')).status, 404);
