@@ -7,14 +7,14 @@
 // page for a name no app answers at.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
-import { ApiSession } from '../support/api-session.js';
-import { checkScreen, launchChromium, TEST_PASSWORD } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
+import type { ApiSession } from '../support/api-session.js';
+import { checkScreen, launchChromium, startDeviceBehindProxy, TEST_PASSWORD } from '../support/portal.js';
+import { removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-gate-'));
@@ -68,15 +68,8 @@ async function setUp(): Promise<void> {
   podman = await startPodman();
   app = `${podman.prefix}gated`;
   const image = await podman.buildHttpdImage('gate', `<!doctype html><html lang="en"><title>gated</title><h1>${APP_TEXT}</h1></html>`);
-  const internalSocket = path.join(dir, 'internal.sock');
-  ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
   // The portal through the proxy on a port that is not 80, and no PICCOLO_PROXY_LOGIN_URL: as `make run` has it.
-  ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir));
-  await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
-  api = new ApiSession(portal);
-  const claim = await api.call('POST', '/api/v1/setup/claim', { claimCode: readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim() });
-  assert.is((await api.call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: TEST_PASSWORD, recoveryKeySaved: true })).status, 201);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  ({ daemon, proxy, portal, api } = await startDeviceBehindProxy(dir, stateDir, podman.socketPath));
   const install = await api.call('POST', '/api/v1/apps', { spec: [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http'].join('\n') });
   assert.is(install.status, 202, JSON.stringify(install.body));
   await jobDone(install.body.job);

@@ -11,8 +11,8 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
-import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
+import { checkScreen, launchChromium, signedInPage, startDeviceBehindProxy } from '../support/portal.js';
+import { removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-terminal-'));
@@ -38,11 +38,7 @@ test.before(async () => {
     podman = await startPodman();
     app = `${podman.prefix}shell`;
     const image = await podman.buildHttpdImage('shell', '<h1>terminal test</h1>');
-    const internalSocket = path.join(dir, 'internal.sock');
-    ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
-    ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir));
-    api = await setUpDevice(portal, stateDir);
-    await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+    ({ daemon, proxy, portal, api } = await startDeviceBehindProxy(dir, stateDir, podman.socketPath));
     const install = await api.call('POST', '/api/v1/apps', { spec: `name: ${app}\nimage: ${image}\nlisteners:\n  - name: web\n    guest_port: 80\n    protocol: http\n` });
     assert.is(install.status, 202, JSON.stringify(install.body));
     await waitFor(async () => ((await api.call('GET', `/api/v1/apps/${app}`)).body.state === 'running' ? true : undefined), 60_000, 'app running');

@@ -9,6 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { REPO_ROOT } from '../../image/bundle.js';
 import { ApiSession } from './api-session.js';
 import { launchChromium } from './browser.js';
+import { startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from './processes.js';
 
 export const SCREENSHOT_DIR = process.env.PICCOLO_SCREENSHOT_DIR ?? path.join(REPO_ROOT, 'build', 'test-artifacts', 'portal');
 export const CHECK_WIDTHS = [360, 390, 1280] as const;
@@ -102,6 +103,29 @@ export async function signedInPage(browser: Browser, base: string, api: ApiSessi
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
   return page;
+}
+
+export interface DeviceBehindProxy {
+  daemon: ServiceProcess;
+  proxy: ServiceProcess;
+  /** The portal's URL through the proxy, as a browser on the network reaches it. */
+  portal: string;
+  /** Signed in by setup; the apps API answers. */
+  api: ApiSession;
+}
+
+/**
+ * The daemon on a test Podman behind the real proxy, claimed and set up over the API, once its apps
+ * API answers. `dir` holds the sockets and the proxy's certificates; `stateDir` the daemon's state.
+ */
+export async function startDeviceBehindProxy(dir: string, stateDir: string, podmanSocket: string, env: { daemon?: Record<string, string>; proxy?: Record<string, string> } = {}): Promise<DeviceBehindProxy> {
+  const internalSocket = path.join(dir, 'internal.sock');
+  const { proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podmanSocket, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket, ...env.daemon });
+  const { proc: proxy, portal } = await startTestProxy(internalSocket, dir, env.proxy);
+  await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
+  const api = await setUpDevice(portal, stateDir);
+  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  return { daemon, proxy, portal, api };
 }
 
 export { launchChromium };
