@@ -16,8 +16,8 @@ import { promisify } from 'node:util';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
-import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
+import { checkScreen, launchChromium, signedInPage, startDeviceBehindProxy } from '../support/portal.js';
+import { removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -97,12 +97,8 @@ test.before(async () => {
   await maker.commit({ repo: `localhost/${podman.prefix}-fails`, tag: '1' });
   await maker.remove({ force: true });
 
-  const internalSocket = path.join(dir, 'internal.sock');
   // Stats every 2 s instead of 30, so the charts have samples during the test.
-  ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket, PICCOLO_STATS_INTERVAL_MS: '2000' }));
-  ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir));
-  api = await setUpDevice(portal, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  ({ daemon, proxy, portal, api } = await startDeviceBehindProxy(dir, stateDir, podman.socketPath, { daemon: { PICCOLO_STATS_INTERVAL_MS: '2000' } }));
   browser = await launchChromium();
   page = await signedInPage(browser, portal, api);
   // Requests that break off are worth knowing when a step times out (log streams end on purpose: not those).

@@ -16,9 +16,9 @@ import type { Browser, Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
-import { checkScreen, launchChromium, setUpDevice, signedInPage, TEST_PASSWORD } from '../support/portal.js';
+import { checkScreen, launchChromium, signedInPage, startDeviceBehindProxy, TEST_PASSWORD } from '../support/portal.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { ServiceProcess, removeTestDir, startTestDaemon, startTestProxy, waitFor } from '../support/processes.js';
+import { ServiceProcess, removeTestDir, waitFor } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-portal-system-'));
 const stateDir = path.join(dir, 'state');
@@ -50,20 +50,12 @@ async function setUp(): Promise<void> {
   podman = await startPodman();
   app = `${podman.prefix}site`;
   const image = await podman.buildHttpdImage('site', '<!doctype html><html lang="en"><title>site</title><h1>the site app</h1></html>');
-  const internalSocket = path.join(dir, 'internal.sock');
-  ({ proc: daemon } = await startTestDaemon(stateDir, {
-    PICCOLO_PODMAN_SOCKET: podman.socketPath,
-    PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket,
-    PICCOLO_HEALTH_SOCKET: healthSocket,
-    PICCOLO_HEALTH_URL: healthUrl,
-    PICCOLO_METRICS_INTERVAL_MS: '1000',
-  }));
   // The portal through the proxy, as a browser on the network reaches it: the apps' public ports
   // are then on the same host, and the proxy hands the device CA to the daemon.
-  ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir, { PICCOLO_HEALTH_SOCKET: healthSocket }));
-  await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
-  api = await setUpDevice(portal, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  ({ daemon, proxy, portal, api } = await startDeviceBehindProxy(dir, stateDir, podman.socketPath, {
+    daemon: { PICCOLO_HEALTH_SOCKET: healthSocket, PICCOLO_HEALTH_URL: healthUrl, PICCOLO_METRICS_INTERVAL_MS: '1000' },
+    proxy: { PICCOLO_HEALTH_SOCKET: healthSocket },
+  }));
   const install = await api.call('POST', '/api/v1/apps', { spec: [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http'].join('\n') });
   assert.is(install.status, 202, JSON.stringify(install.body));
   await jobDone(api, install.body.job);
