@@ -202,6 +202,8 @@ export class FrontDoor implements Module {
     let served: ServedRoute | undefined;
     // No port: the tunnel's TLS ingress (a unix socket), which routes by name as the portal port does.
     if (port === undefined || this.options.portalPorts.has(port)) {
+      // Before the daemon's first table the proxy knows neither the portal nor the apps: "starting", not "no app here".
+      if (routing.rev === undefined) return { problem: STARTING };
       const host = hostName(req.headers.host ?? '');
       const match = routing.forHost(host);
       if (match.kind === 'portal') return { portal: match.upstream };
@@ -232,6 +234,7 @@ export class FrontDoor implements Module {
   }
 }
 
+const STARTING: Problem = { status: 503, headers: { 'retry-after': '2' }, title: 'Starting', message: 'the device is starting: its portal is not up yet', advice: 'This page will work in a few seconds. Reload it.' };
 const PROXY_FAILED: Problem = { status: 500, title: 'Something went wrong', message: 'the proxy failed on this request', advice: 'Try again. If it keeps happening, restart the device.' };
 
 function ignore(): void {}

@@ -68,8 +68,11 @@ test('the image boots to a ready Piccolo with the setup wizard served', async ()
     const ready = await httpStatus(`${g.healthUrl}/health/ready`);
     assert.is(ready?.status, 200, '/health/ready through the forwarded port');
 
-    const wizard = await httpStatus(g.portalUrl, 10_000);
-    assert.is(wizard?.status, 200, 'GET / on the portal port');
+    // The proxy may be ready before the daemon's first route table reaches it (it answers 503 "starting" then).
+    let wizard: Awaited<ReturnType<typeof httpStatus>>;
+    await waitFor(async () => (wizard = await httpStatus(g.portalUrl, 10_000))?.status === 200, 60_000, 'GET / on the portal port 200', 1000).catch((error) => {
+      throw new Error(`${error.message}; last answer ${wizard?.status}: ${wizard?.body?.slice(0, 300)}`);
+    });
     assert.match(wizard?.type ?? '', /text\/html/, 'wizard page is HTML');
     // The portal's shell, which draws the wizard in the browser, and the script it names.
     const script = /<script type="module" src="(\/assets\/main\.[A-Z0-9]+\.js)">/.exec(wizard?.body ?? '')?.[1];

@@ -76,6 +76,18 @@ test('the portal port routes by host name: app names, port labels, the device it
   assert.match(JSON.parse(unknownJson.body).error.message, /no route/);
 });
 
+test('before the daemon hands over its first table, the portal port says "starting" (503, Retry-After), not "no app here"', async () => {
+  const early = await startProxy({ PICCOLO_PROXY_DAEMON_SOCKET: '/run/piccolo-test-no-daemon/internal.sock' });
+  try {
+    const answer = await get(early.portalPort, '/', { host: '127.0.0.1', accept: 'text/html' });
+    assert.is(answer.status, 503);
+    assert.is(answer.headers['retry-after'], '2');
+    assert.match(answer.body, /starting/i);
+  } finally {
+    await early.stop();
+  }
+});
+
 test('bodies stream both ways: a 20 MiB upload reaches the app, a 20 MiB download reaches the client', async () => {
   const big = http.createServer((req, res) => {
     let n = 0;
