@@ -107,7 +107,12 @@ export class AppsHost implements Module {
       store: vault.controlStore,
       engine,
       logger: logger.child({ module: 'apps' }),
-      volumes: { ensure: (app) => vault.ensureAppVolume(app), remove: (app) => vault.removeAppVolume(app), close: (app) => vault.closeAppVolume(app) },
+      volumes: {
+        ensure: (app) => vault.ensureAppVolume(app),
+        remove: (app) => vault.removeAppVolume(app),
+        close: (app) => vault.closeAppVolume(app),
+        media: (folder) => vault.ensureMediaFolder(folder),
+      },
       health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },
       effectiveRun: leadership.effectiveRun,
     });

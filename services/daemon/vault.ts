@@ -3,7 +3,7 @@
 // reports each of them to the health service.
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ConflictError, LockedError, UnavailableError } from '../common/errors.js';
+import { BadRequestError, ConflictError, LockedError, UnavailableError } from '../common/errors.js';
 import { syncDirectory } from '../common/durable.js';
 import type { HealthReporter } from '../common/health-report.js';
 import type { Module } from '../common/lifecycle.js';
@@ -19,6 +19,10 @@ export type VaultState = 'unclaimed' | 'locked' | 'unlocked' | 'failed';
 
 /** Volumes every device has; apps get their own later. */
 const SYSTEM_VOLUMES = ['bootstrap', 'control'] as const;
+/** The shared media folders' volume (ensureMediaFolder). */
+const MEDIA_VOLUME = 'media';
+/** As the app spec's mediaName: a plain folder name, never a path. */
+const MEDIA_FOLDER = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
 
 export interface VaultOptions {
   stateDir: string;
@@ -221,6 +225,34 @@ export class Vault implements Module {
       if (!(await this.volumes.status(volume)).exists) await this.volumes.create(volume, passphrase);
       return (await this.volumes.mount(volume, passphrase, { readOnly: false })).mountpoint;
     });
+  }
+
+  /**
+   * A shared media folder (Media, Downloads...) that apps are granted: a folder of the one shared
+   * `media` volume, gocryptfs like the apps' own, so shared files are as encrypted at rest as app
+   * data and lock with the device. One volume for all of them (not one per folder) because a
+   * folder is only a name the apps agree on; the volume is made, and the folder in it, on the
+   * first app granted it.
+   */
+  async ensureMediaFolder(folder: string): Promise<string> {
+    if (!MEDIA_FOLDER.test(folder)) throw new BadRequestError(`media folder ${JSON.stringify(folder)}: must be a folder name such as Media or Downloads`);
+    return this.queue.run(async () => {
+      this.assertUnlocked();
+      const passphrase = await this.keyring.volumePassphrase(this.dataKey!, MEDIA_VOLUME);
+      if (!(await this.volumes.status(MEDIA_VOLUME)).exists) await this.volumes.create(MEDIA_VOLUME, passphrase);
+      const dir = path.join((await this.volumes.mount(MEDIA_VOLUME, passphrase, { readOnly: false })).mountpoint, folder);
+      await mkdir(dir, { recursive: true });
+      return dir;
+    });
+  }
+
+  /** The shared media folders made so far (their names), without mounting anything: [] while locked or before the first grant. */
+  async mediaFolders(): Promise<string[]> {
+    if (this.state !== 'unlocked') return [];
+    const status = await this.volumes.status(MEDIA_VOLUME);
+    if (!status.mounted) return [];
+    const entries = await readdir(status.mountpoint, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() && MEDIA_FOLDER.test(entry.name)).map((entry) => entry.name).sort();
   }
 
   /** Unmounts an app's volume, keeping its data (an uninstall without purge): it stays encrypted until reinstalled. */

@@ -17,8 +17,11 @@ import { InvalidVolumeNameError, VolumeBusyError, VolumeError, VolumeExistsError
 import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mountinfo.js';
 import { KeyedSerialQueue } from '../../common/serial-queue.js';
 
-/** bootstrap, control, or app-<name>; lowercase letters and digits, single dashes, at most 63 characters. */
-const VOLUME_NAME = /^(?:bootstrap|control|app-[a-z0-9]+(?:-[a-z0-9]+)*)$/;
+/**
+ * bootstrap, control, media (the shared folders apps are granted), or app-<name>; lowercase
+ * letters and digits, single dashes, at most 63 characters.
+ */
+const VOLUME_NAME = /^(?:bootstrap|control|media|app-[a-z0-9]+(?:-[a-z0-9]+)*)$/;
 const MAX_NAME_LENGTH = 63;
 
 export function validateVolumeName(name: string): void {

@@ -1,0 +1,119 @@
+// Shared media folders over the API, end to end: a compose bind mount of /DATA/Media and a spec's
+// media mount are the same named device folder, inside the encrypted `media` volume; two apps
+// granted it see each other's files, an app without the grant is refused. Real daemon bundle,
+// real Podman, real gocryptfs.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import type { ApiSession } from '../support/api-session.js';
+import { jobDone } from '../support/jobs.js';
+import { startPodman, type TestPodman } from '../support/podman.js';
+import { setUpDevice } from '../support/portal.js';
+import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-storage-'));
+const stateDir = path.join(dir, 'state');
+let podman: TestPodman;
+let daemon: ServiceProcess;
+let api: ApiSession;
+let image = '';
+let writer = '';
+let reader = '';
+/** Written by the writer app into the shared folder; a word no file system holds by chance. */
+const SECRET_LINE = `shared-by-writer-${Date.now().toString(36)}`;
+
+/** The writer: a spec with a media mount; it writes its line into Media/notes/, then serves. */
+const writerSpec = () =>
+  [
+    `name: ${writer}`,
+    'services:',
+    '  web:',
+    `    image: ${image}`,
+    `    command: [sh, -c, "echo ${SECRET_LINE} > /shared/notes/from-writer.txt && exec httpd -f -p 80 -h /www"]`,
+    '    mounts:',
+    '      - { media: Media, container: /shared }',
+    '      - { media: Media, subpath: notes, container: /shared/notes }',
+    'listeners:',
+    '  - { name: web, guest_port: 80, protocol: http }',
+  ].join('\n');
+
+/** The reader: a compose file whose /DATA/Media bind mount is the same folder, served read only. */
+const readerCompose = () => ['services:', '  web:', `    image: ${image}`, '    ports: ["8080:80"]', '    volumes:', '      - /DATA/Media:/www:ro'].join('\n');
+
+async function hostPort(app: string): Promise<number> {
+  return (await api.call('GET', `/api/v1/apps/${app}`)).body.services[0].hostBindPort;
+}
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  podman = await startPodman();
+  writer = `${podman.prefix}mwriter`;
+  reader = `${podman.prefix}mreader`;
+  image = await podman.buildHttpdImage('media', '<h1>media</h1>');
+  let base: string;
+  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
+  api = await setUpDevice(base, stateDir);
+  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+});
+
+test.after(async () => {
+  await daemon?.kill('SIGTERM');
+  await podman?.stop();
+  removeTestDir(dir);
+});
+
+test('a media mount without the grant: 403 permission_required naming the folder; nothing installed', async () => {
+  const refused = await api.call('POST', '/api/v1/apps', { compose: readerCompose(), name: reader });
+  assert.is(refused.status, 403, JSON.stringify(refused.body));
+  assert.is(refused.body.error.code, 'permission_required');
+  assert.equal(refused.body.error.details.map((p: any) => [p.id, p.items]), [['media', ['Media']]]);
+  assert.is((await api.call('GET', `/api/v1/apps/${reader}`)).status, 404);
+});
+
+test('granted: the writer installs, and its file lands in the shared folder, encrypted on disk', async () => {
+  const installed = await api.call('POST', '/api/v1/apps', { spec: writerSpec(), grants: ['media'], confirm: writer });
+  assert.is(installed.status, 202, JSON.stringify(installed.body));
+  await jobDone(api, installed.body.job, 180_000);
+  const view = await api.call('GET', `/api/v1/apps/${writer}`);
+  assert.is(view.body.state, 'running', JSON.stringify(view.body));
+  assert.equal(view.body.granted, ['media']);
+  // The folder is in the shared gocryptfs volume: the plain line is not on disk outside its mount.
+  const mounted = await waitFor(async () => {
+    const out = execFileSync('grep', ['-rl', SECRET_LINE, path.join(stateDir, 'volumes', 'media', 'mnt')], { encoding: 'utf8' }).trim();
+    return out || undefined;
+  }, 30_000, 'the writer writes its line');
+  assert.match(mounted, /notes\/from-writer\.txt$/);
+  const cipher = path.join(stateDir, 'volumes', 'media', 'cipher');
+  assert.ok(execFileSync('ls', [cipher], { encoding: 'utf8' }).includes('gocryptfs.conf'));
+  let plainOnDisk = '';
+  try {
+    plainOnDisk = execFileSync('grep', ['-rl', SECRET_LINE, cipher], { encoding: 'utf8' });
+  } catch {
+    // grep exits 1 when nothing matches: what should happen.
+  }
+  assert.is(plainOnDisk, '', 'the shared file is stored encrypted');
+});
+
+test('a second app granted the same folder (from compose /DATA/Media) sees the first app\'s file', async () => {
+  const installed = await api.call('POST', '/api/v1/apps', { compose: readerCompose(), name: reader, grants: ['media'], confirm: reader });
+  assert.is(installed.status, 202, JSON.stringify(installed.body));
+  await jobDone(api, installed.body.job, 180_000);
+  const port = await hostPort(reader);
+  const text = await waitFor(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/notes/from-writer.txt`).catch(() => undefined);
+    return res?.ok ? res.text() : undefined;
+  }, 30_000, 'the reader serves the writer\'s file');
+  assert.is(text.trim(), SECRET_LINE);
+  const containers = await podman.docker.listContainers({ all: true, filters: { label: [`piccolo.app=${reader}`] } });
+  const inspect = await podman.docker.getContainer(containers[0]!.Id).inspect();
+  const mount = inspect.Mounts.find((m: any) => m.Destination === '/www');
+  assert.ok(mount, JSON.stringify(inspect.Mounts));
+  assert.is(mount!.RW, false, 'the compose :ro stays read only');
+  assert.is(mount!.Source, path.join(stateDir, 'volumes', 'media', 'mnt', 'Media'));
+});
+
+test.run();
