@@ -184,6 +184,44 @@ test('stop, start, restart, update, history and revert over HTTP: each a job, th
   await waitFor(async () => ((await page(await hostPort()).catch(() => '')).includes('hello from the app') ? true : undefined), 20_000, 'the first version back');
 });
 
+test('two installs at once whose host names clash: one wins, the other is a 409 naming the name; nothing of it is left', async () => {
+  // web-<P>q-<P>r is the host label of listener "web" of app "<P>q-<P>r" and of listener
+  // "web-<P>q" of app "<P>r": the proxy could route that name to only one of them.
+  const P = podman.prefix;
+  const [long, short] = [`${P}q-${P}r`, `${P}r`];
+  const label = `web-${P}q-${P}r`;
+  const specOf = (name: string, listener: string) => `name: ${name}\nimage: ${image}\nlisteners:\n  - name: ${listener}\n    guest_port: 80\n    protocol: http\n`;
+  const jobsBefore = (await call('GET', '/api/v1/jobs')).body.jobs.length;
+  const answers = await Promise.all([call('POST', '/api/v1/apps', { spec: specOf(long, 'web') }), call('POST', '/api/v1/apps', { spec: specOf(short, `web-${P}q`) })]);
+  assert.equal(answers.map((a) => a.status).sort(), [202, 409], JSON.stringify(answers.map((a) => a.body)));
+  const winner = answers[0]!.status === 202 ? long : short;
+  const loser = winner === long ? short : long;
+  const refused = answers.find((a) => a.status === 409)!.body.error;
+  assert.is(refused.code, 'conflict');
+  assert.ok(refused.message.includes(`host name ${label}`), refused.message);
+  assert.ok(refused.message.includes(winner), `names the app that holds it: ${refused.message}`);
+  assert.is((await jobDone(answers.find((a) => a.status === 202)!.body.job)).status, 'succeeded');
+  assert.is((await call('GET', `/api/v1/apps/${loser}`)).status, 404, 'the loser is not installed');
+  const jobs = (await call('GET', '/api/v1/jobs')).body.jobs;
+  assert.is(jobs.length, jobsBefore + 1, 'one job: the winner\'s');
+  assert.not.ok(jobs.some((job: any) => job.app === loser), 'no job for the loser');
+  assert.equal(await podman.docker.listContainers({ all: true, filters: { name: [`piccolo-${loser}`] } }).then((list) => list.filter((c) => c.Names.includes(`/piccolo-${loser}`))), []);
+  // An update is checked in its commit too: the loser, installed under another listener name, may not take the label by an update.
+  const other = loser === short ? specOf(short, 'site') : specOf(long, 'site');
+  const install = await call('POST', '/api/v1/apps', { spec: other });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  assert.is((await jobDone(install.body.job)).status, 'succeeded');
+  const update = await call('PUT', `/api/v1/apps/${loser}`, { spec: loser === short ? specOf(short, `web-${P}q`) : specOf(long, 'web') });
+  assert.is(update.status, 409, JSON.stringify(update.body));
+  assert.ok(update.body.error.message.includes(`host name ${label}`), update.body.error.message);
+  assert.is((await call('GET', `/api/v1/apps/${loser}/history`)).body.history.length, 1, 'the update left no revision behind');
+  for (const name of [long, short]) {
+    const removal = await call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: true });
+    assert.is(removal.status, 202, JSON.stringify(removal.body));
+    assert.is((await jobDone(removal.body.job)).status, 'succeeded');
+  }
+});
+
 test('uninstall needs the app name typed as confirmation; purge removes the data', async () => {
   const unconfirmed = await call('DELETE', `/api/v1/apps/${app}`, { confirm: 'yes' });
   assert.is(unconfirmed.status, 400);

@@ -22,6 +22,7 @@ import { HealthProbe } from './health-probe.js';
 import { JobBook } from './jobs.js';
 import { dependentsOf, withDependencies } from './order.js';
 import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
+import { assertHostLabelsFree } from './routes-from-apps.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
@@ -185,7 +186,7 @@ export class AppManager {
     return this.startJob(spec.name, 'install', async (draft) => {
       if (draft.apps[spec.name]) throw new AppExistsError(spec.name);
       checkDependencies({ ...specsOf(draft), [spec.name]: spec });
-      assertContainerNamesFree(draft, spec);
+      assertNamesFree(draft, spec);
       const now = this.timestamp();
       draft.apps[spec.name] = {
         spec,
@@ -561,7 +562,7 @@ export class AppManager {
     const record = this.mustExist(draft, name);
     if (spec.name !== name) throw new AppNotFoundError(spec.name);
     checkDependencies({ ...specsOf(draft), [name]: spec });
-    assertContainerNamesFree(draft, spec);
+    assertNamesFree(draft, spec);
     const previous: AppRevision = { revision: record.revision, spec: record.spec, at: record.updatedAt };
     if (record.images) previous.images = record.images;
     if (record.granted) previous.granted = record.granted;
@@ -632,6 +633,16 @@ export class AppManager {
   private enqueue(work: () => Promise<void>): Promise<void> {
     return this.queue.run(work).catch((err) => this.options.logger.error('app work failed', { err }));
   }
+}
+
+/**
+ * The names an app takes that others may already hold: its containers' and its listeners' host
+ * names. Checked in the same store commit that records the app, so two installs at once cannot
+ * both pass (the commits are serialized, and each sees the other's result).
+ */
+function assertNamesFree(draft: ControlDocument, spec: AppSpec): void {
+  assertContainerNamesFree(draft, spec);
+  assertHostLabelsFree(spec, Object.entries(draft.apps).map(([name, record]) => ({ name, spec: record.spec })));
 }
 
 /**

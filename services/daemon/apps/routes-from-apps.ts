@@ -22,9 +22,13 @@ export function assertHostLabelsFree(spec: Pick<AppSpec, 'name' | 'listeners'>, 
   }
   const clashes = spec.listeners
     .map((listener, i) => ({ i, label: hostLabel(spec.name, listener.name) }))
-    .filter(({ label }) => taken.has(label))
-    .map(({ i, label }) => `listeners[${i}].name: its host name ${label} is already used by ${taken.get(label)}`);
-  if (clashes.length) throw new ConflictError('the app would share a host name with another app', clashes);
+    .filter(({ label }) => taken.has(label));
+  if (!clashes.length) return;
+  const [first] = clashes;
+  throw new ConflictError(
+    `the app would share the host name ${first!.label} with ${taken.get(first!.label)}`,
+    clashes.map(({ i, label }) => `listeners[${i}].name: its host name ${label} is already used by ${taken.get(label)}`),
+  );
 }
 
 export function routesFromApps(apps: readonly AppView[], deviceName: string): Route[] {
