@@ -9,17 +9,47 @@ set -euxo pipefail
 
 systemctl set-default multi-user.target
 
+# Every flashed device must get its own identity: the machine-id (journal, DHCP client id, D-Bus)
+# is created at first boot from an empty file, and the random seed is not shipped at all, so no
+# two devices start from the same entropy.
+: > /etc/machine-id
+rm -f /var/lib/systemd/random-seed
+# Debian's D-Bus keeps its own copy unless it is the usual symlink to /etc/machine-id.
+if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
+    rm -f /var/lib/dbus/machine-id
+fi
+
 case ",${kiwi_profiles:-}," in
     *,debian-qemu,*)
         # QEMU's user network hands out its address by DHCP (see debian-qemu/etc/systemd/network).
         systemctl enable systemd-networkd.service
         ;;
     *,microos-*)
+        # zypper's per-install id would be shared by every device as well.
+        rm -f /var/lib/zypp/AnonymousUniqueId
         # transactional-update and rollback need snapper to know the read-only root snapshot.
         if [ "${kiwi_btrfs_root_is_snapshot:-false}" = true ]; then
             cp /usr/share/snapper/config-templates/default /etc/snapper/configs/root
             baseUpdateSysConfig /etc/sysconfig/snapper SNAPPER_CONFIGS root
             sed -i 's/^TIMELINE_CREATE=.*/TIMELINE_CREATE="no"/' /etc/snapper/configs/root
         fi
+        # KIWI writes "ro" for the read-only root snapshot. A plain ro mount makes the whole btrfs
+        # read-only, so /etc, /var, /home (subvolumes of the same filesystem) could not be mounted
+        # read-write. ro=vfs keeps only the root's mount read-only. KIWI runs /etc/fstab.script
+        # chrooted once it has written /etc/fstab (during `system create`), then deletes it.
+        # test/unit/kiwi-profiles.test.ts runs the text between the markers on sample fstabs.
+        cat > /etc/fstab.script <<'FSTAB_SCRIPT'
+#!/bin/sh
+set -eu
+fstab=${FSTAB:-/etc/fstab}
+awk '$2 == "/" && $1 !~ /^#/ {
+    n = split($4, opts, ","); out = ""
+    for (i = 1; i <= n; i++) { if (opts[i] == "ro") opts[i] = "ro=vfs"; out = out (i > 1 ? "," : "") opts[i] }
+    $4 = out
+} { print }' "$fstab" > "$fstab.new"
+mv "$fstab.new" "$fstab"
+FSTAB_SCRIPT
+        chmod 0755 /etc/fstab.script
+        systemctl enable NetworkManager.service
         ;;
 esac
