@@ -26,7 +26,7 @@ import { assertHostLabelsFree } from './routes-from-apps.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
-import { allocateSubnet, DEFAULT_SUBNET_POOL, overlapsAny } from './subnets.js';
+import { allocateSubnet, DEFAULT_SUBNET_POOL, isSubnetTaken, overlapsAny } from './subnets.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
 import { appState, appView, serviceContainers, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
@@ -45,6 +45,8 @@ export interface AppManagerOptions {
   now?: () => number;
   /** A /16 from which each app's network gets a /24. */
   subnetPool?: string;
+  /** Which /24 of the pool each search starts at (default random, so daemons sharing an engine rarely reach for the same one). */
+  subnetStart?: () => number;
   /** How often crashed apps are looked for. */
   superviseIntervalMs?: number;
   healthIntervalMs?: number;
@@ -367,7 +369,7 @@ export class AppManager {
   /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
   private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
     await this.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
-    const failures = await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) });
+    const failures = await this.retryTakenSubnets(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
     for (const name of scope ?? Object.keys(this.doc.apps)) {
       const failure = failures.get(name);
       if (failure) this.failures.set(name, failure.message);
@@ -612,6 +614,25 @@ export class AppManager {
     });
   }
 
+  /**
+   * Another daemon on the engine may make a network on an app's /24 between this one's check
+   * (moveTakenSubnets) and its network's creation: both read the engine's networks, then both
+   * create, and the engine refuses the second. The apps refused that way move to a free /24 and
+   * converge again (their dependents too, skipped for them), a few times at most.
+   */
+  private async retryTakenSubnets(failures: Map<string, Error>, options: Omit<ReconcileOptions, 'scope'>): Promise<Map<string, Error>> {
+    for (let attempt = 1; attempt <= SUBNET_ATTEMPTS; attempt++) {
+      const refused = new Set([...failures].filter(([, err]) => isSubnetTaken(err)).map(([app]) => app));
+      if (!refused.size) break;
+      this.options.logger.warn('the engine refused an app network: its subnet was taken meanwhile; moving and trying again', { apps: [...refused], attempt });
+      await this.moveTakenSubnets(refused);
+      const again = await this.converger.reconcile({ ...options, scope: refused });
+      for (const app of refused) failures.delete(app);
+      for (const [app, err] of again) failures.set(app, err);
+    }
+    return failures;
+  }
+
   private async allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
     const owned = new Set<number>();
     for (const [name, record] of Object.entries(draft.apps)) {
@@ -627,7 +648,7 @@ export class AppManager {
     const hostAddresses = Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.cidr!));
     const taken = [...Object.values(draft.apps).map((record) => record.subnet), ...(await this.options.engine.subnetsInUse()), ...hostAddresses];
     // From a random point: daemons sharing the engine then rarely pick the same /24 at once.
-    return allocateSubnet(this.options.subnetPool ?? DEFAULT_SUBNET_POOL, taken, randomInt(256));
+    return allocateSubnet(this.options.subnetPool ?? DEFAULT_SUBNET_POOL, taken, this.options.subnetStart?.() ?? randomInt(256));
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
@@ -657,6 +678,9 @@ function assertContainerNamesFree(draft: ControlDocument, spec: AppSpec): void {
     if (clash) throw new ConflictError(`the container name ${clash} is taken by app ${other}; rename the app or its service`, { container: clash, app: other });
   }
 }
+
+/** How many times an app whose network the engine refused for its subnet moves and tries again. */
+const SUBNET_ATTEMPTS = 3;
 
 /** An update that failed and was undone: the job failed, the app runs as before. */
 class UpdateRolledBackError extends Error {}

@@ -22,6 +22,15 @@ export function allocateSubnet(pool: string, taken: readonly string[], startAt =
   throw new SubnetsExhaustedError(pool);
 }
 
+/**
+ * The engine refused a network because its subnet is in use: Podman says "subnet 10.201.7.0/24 is
+ * already used on the host or by another config", Docker "Pool overlaps with other one on this
+ * address space". Dependents skipped for such an app carry the same words.
+ */
+export function isSubnetTaken(err: unknown): boolean {
+  return /subnet \S+ is already used|pool overlaps/i.test(err instanceof Error ? err.message : String(err));
+}
+
 /** Whether `cidr` shares an address with any of `others`. */
 export function overlapsAny(cidr: string, others: readonly string[]): boolean {
   return others.some((other) => overlaps(cidr, other));
