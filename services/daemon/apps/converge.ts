@@ -183,7 +183,12 @@ export class Converger {
     const app: DesiredApp = { name, record, imageIds: Object.fromEntries(Object.entries(images).map(([service, image]) => [service, image.id])) };
     if (Object.keys(spec.storage.persistent).length) {
       const volumeDir = await this.options.volumes.ensure(name);
-      for (const volume of Object.keys(spec.storage.persistent)) await mkdir(path.join(volumeDir, volume), { recursive: true });
+      for (const [volume, { size_limit_bytes: limit }] of Object.entries(spec.storage.persistent)) {
+        if (limit === undefined) await mkdir(path.join(volumeDir, volume), { recursive: true });
+        else if (this.options.volumes.limit) await this.options.volumes.limit(name, volume, limit, `storage.persistent.${volume}.size_limit`);
+        // Never silently unlimited: refused here when the device's volumes cannot limit a folder.
+        else throw new Error(`app ${name}: storage.persistent.${volume}.size_limit cannot be enforced by this device's volumes`);
+      }
       for (const mount of spec.services.flatMap((service) => service.mounts)) {
         const subpath = (mount as { subpath?: string }).subpath;
         if (mount.volume !== undefined && subpath && subpath !== '.' && spec.storage.persistent[mount.volume]) await mkdir(path.join(volumeDir, mount.volume, subpath), { recursive: true });

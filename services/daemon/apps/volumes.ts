@@ -11,6 +11,12 @@ export interface AppVolumes {
   remove(app: string): Promise<void>;
   /** Closes the app's volume, keeping its data (an uninstall without purge); absent where nothing is ever open. */
   close?(app: string): Promise<void>;
+  /**
+   * Makes the folder `volume` of the app's (ensured) volume a file system of at most `bytes`
+   * (storage.persistent.<volume>.size_limit, named by `field` in errors); absent where folders
+   * cannot be limited, and then a size limit is refused, never ignored.
+   */
+  limit?(app: string, volume: string, bytes: number, field: string): Promise<void>;
   /** The host folder of a shared media folder (Media, Downloads...), made the first time; absent where the device has none. */
   media?(name: string): Promise<string>;
 }

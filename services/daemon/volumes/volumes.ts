@@ -16,6 +16,7 @@ import { runTool, stderrTail, type ToolResult } from '../../common/run-tool.js';
 import { InvalidVolumeNameError, VolumeBusyError, VolumeError, VolumeExistsError, VolumeModeConflictError, WrongVolumePassphraseError } from './errors.js';
 import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mountinfo.js';
 import { KeyedSerialQueue } from '../../common/serial-queue.js';
+import { unmountUnder } from './size-limited.js';
 
 /**
  * bootstrap, control, media (the shared folders apps are granted), or app-<name>; lowercase
@@ -182,6 +183,8 @@ export class VolumeManager {
   private async unmountLocked(name: string): Promise<VolumeStatus> {
     const { mount, paths } = await this.inspect(name);
     if (!mount.status.mounted) return mount.status;
+    // Size-limited folders (size-limited.ts) are mounted inside the volume: they go first.
+    if (!mount.status.stale) await unmountUnder(paths.mnt, { mountInfoFile: this.options.mountInfoFile, timeoutMs: this.options.timeoutMs });
     // A dead mount cannot be in use by anyone; detach it lazily so a stuck reader cannot block it.
     const args = mount.status.stale ? ['-u', '-z', paths.mnt] : ['-u', paths.mnt];
     await this.runFusermount(name, args);

@@ -63,10 +63,6 @@ export function containerWarnings(spec: Spec, installed: Spec | undefined): stri
       if (kind === 'temporary' && users.size > 1) warnings.push(`temporary volume ${name} is mounted by ${[...users].join(', ')}: each container gets its own empty one; they do not share files`);
     }
   }
-  // Said until the runtime measures the volumes: a limit that is not enforced must not be silent.
-  const limits = Object.entries(spec.storage.persistent).flatMap(([name, volume]) => (volume.size_limit ? [`${name}: ${volume.size_limit}`] : []));
-  if (spec.resources.limits.storage) limits.push(`all storage: ${spec.resources.limits.storage}`);
-  if (limits.length) warnings.push(`storage size limits (${limits.join(', ')}) are not enforced on this device yet: the app can store more`);
   if (!installed) return warnings;
   for (const service of installed.services) {
     if (!spec.services.some((s) => s.name === service.name)) warnings.push(`service ${service.name} goes away: its container is removed (the data in the app's volumes is kept)`);

@@ -26,6 +26,7 @@ const MAX_HOST_LABEL = 63;
 
 /** The container runtime refuses memory limits below 6 MiB. */
 const MIN_MEMORY_BYTES = 6 * 2 ** 20;
+const MIN_PERSISTENT_LIMIT_BYTES = 2 ** 20;
 
 /** An app is a handful of containers; a stack of dozens is a mistake or an abuse. */
 const MAX_SERVICES = 20;
@@ -131,7 +132,10 @@ function checkStorage(spec: AppSpecInput, problems: string[]): void {
         if (pathProblem) problems.push(`${path}.container: ${pathProblem}`);
         else claim(pathOwners, volume.container, `${path}.container`, volume.container, problems);
       }
-      if (volume.size_limit !== undefined && parseSize(volume.size_limit) === 0) problems.push(`${path}.size_limit: must be more than 0`);
+      const limit = volume.size_limit === undefined ? undefined : parseSize(volume.size_limit);
+      if (limit === 0) problems.push(`${path}.size_limit: must be more than 0`);
+      // A limited persistent volume is its own small file system (volumes/size-limited.ts); ext4 needs this much.
+      else if (kind === 'persistent' && limit !== undefined && limit < MIN_PERSISTENT_LIMIT_BYTES) problems.push(`${path}.size_limit: must be at least 1Mi (a limited volume is its own file system)`);
     }
   }
 }
@@ -148,7 +152,10 @@ function containerPathProblem(container: string): string | undefined {
 function checkResources(spec: AppSpecInput, problems: string[]): void {
   const limits = spec.resources?.limits ?? {};
   if (limits.memory !== undefined && parseSize(limits.memory)! < MIN_MEMORY_BYTES) problems.push('resources.limits.memory: must be at least 6Mi');
-  if (limits.storage !== undefined && parseSize(limits.storage) === 0) problems.push('resources.limits.storage: must be more than 0');
+  // Refused rather than ignored: there is nothing here that could hold an app to one total.
+  if (limits.storage !== undefined) {
+    problems.push("resources.limits.storage: cannot be enforced on this device, so it is refused: give each volume its own limit (storage.persistent.<name>.size_limit, enforced) instead; the containers' own file systems are not limited");
+  }
 }
 
 /** Exactly one of the two forms: image (one container) or services. */

@@ -1,0 +1,118 @@
+// Size limits for folders of an app's volume (storage.persistent.<name>.size_limit), enforced by
+// the kernel: the folder is its own ext4 file system, an image file loop-mounted on it.
+//
+// Why an image file: app data is a gocryptfs folder on the device's one data file system, and
+// gocryptfs on ext4 has no per-folder quota (project quotas would need the data file system made
+// with them, and gocryptfs' encrypted names hide which folder a file belongs to). The image lives
+// INSIDE the app's mounted gocryptfs volume (<volume>/.size-limits/<name>.ext4), so what the app
+// writes is as encrypted at rest as the rest of its data, and a write past the limit fails with
+// ENOSPC in the app. The image is sparse: it takes on disk what the app has stored (plus the
+// file system's bookkeeping), not the limit; the limit is a ceiling, the disk's free space still
+// the other one. The limit counts the file system's own bookkeeping (about 2-5% of it).
+//
+// Nothing is remembered here: whether a folder is mounted comes from /proc/self/mountinfo, so a
+// restarted daemon finds the loop mounts it left and keeps them.
+import { mkdir, readdir, realpath, stat, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PiccoloError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { runTool, stderrTail } from '../../common/run-tool.js';
+import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mountinfo.js';
+
+/** Where the images live in the volume: a name no volume has (volume names are DNS labels). */
+export const SIZE_LIMIT_DIR = '.size-limits';
+
+/** A limit that cannot be put in place (made, grown, or added to a folder that already holds data). */
+export class SizeLimitError extends PiccoloError {
+  constructor(field: string, message: string, detail?: string) {
+    super(409, 'size_limit_unavailable', `${field}: ${message}`, { field, ...(detail && { detail }) });
+  }
+}
+
+export interface SizeLimitedFoldersOptions {
+  logger: Logger;
+  mountInfoFile?: string;
+  timeoutMs?: number;
+}
+
+export class SizeLimitedFolders {
+  constructor(private readonly options: SizeLimitedFoldersOptions) {}
+
+  /**
+   * Makes `<root>/<folder>` a file system of `bytes` (created the first time, grown when the limit
+   * grew). `field` names the spec field in errors. A limit cannot shrink below the file system's
+   * size, and cannot be added to a folder that already holds data: both are refused.
+   */
+  async ensure(root: string, folder: string, bytes: number, field: string): Promise<void> {
+    // Canonical, as the kernel writes mount points in mountinfo.
+    const canonical = await realpath(root);
+    const target = path.join(canonical, folder);
+    const image = path.join(canonical, SIZE_LIMIT_DIR, `${folder}.ext4`);
+    const size = await stat(image).then((s) => s.size, () => undefined);
+    if (size === undefined) {
+      if (await holdsFiles(target)) {
+        throw new SizeLimitError(field, `the volume ${folder} already holds data without a size limit; a limit can only be set when the volume is first made (uninstall with "delete data", or leave the limit out)`);
+      }
+      await mkdir(path.dirname(image), { recursive: true, mode: 0o700 });
+      // A sparse file of the limit's size: it takes on disk only what is written into it.
+      await writeFile(image, '', { mode: 0o600 })
+        .then(() => truncate(image, bytes))
+        .catch((err: Error) => {
+          throw new SizeLimitError(field, `cannot make its ${bytes}-byte file system`, err.message);
+        });
+      // No reserved blocks (-m 0): the app may use the whole limit. Lazy init and no discard: the
+      // sparse image stays small, and gocryptfs underneath cannot punch holes anyway.
+      await this.tool(field, 'mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1', image]);
+      this.options.logger.info('size-limited folder made', { folder, bytes });
+    } else if (bytes < size) {
+      throw new SizeLimitError(field, `cannot shrink from ${size} to ${bytes} bytes: the volume's file system only grows; keep the limit at ${size} bytes or more`);
+    }
+    let mount = await this.mountAt(target);
+    if (!mount) {
+      await mkdir(target, { recursive: true });
+      // noinit_itable: the kernel would otherwise write out every inode table in the background,
+      // filling the sparse image (gocryptfs stores zeros encrypted, not as holes).
+      await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, target]);
+      mount = await this.mountAt(target);
+      if (!mount) throw new SizeLimitError(field, 'mount reported success but nothing is mounted', target);
+    }
+    if (size !== undefined && bytes > size) {
+      // Online growth: a bigger file, the loop device told of it, then the file system.
+      await truncate(image, bytes);
+      await this.tool(field, 'losetup', ['-c', mount.source]);
+      await this.tool(field, 'resize2fs', [mount.source]);
+      this.options.logger.info('size-limited folder grown', { folder, from: size, to: bytes });
+    }
+  }
+
+  /** The loop-mounted ext4 at `target`, if any. */
+  private async mountAt(target: string): Promise<MountEntry | undefined> {
+    const entry = topMountAt(await readMountInfo(this.options.mountInfoFile ?? SELF_MOUNTINFO), target);
+    return entry?.fsType === 'ext4' ? entry : undefined;
+  }
+
+  private async tool(field: string, binary: string, args: string[]): Promise<void> {
+    const result = await runTool(binary, args, { timeoutMs: this.options.timeoutMs ?? 60_000 }).catch((err: Error) => {
+      throw new SizeLimitError(field, `cannot run ${binary}`, err.message);
+    });
+    if (result.code !== 0) throw new SizeLimitError(field, `${binary} failed`, stderrTail(result.stderr) || `exit code ${result.code}`);
+  }
+}
+
+/**
+ * Unmounts every mount under `dir` (not `dir` itself), deepest first: the size-limited folders of
+ * a volume, before the volume itself is unmounted or deleted (a lock, an uninstall).
+ */
+export async function unmountUnder(dir: string, options: { mountInfoFile?: string; timeoutMs?: number } = {}): Promise<void> {
+  const prefix = `${dir.replace(/\/$/, '')}/`;
+  const nested = (await readMountInfo(options.mountInfoFile ?? SELF_MOUNTINFO)).filter((entry) => entry.mountPoint.startsWith(prefix));
+  const points = [...new Set(nested.map((entry) => entry.mountPoint))].sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    const result = await runTool('umount', [point], { timeoutMs: options.timeoutMs ?? 30_000 });
+    if (result.code !== 0) throw new PiccoloError(409, 'volume_busy', `${point} is in use (open files or a process inside it) and cannot be unmounted`, { detail: stderrTail(result.stderr) });
+  }
+}
+
+async function holdsFiles(dir: string): Promise<boolean> {
+  return readdir(dir).then((entries) => entries.length > 0, () => false);
+}
