@@ -1,7 +1,8 @@
 // Permissions over the API, end to end: an app that asks for more than the defaults (here the
 // NET_ADMIN capability) is refused with 403 permission_required until the grant comes with the
 // app's name typed; the grant is recorded, audited and applied to the container; an update keeps
-// it for no more than it covered. Real daemon bundle, real Podman.
+// it for no more than it covered; GET .../permissions words what the installed spec gives.
+// Real daemon bundle, real Podman.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
@@ -92,6 +93,23 @@ test('granted and confirmed: installed with the capability, the grant recorded a
   assert.ok((inspect.HostConfig.CapAdd ?? []).some((cap: string) => /NET_ADMIN$/.test(cap)), JSON.stringify(inspect.HostConfig.CapAdd));
   const audit = await api.call('GET', '/api/v1/system/audit?limit=50');
   assert.ok(audit.body.entries.some((e: any) => e.event === 'app.grant' && e.detail === `${app}: capabilities`), JSON.stringify(audit.body.entries.slice(-5)));
+});
+
+test('GET permissions: what the installed spec gives, in the preview\'s words; an unknown app is a 404; signed out, 401', async () => {
+  const answer = await api.call('GET', `/api/v1/apps/${app}/permissions`);
+  assert.is(answer.status, 200, JSON.stringify(answer.body));
+  // Internet is denied by default (no "internet" entry); an HTTP listener gets a relay port by default.
+  assert.equal(answer.body.permissions.map((p: any) => p.id), ['lan-listener:web', 'remote-listener:web']);
+  const [web, remote] = answer.body.permissions;
+  assert.match(remote.detail, /^Published through the relay on ports? [\d, ]+, behind the device sign-in\.$/, remote.detail);
+  assert.is(web.title, 'Web service "web" on your network');
+  assert.match(web.detail, new RegExp(`^Reachable at web-${app}\\.[a-z0-9-]+\\.local for people signed in`));
+  const unknown = await api.call('GET', `/api/v1/apps/${app}-nope/permissions`);
+  assert.is(unknown.status, 404);
+  assert.is(unknown.body.error.code, 'not_found');
+  assert.match(unknown.body.error.message, new RegExp(`no app named ${app}-nope`));
+  const stranger = await fetch(`${api.base}/api/v1/apps/${app}/permissions`);
+  assert.is(stranger.status, 401);
 });
 
 test('update: the same grant holds without asking again; asking for more asks again', async () => {

@@ -2,7 +2,8 @@
 // enrolment with codes made by otpauth from the secret the API returns, sign-in and unlock that
 // need the second step, replay and single-use recovery codes refused, the throttle's 429 with
 // Retry-After (a right password does not reset it), the ticket bound to the client address,
-// passkeys through a software authenticator, the audit log, and the recovery key's reset that
+// passkeys through a software authenticator, new recovery codes (the old set stops working),
+// TOTP turned off (confirm and password), the audit log, and the recovery key's reset that
 // turns every factor off. Chromium's virtual authenticator is the browser test's part.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -96,6 +97,19 @@ test('status: nothing enrolled; passkeys possible at localhost, not at an IP add
   const noOrigin = Object.assign(new ApiSession(origin), { cookie: admin.cookie, csrf: admin.csrf });
   assert.equal((await noOrigin.call('GET', '/api/v1/auth/second-factor')).body.passkeyHost, { ok: true, rpId: 'localhost' });
   assert.is((await new ApiSession(origin).call('GET', '/api/v1/auth/second-factor')).status, 401, 'signed in only');
+});
+
+test('before any second factor: new recovery codes and turning TOTP off are 409s; signed out, 401', async () => {
+  const codes = await admin.call('POST', '/api/v1/auth/recovery-codes', { password: PASSWORD });
+  assert.is(codes.status, 409, JSON.stringify(codes.body));
+  assert.match(codes.body.error.message, /set up an authenticator app or a passkey first/);
+  const off = await admin.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD, confirm: true });
+  assert.is(off.status, 409, JSON.stringify(off.body));
+  assert.match(off.body.error.message, /no authenticator app is set up/);
+  assert.is((await admin.call('GET', '/api/v1/auth/second-factor')).body.recoveryCodesLeft, 0, 'no codes were made');
+  const stranger = new ApiSession(origin, { origin });
+  assert.is((await stranger.call('POST', '/api/v1/auth/recovery-codes', { password: PASSWORD })).status, 401);
+  assert.is((await stranger.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD, confirm: true })).status, 401);
 });
 
 test('TOTP setup: the password again, then a code from the app turns it on with 10 recovery codes', async () => {
@@ -240,6 +254,54 @@ test('passkeys: register at localhost, then sign in with it; removing needs the 
   // Put it back for the reset test.
   const third = await admin.call('POST', '/api/v1/auth/passkeys/register/options');
   assert.is((await admin.call('POST', '/api/v1/auth/passkeys/register', { response: authenticator.create(third.body, origin), name: 'Laptop' })).status, 201);
+});
+
+test('new recovery codes: the password again; the old codes stop working, the new ones sign in once each', async () => {
+  const missing = await admin.call('POST', '/api/v1/auth/recovery-codes', {});
+  assert.is(missing.status, 400);
+  assert.match(JSON.stringify(missing.body.error.details), /missing field password/);
+  const wrong = await admin.call('POST', '/api/v1/auth/recovery-codes', { password: 'Wrong-Horse-42x' });
+  assert.is(wrong.status, 403);
+  assert.match(wrong.body.error.message, /^password: /);
+  const before = (await admin.call('GET', '/api/v1/auth/second-factor')).body.recoveryCodesLeft;
+  assert.ok(before < 10, `some codes were used: ${before} left`);
+  const made = await admin.call('POST', '/api/v1/auth/recovery-codes', { password: PASSWORD });
+  assert.is(made.status, 200, JSON.stringify(made.body));
+  const fresh: string[] = made.body.recoveryCodes;
+  assert.is(fresh.length, 10);
+  assert.is(new Set(fresh).size, 10);
+  assert.equal(fresh.filter((code) => recoveryCodes.includes(code)), [], 'all new');
+  assert.is((await admin.call('GET', '/api/v1/auth/second-factor')).body.recoveryCodesLeft, 10);
+  const client = browser();
+  const old = await passwordStep(client);
+  const refused = await client.call('POST', '/api/v1/auth/login/second-factor', { ticket: old.secondFactor.ticket, code: recoveryCodes[5] });
+  assert.is(refused.status, 401, 'an unused code of the old set no longer signs in');
+  const next = await passwordStep(client);
+  assert.is((await client.call('POST', '/api/v1/auth/login/second-factor', { ticket: next.secondFactor.ticket, code: fresh[0] })).status, 200);
+  recoveryCodes = fresh;
+  assert.ok(audit().some((e) => e.event === 'auth.recovery-codes.regenerate' && e.outcome === 'ok'));
+  assert.ok(audit().some((e) => e.event === 'auth.recovery-codes.regenerate' && e.outcome === 'denied'), 'the wrong password is in the audit log');
+});
+
+test('TOTP off: needs confirm and the password; sign-in then offers the passkey and the codes, which stay', async () => {
+  const unconfirmed = await admin.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD });
+  assert.is(unconfirmed.status, 400);
+  assert.match(JSON.stringify(unconfirmed.body.error.details), /confirm/);
+  assert.is((await admin.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD, confirm: false })).status, 400);
+  const wrong = await admin.call('POST', '/api/v1/auth/totp/disable', { password: 'Wrong-Horse-42x', confirm: true });
+  assert.is(wrong.status, 403);
+  assert.match(wrong.body.error.message, /^password: /);
+  assert.is((await admin.call('GET', '/api/v1/auth/second-factor')).body.totp.enabled, true, 'still on after the refusals');
+  const off = await admin.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD, confirm: true });
+  assert.is(off.status, 200, JSON.stringify(off.body));
+  assert.equal([off.body.enabled, off.body.totp.enabled, off.body.passkeys.length, off.body.recoveryCodesLeft], [true, false, 1, 9]);
+  const client = browser();
+  const { secondFactor } = await passwordStep(client);
+  assert.equal(secondFactor.methods, ['passkey', 'recovery']);
+  const code = await client.call('POST', '/api/v1/auth/login/second-factor', { ticket: secondFactor.ticket, code: codeIn(0) });
+  assert.is(code.status, 401, 'an authenticator code no longer signs in');
+  assert.is((await admin.call('POST', '/api/v1/auth/totp/disable', { password: PASSWORD, confirm: true })).status, 409, 'nothing left to turn off');
+  assert.ok(audit().some((e) => e.event === 'auth.totp.disable' && e.outcome === 'ok'));
 });
 
 test('unlock: the password opens the volumes, the session still needs the second factor', async () => {
