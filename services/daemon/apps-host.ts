@@ -7,14 +7,17 @@ import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { EventHub } from './api/events.js';
 import type { Engine } from './apps/engine.js';
+import type { LiveEngineState } from './apps/live-state.js';
 import { AppManager } from './apps/manager.js';
 import type { AppLeadership } from './cluster/app-leadership.js';
-import { routesFromApps } from './apps/routes-from-apps.js';
+import { routesFromRecords } from './apps/routes-from-apps.js';
 import type { Route } from '../common/route-table.js';
 import type { Vault, VaultState } from './vault.js';
 
 export interface AppsHostOptions {
   engine: Engine;
+  /** The engine's state kept in memory, which the manager follows while apps are open. */
+  live: LiveEngineState;
   /** Told the proxy's routes whenever apps change (and [] while apps are unavailable). */
   onRoutes: (routes: Route[]) => void;
   /** The device's current name: app host names are <listener>-<app>.<name>.local. */
@@ -32,6 +35,9 @@ export class AppsHost implements Module {
   private manager: AppManager | undefined;
   private opening: Promise<void> | undefined;
   private stopFollowingRoles: (() => void) | undefined;
+  private stopFollowingCommits: (() => void) | undefined;
+  /** What the proxy was last told, so a commit that changes no route tells it nothing. */
+  private publishedRoutes = '';
 
   constructor(private readonly options: AppsHostOptions) {}
 
@@ -63,8 +69,11 @@ export class AppsHost implements Module {
     await this.opening;
     this.stopFollowingRoles?.();
     this.stopFollowingRoles = undefined;
+    this.stopFollowingCommits?.();
+    this.stopFollowingCommits = undefined;
     await this.manager?.close();
     this.manager = undefined;
+    this.publishedRoutes = '';
     this.options.onRoutes([]);
   }
 
@@ -89,23 +98,28 @@ export class AppsHost implements Module {
 
   /** Publishes the routes again after something they are made from changed outside the apps (the device name). */
   refreshRoutes(): void {
-    if (this.manager) void this.publishRoutes(this.manager);
+    if (this.manager) this.publishRoutes();
   }
 
-  private async publishRoutes(manager: AppManager): Promise<void> {
+  /** The routes follow the store's records (each commit), not the engine: a listener's route does not depend on its container. */
+  private publishRoutes(): void {
     try {
-      const routes = routesFromApps(await manager.list(), this.options.deviceName());
-      this.options.onRoutes(this.options.leadership.servedLocally(routes));
+      const routes = this.options.leadership.servedLocally(routesFromRecords(this.options.vault.controlStore.data.apps, this.options.deviceName()));
+      const text = JSON.stringify(routes);
+      if (text === this.publishedRoutes) return;
+      this.publishedRoutes = text;
+      this.options.onRoutes(routes);
     } catch (err) {
       this.options.logger.error('could not publish routes to the proxy', { err });
     }
   }
 
   private async open(): Promise<void> {
-    const { vault, engine, logger, health, hub, leadership } = this.options;
+    const { vault, engine, live, logger, health, hub, leadership } = this.options;
     const manager = new AppManager({
       store: vault.controlStore,
       engine,
+      live,
       logger: logger.child({ module: 'apps' }),
       volumes: {
         ensure: (app) => vault.ensureAppVolume(app),
@@ -117,25 +131,25 @@ export class AppsHost implements Module {
       health: { set: (component, state, reason) => health.set(`daemon.${component}`, state, reason) },
       effectiveRun: leadership.effectiveRun,
     });
-    manager.subscribe((event) => {
-      hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event);
-      if (event.type === 'app-state' || event.type === 'app-removed') void this.publishRoutes(manager);
-    });
+    manager.subscribe((event) => hub.publish(event.type === 'job' ? 'job.progress' : event.type === 'health' ? 'app.health' : 'app.state', event));
     // Followed from before open()'s first reconcile, so no change is missed. The route goes (or
     // comes back) at once; the container follows when the manager gets to it.
     const stopFollowingRoles = leadership.onAppRoleChange((app) => {
-      void this.publishRoutes(manager);
+      this.publishRoutes();
       void manager.converge(app);
     });
+    const stopFollowingCommits = vault.controlStore.subscribe(() => this.publishRoutes());
     try {
       await manager.open();
     } catch (err) {
       stopFollowingRoles();
+      stopFollowingCommits();
       throw err;
     }
     this.stopFollowingRoles = stopFollowingRoles;
+    this.stopFollowingCommits = stopFollowingCommits;
     this.manager = manager;
-    await this.publishRoutes(manager);
+    this.publishRoutes();
     logger.info('apps started');
   }
 }

@@ -18,6 +18,7 @@ import { addAppRoutes } from './api/app-routes.js';
 import { AppSecretStore } from './apps/spec/import/secrets.js';
 import { daemonRoutes, sessionGuard } from './api/routes.js';
 import { Engine } from './apps/engine.js';
+import { LiveEngineState } from './apps/live-state.js';
 import { createCatalog } from './apps/catalog/catalog.js';
 import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
 import { AppsHost } from './apps-host.js';
@@ -149,7 +150,9 @@ async function main(env: NodeJS.ProcessEnv) {
     version: VERSION,
   });
   const deviceName = () => system.deviceName.current;
-  const appsHost = new AppsHost({ engine, vault, health, hub, logger, deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
+  // The engine's state in memory, fed by its event stream: what the apps API and the dashboard read.
+  const live = new LiveEngineState({ engine, logger: logger.child({ module: 'engine-state' }), now });
+  const appsHost = new AppsHost({ engine, live, vault, health, hub, logger, deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });

@@ -1,8 +1,10 @@
 // The container engine as the app runtime sees it: Podman through its Docker-compatible API
 // (dockerode), reduced to the few operations the executor and the manager need. Nothing is
-// remembered here: every answer is read back from the engine, by the runtime's labels.
+// remembered here: every answer is read back from the engine, by the runtime's labels
+// (live-state.ts keeps the last such read fresh, following events()).
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from '../../common/logger.js';
@@ -30,6 +32,17 @@ export interface ContainerStatus extends CurrentContainer {
 
 export interface EngineState extends CurrentState {
   containers: ContainerStatus[];
+}
+
+/** One event of the engine's stream (what happened to which object), see Engine.events(). */
+export interface EngineEvent {
+  /** container, network, image... */
+  type: string;
+  /** create, start, die, remove, health_status... */
+  action: string;
+  id: string;
+  /** The piccolo.app label, when it has one. */
+  app: string;
 }
 
 export interface ContainerStats {
@@ -145,6 +158,33 @@ export class Engine {
         internal: network.Internal,
       })),
     };
+  }
+
+  /**
+   * The engine's event stream (GET /events) for the runtime's objects (label piccolo.managed), as
+   * they happen: what changed, not the state itself, which state() reads back. Resolves once the
+   * engine accepted the request; the iterable ends when the engine closes the stream or `signal` aborts.
+   */
+  async events(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
+    const filters = { label: [`${LABELS.managed}=true`] };
+    const raw = (await this.call('follow events', () => this.docker.getEvents({ filters, abortSignal: signal }))) as Readable;
+    const owns = (labels: Record<string, string> | undefined) => this.owns(labels);
+    async function* parsed(): AsyncIterable<EngineEvent> {
+      try {
+        for await (const line of createInterface({ input: raw, crlfDelay: Infinity })) {
+          if (!line.trim()) continue;
+          const event = JSON.parse(line) as { Type?: string; Action?: string; status?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+          // Another daemon's apps on a shared engine are its business.
+          if (!owns(event.Actor?.Attributes)) continue;
+          yield { type: event.Type ?? 'container', action: event.Action ?? event.status ?? '', id: event.Actor?.ID ?? '', app: event.Actor?.Attributes?.[LABELS.app] ?? '' };
+        }
+      } catch (err) {
+        if (!signal.aborted) throw new EngineError('follow events', err);
+      } finally {
+        raw.destroy();
+      }
+    }
+    return parsed();
   }
 
   /**

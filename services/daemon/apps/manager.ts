@@ -20,6 +20,7 @@ import { AppExistsError, AppNotFoundError, RevisionNotFoundError } from './error
 import { Executor } from './executor.js';
 import { HealthProbe } from './health-probe.js';
 import { JobBook } from './jobs.js';
+import { LiveEngineState } from './live-state.js';
 import { dependentsOf, withDependencies } from './order.js';
 import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
 import { assertHostLabelsFree } from './routes-from-apps.js';
@@ -42,6 +43,8 @@ export interface AppManagerOptions {
   /** Receives the "apps" component: degraded while an app has failed or fails its healthcheck. */
   health?: { set(component: string, state: ComponentState, reason?: string): void };
   ports?: PortProbe;
+  /** The engine's state kept in memory (reads, supervision); made from `engine` when not given. */
+  live?: LiveEngineState;
   now?: () => number;
   /** A /16 from which each app's network gets a /24. */
   subnetPool?: string;
@@ -69,6 +72,8 @@ export class AppManager {
   private readonly converger: Converger;
   private readonly book: JobBook;
   private readonly probe = new HealthProbe();
+  private readonly live: LiveEngineState;
+  private stopFollowingEngine: (() => void) | undefined;
   private readonly listeners = new Set<(event: AppEvent) => void>();
   /** Serializes jobs, reconciles and supervision rounds. */
   private readonly queue = new SerialQueue();
@@ -99,6 +104,7 @@ export class AppManager {
       updateSettleMs: options.updateSettleMs,
     });
     this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
+    this.live = options.live ?? new LiveEngineState({ engine: options.engine, logger: options.logger, now: options.now });
   }
 
   // ---- life cycle ----
@@ -107,6 +113,10 @@ export class AppManager {
   async open(): Promise<void> {
     const interrupted = await this.book.resumeInterrupted();
     if (interrupted.length) this.options.logger.warn('resuming jobs interrupted by a restart', { jobs: interrupted });
+    await this.live.start();
+    // A change the daemon did not make (a container stopped or removed behind its back) is
+    // looked at at once, not only at the next supervision round.
+    this.stopFollowingEngine = this.live.onChange(() => this.queueSupervision());
     await this.enqueue(() => this.fullReconcile());
     for (const id of interrupted) void this.enqueue(() => this.runJob(id));
     this.timers = [
@@ -119,7 +129,9 @@ export class AppManager {
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.stopFollowingEngine?.();
     await this.queue.idle();
+    await this.live.stop();
   }
 
   /** Converges one app again, e.g. after its effective run state changed; resolves when done. */
@@ -135,16 +147,16 @@ export class AppManager {
     return () => void this.listeners.delete(listener);
   }
 
-  // ---- reading ----
+  // ---- reading (from the engine state kept in memory, not from the engine per request) ----
 
   async list(): Promise<AppView[]> {
-    const engine = await this.options.engine.state();
+    const engine = this.live.current();
     return Object.keys(this.doc.apps).sort().map((name) => this.view(name, engine));
   }
 
   async get(name: string): Promise<AppView> {
     this.record(name);
-    return this.view(name, await this.options.engine.state());
+    return this.view(name, this.live.current());
   }
 
   /** The current spec first, then the kept previous ones. */
@@ -370,6 +382,8 @@ export class AppManager {
   private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
     await this.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
     const failures = await this.retryTakenSubnets(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
+    // Read back before the job is said to be done: the answers that follow show what it did.
+    await this.live.refresh().catch((err) => this.options.logger.warn('cannot read the engine state', { err }));
     for (const name of scope ?? Object.keys(this.doc.apps)) {
       const failure = failures.get(name);
       if (failure) this.failures.set(name, failure.message);
@@ -397,7 +411,7 @@ export class AppManager {
     if (this.fullReconcileNeeded) return this.fullReconcile();
     let engine: EngineState;
     try {
-      engine = await this.options.engine.state();
+      engine = this.live.current();
     } catch (err) {
       this.options.logger.warn('cannot read the engine state', { err });
       return;
@@ -434,21 +448,25 @@ export class AppManager {
   private async runEngineHealthchecks(): Promise<void> {
     let engine: EngineState;
     try {
-      engine = await this.options.engine.state();
+      engine = this.live.current();
     } catch {
       return;
     }
     const now = this.now();
+    let ran = false;
     for (const { name, record } of this.supervised()) {
       for (const { service, container } of serviceContainers(name, record.spec, engine)) {
         const check = service.healthcheck;
         if (!check || check.test[0] === 'NONE' || !container?.running) continue;
         if (now - (this.healthRuns.get(container.id) ?? 0) < check.interval_ms) continue;
         this.healthRuns.set(container.id, now);
+        ran = true;
         await this.options.engine.runHealthcheck(container.name).catch((err) => this.options.logger.debug('healthcheck run failed', { app: name, service: service.name, err }));
       }
     }
     for (const id of [...this.healthRuns.keys()]) if (!engine.containers.some((c) => c.id === id)) this.healthRuns.delete(id);
+    // The verdicts are the containers' state: read back, whether or not the engine told an event.
+    if (ran) await this.live.refresh().catch(() => {});
   }
 
   /** The apps that should be running and no job is working on. */
@@ -472,7 +490,7 @@ export class AppManager {
   private async publish(): Promise<void> {
     let engine: EngineState;
     try {
-      engine = await this.options.engine.state();
+      engine = this.live.current();
     } catch {
       return;
     }

@@ -1,8 +1,11 @@
 // What the proxy should serve, derived from the installed apps: one route per listener, with its
-// access rule, middleware and the host names that reach it on the portal port.
+// access rule, middleware and the host names that reach it on the portal port. Made from the
+// store's records alone (apps-host.ts rebuilds it on each commit): no engine read is needed.
 import { ConflictError } from '../../common/errors.js';
 import { defaultAccess, type Route } from '../../common/route-table.js';
-import type { AppView } from './manager.js';
+import type { AppRecord } from '../control-document.js';
+import type { DeepReadonly } from '../store/store.js';
+import { serviceEntries, type AppView } from './views.js';
 import type { AppSpec } from './spec/types.js';
 
 /** The host-name label of a listener: <listener>-<app>, as in <listener>-<app>.<device>.local. */
@@ -31,7 +34,13 @@ export function assertHostLabelsFree(spec: Pick<AppSpec, 'name' | 'listeners'>, 
   );
 }
 
-export function routesFromApps(apps: readonly AppView[], deviceName: string): Route[] {
+/** The routes of every app the store records. */
+export function routesFromRecords(apps: DeepReadonly<Record<string, AppRecord>>, deviceName: string): Route[] {
+  const views = Object.keys(apps).sort().map((name) => ({ name, spec: apps[name]!.spec, services: serviceEntries(name, apps[name]!) }));
+  return routesFromApps(views, deviceName);
+}
+
+export function routesFromApps(apps: readonly Pick<AppView, 'name' | 'spec' | 'services'>[], deviceName: string): Route[] {
   return apps.flatMap((app) =>
     app.services.map((service): Route => {
       const listener = app.spec.listeners.find((l) => l.name === service.listener)!;
