@@ -10,8 +10,8 @@ set -euxo pipefail
 root_part=$2
 # /dev/mapper/loop0p3 or /dev/loop0p3 -> /dev/loop0 (the disk) and its partition 1
 disk=${root_part%p[0-9]*}
-disk=/dev/${disk#/dev/mapper/}
-efi_part=${root_part%p[0-9]*}p1
+efi_part=${disk}p1
+case $disk in /dev/mapper/*) disk=/dev/${disk#/dev/mapper/} ;; esac
 
 # raspberrypi-firmware(-config,-dt) and u-boot-rpiarm64 all install under /boot/vc: the
 # firmware blobs, config.txt (kernel=u-boot.bin) and u-boot.bin; u-boot then starts grub from
