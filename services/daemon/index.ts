@@ -18,6 +18,7 @@ import { addAppRoutes } from './api/app-routes.js';
 import { AppSecretStore } from './apps/spec/import/secrets.js';
 import { daemonRoutes, sessionGuard } from './api/routes.js';
 import { Engine } from './apps/engine.js';
+import { DEFAULT_RESERVE_BYTES, ImageSpaceCheck } from './apps/image-space.js';
 import { LiveEngineState } from './apps/live-state.js';
 import { createCatalog } from './apps/catalog/catalog.js';
 import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
@@ -78,6 +79,8 @@ async function main(env: NodeJS.ProcessEnv) {
       // Development (`make run`): stopping the daemon also stops its apps and closes the volumes,
       // as a lock does. On a device they outlive a daemon restart, which takes them over.
       stopAppsOnExit: field('PICCOLO_STOP_APPS_ON_EXIT', parseBoolean, false),
+      // Kept free on the engine's storage beyond an image, when checking room before a pull.
+      imageSpaceReserveBytes: field('PICCOLO_IMAGE_SPACE_RESERVE_BYTES', parsePositiveInt, DEFAULT_RESERVE_BYTES),
     },
     env,
   );
@@ -123,7 +126,9 @@ async function main(env: NodeJS.ProcessEnv) {
         return false; // locked: no app of this device is known, so none is adopted
       }
     },
+    spaceCheck: (image) => imageSpace.assertRoom([image]),
   });
+  const imageSpace = new ImageSpaceCheck({ storage: () => engine.storage(), has: (image) => engine.hasImage(image), logger: logger.child({ module: 'image-space' }), reserveBytes: config.imageSpaceReserveBytes });
   const routeSource = new InMemoryRouteSource();
   // The proxy's table goes through remote access, which adds the remote names and certificates.
   const remote = new RemoteAccess({
@@ -173,7 +178,7 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName,
     portal: new PortalAssets(portalBundle),
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore) }), { schema, remote, audit, lookup, requireSession });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   routes.before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;

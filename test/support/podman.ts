@@ -59,6 +59,8 @@ export interface PodmanServiceOptions {
   containersConf?: string;
   /** Its own process group: a Ctrl-C at the terminal then reaches only whoever started it. */
   detached?: boolean;
+  /** Its own image and container storage (podman --root, with --runroot beside it), e.g. on a small tmpfs. */
+  storageRoot?: string;
 }
 
 /** Starts the service and resolves once it answers a ping. */
@@ -69,7 +71,8 @@ export async function startPodmanService(options: PodmanServiceOptions): Promise
     ...(options.registriesConf ? { CONTAINERS_REGISTRIES_CONF: options.registriesConf } : {}),
     ...(options.containersConf ? { CONTAINERS_CONF: options.containersConf } : {}),
   };
-  const service: ChildProcess = spawn('podman', ['system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached });
+  const storage = options.storageRoot ? ['--root', options.storageRoot, '--runroot', `${options.storageRoot.replace(/\/$/, '')}-run`] : [];
+  const service: ChildProcess = spawn('podman', [...storage, 'system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached });
   let stderr = '';
   service.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => service.once('exit', () => resolve()));

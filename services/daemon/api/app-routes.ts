@@ -6,6 +6,7 @@ import { BadRequestError, NotFoundError } from '../../common/errors.js';
 import type { Router } from '../../common/http.js';
 import type { AppManager } from '../apps/manager.js';
 import type { Catalog } from '../apps/catalog/catalog.js';
+import type { ImageSpaceCheck } from '../apps/image-space.js';
 import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
 import { checkDependencies } from '../apps/dependencies.js';
 import { importCompose, importUmbrelApp, type AppAbout, type ComposeImportOptions } from '../apps/spec/compose.js';
@@ -30,6 +31,8 @@ export interface AppRoutesDeps {
   deviceName?: () => string;
   /** Generated per-app secrets of imported stacks (APP_PASSWORD...); without it each import makes new ones. */
   secrets?: AppSecretStore;
+  /** Room for the images to pull, checked before an install or update is accepted (507 when they do not fit). */
+  imageSpace?: Pick<ImageSpaceCheck, 'assertRoomFor'>;
 }
 
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
@@ -88,6 +91,8 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const { spec, warnings, about } = imported;
       // The host-name and container-name checks run in the install's own store commit (manager.ts).
       const grants = grantsOf(spec, body);
+      // Before anything is committed: an image that cannot fit leaves nothing half-installed.
+      await deps.imageSpace?.assertRoomFor(spec.services.map((service) => service.image));
       await keepSecrets(imported);
       const job = await apps().install(spec, { granted: grants.granted });
       await audit.record({ event: 'app.install', outcome: 'ok', client: clientAddress(req), detail: spec.name });
@@ -115,6 +120,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const current = await apps().get(name!);
       // What was granted before holds for no more than it was granted for; anything new is asked again.
       const grants = grantsOf(spec, body, { spec: current.spec, granted: current.granted ?? [] });
+      await deps.imageSpace?.assertRoomFor(spec.services.map((service) => service.image));
       await keepSecrets(imported);
       const job = await apps().update(name!, spec, { granted: grants.granted });
       await auditGrants(req, spec.name, grants);

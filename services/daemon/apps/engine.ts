@@ -12,6 +12,7 @@ import { runTool, stderrTail } from '../../common/run-tool.js';
 import type { PinnedImage } from '../control-document.js';
 import { LABELS, type ContainerSpec, type NetworkSpec } from './container-spec.js';
 import { EngineError, ImageUnavailableError } from './errors.js';
+import type { EngineStorage } from './image-space.js';
 import { PullTracker, type PullEvent, type PullProgress } from './pull-progress.js';
 import type { CurrentContainer, CurrentNetwork, CurrentState } from './planner.js';
 
@@ -86,6 +87,8 @@ export interface EngineOptions {
   instance?: string;
   /** Whether an unmarked object (made before marks existed) of this app is this daemon's: its installed apps are. */
   adopts?: (app: string) => boolean;
+  /** Before every pull: rejects (image-space.ts) when the image would not fit. */
+  spaceCheck?: (image: string) => Promise<void>;
 }
 
 /** See EngineOptions.instance. */
@@ -225,8 +228,25 @@ export class Engine {
     return { ref: image, id: pulled.Id, ...digestOf(pulled, image) };
   }
 
+  /** Whether the engine holds the image (by reference or ID), so resolving it pulls nothing. */
+  async hasImage(image: string): Promise<boolean> {
+    return (await this.imageInfo(image)) !== undefined;
+  }
+
+  /** Where the engine keeps images, and which registries it speaks plain HTTP to (podman info). */
+  async storage(): Promise<EngineStorage> {
+    const info = (await this.call('engine info', () => this.libpod('/libpod/info'))) as {
+      store?: { graphRoot?: string; imageCopyTmpDir?: string };
+      registries?: Record<string, { Insecure?: boolean; Location?: string }>;
+    };
+    if (!info.store?.graphRoot) throw new EngineError('engine info', new Error('no graphRoot in the answer'));
+    const insecureRegistries = Object.entries(info.registries ?? {}).flatMap(([prefix, registry]) => (registry?.Insecure ? [registry.Location || prefix] : []));
+    return { graphRoot: info.store.graphRoot, copyDir: info.store.imageCopyTmpDir || '/var/tmp', insecureRegistries };
+  }
+
   /** Pulls a reference, reporting progress; resolves with the image's ID. */
   private async pull(image: string, onPull?: (progress: PullProgress) => void): Promise<string> {
+    await this.options.spaceCheck?.(image);
     this.options.logger.info('pulling image', { image });
     const tracker = new PullTracker(image);
     try {

@@ -94,3 +94,30 @@ export class ServiceWaitError extends PiccoloError {
     super(504, 'service_not_ready', `app ${app}: service ${service} ${reason}`, { app, service });
   }
 }
+
+/** Not enough free space for an image before its pull (image-space.ts): 507, naming needed and free. */
+export class ImageSpaceError extends PiccoloError {
+  constructor(
+    readonly images: readonly string[],
+    readonly space: { neededBytes: number; freeBytes: number; path: string; compressedBytes: number; reserveBytes: number },
+  ) {
+    super(
+      507,
+      'insufficient_storage',
+      `not enough free space to pull ${images.join(', ')}: needs about ${formatBytes(space.neededBytes)} on ${space.path} (layers of ${formatBytes(space.compressedBytes)} as downloaded, unpacked, and ${formatBytes(space.reserveBytes)} kept free for the device), ${formatBytes(space.freeBytes)} free; nothing was pulled`,
+      { images, ...space },
+    );
+  }
+}
+
+/** 1.2 GB, 340 MB, 12 kB: what a person reads (powers of 1000, as disks are sold). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
