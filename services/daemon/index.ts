@@ -47,6 +47,9 @@ import { Vault } from './vault.js';
 import { parseDeviceName } from './system/device-name.js';
 import { SystemArea } from './system/system.js';
 import { VERSION } from '../common/version.js';
+import { OsUpdateManager } from './updates/manager.js';
+import { addOsUpdateRoutes } from './updates/routes.js';
+import { pathRunner } from './updates/runner.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   ensureWebCrypto();
@@ -79,6 +82,11 @@ async function main(env: NodeJS.ProcessEnv) {
       // Development (`make run`): stopping the daemon also stops its apps and closes the volumes,
       // as a lock does. On a device they outlive a daemon restart, which takes them over.
       stopAppsOnExit: field('PICCOLO_STOP_APPS_ON_EXIT', parseBoolean, false),
+      // Where the OS update tools (transactional-update, snapper, systemd-run...) are looked up;
+      // empty: the daemon's PATH. Tests put the fakes of test/fixtures/os-update-fake/ here.
+      osUpdatePath: field('PICCOLO_OS_UPDATE_PATH', String, ''),
+      // An OS update (transactional-update dup) still running after this long is stopped.
+      osUpdateTimeoutMs: field('PICCOLO_OS_UPDATE_TIMEOUT_MS', parsePositiveInt, 2 * 60 * 60_000),
       // Kept free on the engine's storage beyond an image, when checking room before a pull.
       imageSpaceReserveBytes: field('PICCOLO_IMAGE_SPACE_RESERVE_BYTES', parsePositiveInt, DEFAULT_RESERVE_BYTES),
     },
@@ -180,6 +188,16 @@ async function main(env: NodeJS.ProcessEnv) {
     portal: new PortalAssets(portalBundle),
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
+  const osUpdates = new OsUpdateManager({
+    runner: pathRunner(config.osUpdatePath || process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'),
+    recordFile: path.join(config.stateDir, 'os-updates.json'),
+    timeoutMs: config.osUpdateTimeoutMs,
+    publish: (type, data) => hub.publish(type, data),
+    audit,
+    logger: logger.child({ module: 'os-updates' }),
+    now,
+  });
+  addOsUpdateRoutes(routes, { schema, requireSession, audit, updates: osUpdates });
   routes.before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
   const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: upgrades.handle, logger });

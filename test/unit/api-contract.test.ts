@@ -7,6 +7,8 @@ import { ApiSchema } from '../../services/daemon/api/schema.js';
 import { addAppRoutes, type AppRoutesDeps } from '../../services/daemon/api/app-routes.js';
 import { addRemoteRoutes, type RemoteRoutesDeps } from '../../services/daemon/remote/api.js';
 import { addSystemRoutes, type SystemRoutesDeps } from '../../services/daemon/system/api.js';
+import { addOsUpdateRoutes, type OsUpdateRoutesDeps } from '../../services/daemon/updates/routes.js';
+import { addDiskRoutes } from '../../services/daemon/system/disk-api.js';
 import { createLogger } from '../../services/common/logger.js';
 
 const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
@@ -16,6 +18,8 @@ test('every served route is documented, and every documented route is served', (
   // Handlers are not called here: only the route table is read.
   const router = addRemoteRoutes(addAppRoutes(daemonRoutes({ schema, logger } as ApiDeps), { schema } as AppRoutesDeps), { schema } as RemoteRoutesDeps);
   addSystemRoutes(router, { schema } as SystemRoutesDeps);
+  addOsUpdateRoutes(router, { schema } as OsUpdateRoutesDeps);
+  addDiskRoutes(router, {} as Parameters<typeof addDiskRoutes>[1]);
   const served = router.list().map((route) => route.replace(/:([a-zA-Z]+)/g, '{$1}')).sort();
   const documented = schema.operations.map((op) => `${op.method} ${op.path}`).sort();
   assert.equal(served, documented);
