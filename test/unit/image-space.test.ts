@@ -1,7 +1,7 @@
 // Where an image's manifest is asked for (the reference rules the engines use), and how sizes read.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseImageReference } from '../../services/daemon/apps/image-space.js';
+import { parseImageReference, rewriteReference } from '../../services/daemon/apps/image-space.js';
 import { formatBytes } from '../../services/daemon/apps/errors.js';
 
 test('Docker Hub short names go to registry-1.docker.io, official images under library/', () => {
@@ -16,6 +16,21 @@ test('a first part with a dot, a port or localhost is the registry; a digest win
   assert.equal(parseImageReference('localhost/app'), { registry: 'localhost', repository: 'app', reference: 'latest' });
   const digest = `sha256:${'a'.repeat(64)}`;
   assert.equal(parseImageReference(`127.0.0.1:5000/x/y:2@${digest}`), { registry: '127.0.0.1:5000', repository: 'x/y', reference: digest });
+});
+
+test("the engine's registries.conf rules: the longest prefix says where a name is pulled from", () => {
+  const rules = [
+    { prefix: 'docker.io', location: '127.0.0.1:5000', insecure: true },
+    { prefix: 'docker.io/library/redis', location: '127.0.0.1:6000/cache/redis', insecure: false },
+    { prefix: '127.0.0.1:7000', location: '127.0.0.1:7000', insecure: true },
+  ];
+  assert.equal(rewriteReference('docker.io/library/nextcloud:29.0.7-apache', rules), { ref: '127.0.0.1:5000/library/nextcloud:29.0.7-apache', insecure: true });
+  assert.equal(rewriteReference('nginx:1.27', rules), { ref: '127.0.0.1:5000/library/nginx:1.27', insecure: true });
+  assert.equal(rewriteReference('redis:7.2.5-alpine', rules), { ref: '127.0.0.1:6000/cache/redis:7.2.5-alpine', insecure: false });
+  assert.equal(rewriteReference('127.0.0.1:7000/a/b:1', rules), { ref: '127.0.0.1:7000/a/b:1', insecure: true });
+  assert.equal(rewriteReference('ghcr.io/x/y:1', rules), { ref: 'ghcr.io/x/y:1', insecure: false });
+  // docker.io/libraryx is not under docker.io/library/redis, only under docker.io.
+  assert.equal(rewriteReference('docker.io/library/redisx:1', rules).ref, '127.0.0.1:5000/library/redisx:1');
 });
 
 test('sizes in the words a person reads', () => {

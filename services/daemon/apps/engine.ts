@@ -237,11 +237,14 @@ export class Engine {
   async storage(): Promise<EngineStorage> {
     const info = (await this.call('engine info', () => this.libpod('/libpod/info'))) as {
       store?: { graphRoot?: string; imageCopyTmpDir?: string };
-      registries?: Record<string, { Insecure?: boolean; Location?: string }>;
+      registries?: Record<string, { Prefix?: string; Insecure?: boolean; Location?: string } | string[]>;
     };
     if (!info.store?.graphRoot) throw new EngineError('engine info', new Error('no graphRoot in the answer'));
-    const insecureRegistries = Object.entries(info.registries ?? {}).flatMap(([prefix, registry]) => (registry?.Insecure ? [registry.Location || prefix] : []));
-    return { graphRoot: info.store.graphRoot, copyDir: info.store.imageCopyTmpDir || '/var/tmp', insecureRegistries };
+    // Besides the [[registry]] entries, the answer lists "search" (a list of names): not a rule.
+    const registries = Object.entries(info.registries ?? {}).flatMap(([key, entry]) =>
+      Array.isArray(entry) || !entry ? [] : [{ prefix: entry.Prefix || key, location: entry.Location || entry.Prefix || key, insecure: entry.Insecure === true }],
+    );
+    return { graphRoot: info.store.graphRoot, copyDir: info.store.imageCopyTmpDir || '/var/tmp', registries };
   }
 
   /** Pulls a reference, reporting progress; resolves with the image's ID. */

@@ -62,6 +62,30 @@ export interface ManifestSize {
   layers: number;
 }
 
+/** One [[registry]] entry of the engine's registries.conf: names under `prefix` are pulled from `location`. */
+export interface RegistryRule {
+  prefix: string;
+  location: string;
+  /** Spoken to over plain HTTP. */
+  insecure: boolean;
+}
+
+/**
+ * Where the engine really pulls a reference from, by its registries.conf (the longest matching
+ * prefix, as containers-registries.conf(5) says): `docker.io/library/x:1` with prefix docker.io
+ * at 127.0.0.1:5000 is 127.0.0.1:5000/library/x:1, spoken to as that rule says.
+ */
+export function rewriteReference(ref: string, rules: readonly RegistryRule[]): { ref: string; insecure: boolean } {
+  const { registry, repository, reference } = parseImageReference(ref);
+  const written = registry === 'registry-1.docker.io' ? 'docker.io' : registry;
+  const name = `${written}/${repository}`;
+  const rule = [...rules].sort((a, b) => b.prefix.length - a.prefix.length).find((r) => name === r.prefix || name.startsWith(`${r.prefix}/`) || (r.prefix.startsWith('*.') && written.endsWith(r.prefix.slice(1))));
+  if (!rule) return { ref, insecure: false };
+  if (rule.prefix.startsWith('*.') || rule.location === rule.prefix) return { ref, insecure: rule.insecure };
+  const tail = reference.includes(':') ? `@${reference}` : `:${reference}`;
+  return { ref: `${rule.location}${name.slice(rule.prefix.length)}${tail}`, insecure: rule.insecure };
+}
+
 export interface RegistryClientOptions {
   /** Registries spoken to over plain HTTP (the engine's insecure ones). */
   insecure?: (registry: string) => boolean;
@@ -132,8 +156,8 @@ export interface EngineStorage {
   graphRoot: string;
   /** Where blobs are copied before they are unpacked (Podman's imageCopyTmpDir, default /var/tmp). */
   copyDir: string;
-  /** Registries the engine speaks plain HTTP to. */
-  insecureRegistries: string[];
+  /** The engine's registries.conf entries. */
+  registries: RegistryRule[];
 }
 
 export interface ImageSpaceCheckOptions {
@@ -167,11 +191,11 @@ export class ImageSpaceCheck {
   async assertRoom(images: readonly string[]): Promise<void> {
     if (!images.length) return;
     const storage = await this.options.storage();
-    const insecure = new Set(storage.insecureRegistries);
     let compressed = 0;
     for (const image of images) {
       try {
-        compressed += (await (this.options.size ?? manifestSize)(image, { insecure: (registry) => insecure.has(registry) })).compressedBytes;
+        const { ref, insecure } = rewriteReference(image, storage.registries);
+        compressed += (await (this.options.size ?? manifestSize)(ref, { insecure: () => insecure })).compressedBytes;
       } catch (err) {
         this.options.logger.warn('image size unknown before its pull; not checked', { image, err });
       }
