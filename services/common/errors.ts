@@ -79,6 +79,31 @@ export class UnavailableError extends PiccoloError {
   }
 }
 
+/**
+ * A write failed because the state disk has no room left (ENOSPC, EDQUOT). 507 Insufficient
+ * Storage with code disk_full, so a client can tell it from a dependency being down (503) and
+ * tell the person what to do. Nothing latches: the same write succeeds once space is freed.
+ */
+export class DiskFullError extends PiccoloError {
+  constructor(
+    readonly freeBytes: number | undefined,
+    what = 'the change was not saved',
+  ) {
+    const free = freeBytes === undefined ? '' : `: ${freeBytes} bytes free`;
+    super(507, 'disk_full', `state disk full${free}; ${what}. Free space (remove an app or its data, or unused images) and try again; writes resume by themselves`, { freeBytes: freeBytes ?? null });
+  }
+}
+
+/** A write refused for lack of space, directly or as the cause of a wrapping error. */
+export function isNoSpaceError(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof DiskFullError) return true;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
 /** A configuration value is missing or malformed: the service must not start. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -5,7 +5,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable, type Duplex } from 'node:stream';
-import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
+import { DiskFullError, isNoSpaceError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, PiccoloError, UnsupportedMediaTypeError, BadRequestError, TooManyRequestsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Module } from './lifecycle.js';
 
@@ -109,6 +109,11 @@ function decodeSegment(param: string, raw: string): string {
 }
 
 export function errorReply(err: unknown, logger: Logger, req?: http.IncomingMessage): Reply {
+  // Any write refused for space, whoever made it, is the one typed answer (507 disk_full).
+  if (!(err instanceof PiccoloError) && isNoSpaceError(err)) {
+    logger.error('request failed: the state disk is full', { err, method: req?.method, url: req?.url });
+    err = new DiskFullError(undefined);
+  }
   if (err instanceof PiccoloError) {
     const headers: Record<string, string> = {};
     if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(', ');

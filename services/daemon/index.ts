@@ -46,6 +46,8 @@ import { FaultSwitch, TEST_HOOKS } from './test-hooks.js';
 import { Vault } from './vault.js';
 import { parseDeviceName } from './system/device-name.js';
 import { SystemArea } from './system/system.js';
+import { DiskSpaceWatch } from './system/disk-space.js';
+import { addDiskRoutes, engineImages } from './system/disk-api.js';
 import { VERSION } from '../common/version.js';
 import { OsUpdateManager } from './updates/manager.js';
 import { addOsUpdateRoutes } from './updates/routes.js';
@@ -104,7 +106,19 @@ async function main(env: NodeJS.ProcessEnv) {
   const leadership = new AppLeadership({ roles, logger: logger.child({ module: 'leadership' }) });
   leadership.logChanges();
   const hub = new EventHub(now);
+  const docker = new Docker({ socketPath: config.podmanSocket });
+  // A full state disk is a named state: daemon.store degraded, system.disk events for the banner.
+  const diskSpace = new DiskSpaceWatch({
+    stateDir: config.stateDir,
+    logger: logger.child({ module: 'disk-space' }),
+    onChange: (status) => {
+      vault.diskSpaceChanged();
+      hub.publish('system.disk', status);
+    },
+    images: () => engineImages(docker),
+  });
   const vault = new Vault({
+    diskSpace,
     stateDir: config.stateDir,
     logger,
     health,
@@ -123,7 +137,7 @@ async function main(env: NodeJS.ProcessEnv) {
   // Marked by state folder: each daemon sharing the engine (tests, `make run`) sees only its own apps.
   const instance = createHash('sha256').update(path.resolve(config.stateDir)).digest('hex').slice(0, 16);
   const engine = new Engine({
-    docker: new Docker({ socketPath: config.podmanSocket }),
+    docker,
     logger: logger.child({ module: 'engine' }),
     instance,
     // Containers made before the mark: this device's own apps are, anything else another daemon's.
@@ -188,6 +202,7 @@ async function main(env: NodeJS.ProcessEnv) {
     portal: new PortalAssets(portalBundle),
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
+  addDiskRoutes(routes, { requireSession, disk: diskSpace });
   const osUpdates = new OsUpdateManager({
     runner: pathRunner(config.osUpdatePath || process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'),
     recordFile: path.join(config.stateDir, 'os-updates.json'),
@@ -265,7 +280,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, diskSpace, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi] });
 }
 
 void runMain('daemon', () => main(process.env));

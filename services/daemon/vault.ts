@@ -4,7 +4,8 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError, ConflictError, LockedError, UnavailableError } from '../common/errors.js';
-import { syncDirectory } from '../common/durable.js';
+import { freeBytesAt, syncDirectory } from '../common/durable.js';
+import { DiskFullError, isNoSpaceError } from '../common/errors.js';
 import type { HealthReporter } from '../common/health-report.js';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
@@ -13,6 +14,7 @@ import type { Tpm } from './crypto/tpm.js';
 import { ControlStore } from './store/store.js';
 import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
 import { VolumeManager } from './volumes/volumes.js';
+import type { DiskSpaceWatch } from './system/disk-space.js';
 import { SizeLimitedFolders } from './volumes/size-limited.js';
 import { SerialQueue } from '../common/serial-queue.js';
 
@@ -38,6 +40,8 @@ export interface VaultOptions {
   onStateChange?: (state: VaultState, reason: string | undefined) => void;
   /** Test builds only (test-hooks.ts): a fault to report as if a check had failed. */
   injectedFault?: () => string | undefined;
+  /** Hears how store and key ring writes went; while it says full, daemon.store is degraded. */
+  diskSpace?: Pick<DiskSpaceWatch, 'status' | 'noteWrite'>;
 }
 
 export class Vault implements Module {
@@ -52,6 +56,8 @@ export class Vault implements Module {
   /** Every state change, one at a time. */
   private readonly queue = new SerialQueue();
   private checkTimer: NodeJS.Timeout | undefined;
+  /** daemon.store as the vault last judged it, before a full disk is taken into account. */
+  private storeReport: { state: 'ok' | 'fatal'; reason?: string } | undefined;
   private readonly sizeLimits: SizeLimitedFolders;
 
   constructor(private readonly options: VaultOptions) {
@@ -169,13 +175,40 @@ export class Vault implements Module {
     (await this.keyring.unlockWithPassphrase(password)).wipe();
   }
 
-  async changePassword(current: string, next: string): Promise<void> {
+  /**
+   * All or nothing: `record` (the control store's note of the change) runs once the new key ring
+   * is written in full and before it replaces the old one; if either fails, the old password
+   * still works. A refusal for space is a DiskFullError (507 disk_full).
+   */
+  async changePassword(current: string, next: string, record?: () => Promise<unknown>): Promise<void> {
     await this.queue.run(async () => {
       this.assertUnlocked();
       const dataKey = await this.keyring.unlockWithPassphrase(current);
-      await this.keyring.changePassphrase(dataKey, next);
-      dataKey.wipe();
+      try {
+        await this.savePassphrase(dataKey, next, record);
+      } finally {
+        dataKey.wipe();
+      }
     });
+  }
+
+  /** The state disk filled up or has room again: daemon.store says so (unless it is worse). */
+  diskSpaceChanged(): void {
+    if (this.storeReport) this.report('store', this.storeReport.state, this.storeReport.reason);
+  }
+
+  private async savePassphrase(dataKey: DataKey, next: string, record: (() => Promise<unknown>) | undefined): Promise<void> {
+    try {
+      await this.keyring.changePassphrase(dataKey, next, record);
+    } catch (err) {
+      if (!isNoSpaceError(err)) throw err;
+      // A refusal by the store has been reported by the store; the key ring's own is reported here.
+      if (!(err instanceof DiskFullError)) {
+        const bytes = await stat(this.paths.keyring).then((s) => s.size, () => 4096);
+        this.options.diskSpace?.noteWrite({ ok: false, noSpace: true, bytes });
+      }
+      throw new DiskFullError(await freeBytesAt(this.options.stateDir), 'the password was not changed, the old one still works');
+    }
   }
 
   async rotateRecovery(password: string): Promise<string> {
@@ -187,15 +220,21 @@ export class Vault implements Module {
   }
 
   /** The recovery key sets a new password; a locked device unlocks with it. */
-  async resetPassword(recoveryPhrase: string, next: string): Promise<void> {
+  async resetPassword(recoveryPhrase: string, next: string, record?: () => Promise<unknown>): Promise<void> {
     await this.queue.run(async () => {
       const dataKey = await this.keyring.unlockWithRecovery(recoveryPhrase);
-      await this.keyring.changePassphrase(dataKey, next);
-      if (this.state === 'locked') {
-        await this.reseal(dataKey);
-        await this.open(dataKey);
-      } else {
-        dataKey.wipe();
+      const wasLocked = this.state === 'locked';
+      try {
+        // Opened first (the recovery key is enough to unlock), so the change can be recorded in
+        // the store as part of it, all or nothing as in changePassword.
+        if (wasLocked) {
+          await this.reseal(dataKey);
+          await this.open(dataKey);
+        }
+        await this.savePassphrase(dataKey, next, record);
+      } finally {
+        // Once open, the vault keeps the data key; otherwise it is wiped.
+        if (this.dataKey !== dataKey) dataKey.wipe();
       }
     });
   }
@@ -313,6 +352,7 @@ export class Vault implements Module {
       schemaVersion: CONTROL_SCHEMA_VERSION,
       migrations: CONTROL_MIGRATIONS,
       initial: initialControlDocument,
+      onWrite: (outcome) => this.options.diskSpace?.noteWrite(outcome),
     });
   }
 
@@ -366,6 +406,11 @@ export class Vault implements Module {
   }
 
   private report(component: string, state: 'ok' | 'fatal', reason?: string): void {
+    if (component === 'store') {
+      this.storeReport = { state, reason };
+      const disk = this.options.diskSpace?.status;
+      if (state === 'ok' && disk?.full) return this.options.health.set('daemon.store', 'degraded', disk.reason);
+    }
     this.options.health.set(`daemon.${component}`, state, reason);
   }
 

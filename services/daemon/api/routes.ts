@@ -159,8 +159,8 @@ export function daemonRoutes(deps: ApiDeps): Router {
       const body = await schema.body<{ currentPassword: string; newPassword: string }>(req, 'changePassword');
       assertStrongPassword(body.newPassword);
       return guarded(req, 'auth.password-change', async () => {
-        await vault.changePassword(body.currentPassword, body.newPassword);
-        await recordPasswordChange(vault.controlStore, now());
+        // Recorded inside the change (all or nothing): a full disk leaves the old password working.
+        await vault.changePassword(body.currentPassword, body.newPassword, () => recordPasswordChange(vault.controlStore, now()));
         sessions.destroyAll();
         return signIn(req);
       });
@@ -196,8 +196,7 @@ export function daemonRoutes(deps: ApiDeps): Router {
       assertStrongPassword(body.newPassword);
       if (vault.state === 'unclaimed') throw new ConflictError('this device is not set up yet');
       return guarded(req, 'crypto.password-reset', async () => {
-        await vault.resetPassword(body.recoveryKey, body.newPassword);
-        await recordPasswordChange(vault.controlStore, now());
+        await vault.resetPassword(body.recoveryKey, body.newPassword, () => recordPasswordChange(vault.controlStore, now()));
         sessions.destroyAll();
         // The recovery key resets everything: whoever holds it is the owner, lost phone or not.
         if (await deps.secondFactor.clearAll()) {

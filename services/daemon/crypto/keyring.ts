@@ -6,7 +6,7 @@ import { hkdfSync, randomBytes, scrypt as scryptCallback } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError } from '../../common/errors.js';
-import { writeFileDurable } from '../../common/durable.js';
+import { DurableWriteError, stageFileDurable, writeFileDurable } from '../../common/durable.js';
 import type { Logger } from '../../common/logger.js';
 import { DATA_KEY_BYTES, DataKey } from './data-key.js';
 import { ForeignDataKeyError, KeyFileBrokenError, KeyRingExistsError, KeyRingMissingError, WrongPassphraseError, WrongRecoveryPhraseError } from './errors.js';
@@ -176,12 +176,26 @@ export class KeyRing {
     }
   }
 
-  /** Re-wraps the data key under a new passphrase; no data is re-encrypted. */
-  changePassphrase(dataKey: DataKey, newPassphrase: string): Promise<void> {
-    return this.update(dataKey, async (doc) => {
-      doc.passphrase = await this.wrapWithPassphrase(doc.keyId, dataKey, newPassphrase);
-      this.logger.info('admin passphrase changed');
-    });
+  /**
+   * Re-wraps the data key under a new passphrase; no data is re-encrypted. All or nothing: the
+   * new file is written in full beside the old one first (the step that needs disk space), then
+   * `beforeReplace` runs (e.g. recording the change in the control store), and only then is the
+   * old file replaced. If writing or `beforeReplace` fails, the old passphrase still works and the
+   * log says so; the log says "changed" only once the new one does.
+   */
+  async changePassphrase(dataKey: DataKey, newPassphrase: string, beforeReplace?: () => Promise<unknown>): Promise<void> {
+    try {
+      await this.update(dataKey, async (doc) => void (doc.passphrase = await this.wrapWithPassphrase(doc.keyId, dataKey, newPassphrase)), beforeReplace);
+    } catch (err) {
+      if (err instanceof DurableWriteError && err.replaced) {
+        // Renamed into place, so the new passphrase works; only the directory fsync failed.
+        this.logger.warn('admin passphrase changed, but its directory sync failed: a power loss now could bring the old one back', { err });
+        return;
+      }
+      this.logger.error('admin passphrase change failed; the old passphrase still works', { err });
+      throw err;
+    }
+    this.logger.info('admin passphrase changed');
   }
 
   /** A new recovery phrase; the old one stops working. */
@@ -258,8 +272,12 @@ export class KeyRing {
     return parseKeyRingFile(text, this.file);
   }
 
-  /** Read, change, write durably; serialized so two writers cannot lose each other's change. */
-  private update<T>(dataKey: DataKey, change: (doc: KeyRingFile) => T | Promise<T>): Promise<T> {
+  /**
+   * Read, change, write durably; serialized so two writers cannot lose each other's change.
+   * beforeReplace runs once the new file is staged, before it replaces the old; if it throws,
+   * the staged file is discarded and the old one stays.
+   */
+  private update<T>(dataKey: DataKey, change: (doc: KeyRingFile) => T | Promise<T>, beforeReplace?: () => Promise<unknown>): Promise<T> {
     return this.writes.run(async () => {
       const doc = await this.load();
       this.assertOwnKey(doc, dataKey);
@@ -268,7 +286,14 @@ export class KeyRing {
       // A change that changed nothing (a reseal the TPM refused) leaves the file as it was.
       if (serializeKeyRingFile(doc) !== before) {
         doc.updatedAt = this.clock().toISOString();
-        await writeFileDurable(this.file, serializeKeyRingFile(doc), 0o600);
+        const staged = await stageFileDurable(this.file, serializeKeyRingFile(doc), 0o600);
+        try {
+          await beforeReplace?.();
+        } catch (err) {
+          await staged.discard();
+          throw err;
+        }
+        await staged.commit();
       }
       return result;
     });

@@ -4,8 +4,8 @@
 // before it resolves, and a checksum so damage is found at open instead of being served.
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory, writeFileDurable } from '../../common/durable.js';
-import { UnavailableError } from '../../common/errors.js';
+import { DurableWriteError, freeBytesAt, syncDirectory, writeFileDurable } from '../../common/durable.js';
+import { DiskFullError, isNoSpaceError, UnavailableError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { StoreMigrationError, StoreTooLargeError } from './errors.js';
 import { decodeStoreFile, encodeStoreFile, type StoreSnapshot } from './file-format.js';
@@ -38,7 +38,12 @@ export interface ControlStoreOptions<T> {
   /** The document of a new store (schema `schemaVersion`, rev 0). */
   initial: () => T;
   maxBytes?: number;
+  /** Told how each commit's write went, so a full disk can be shown (system/disk-space.ts). */
+  onWrite?: (outcome: WriteOutcome) => void;
 }
+
+/** A commit's write: done, or refused for lack of space (`bytes` is what it tried to write). */
+export type WriteOutcome = { ok: true; bytes: number } | { ok: false; noSpace: boolean; bytes: number };
 
 export interface CommitEvent<T> {
   rev: number;
@@ -58,8 +63,13 @@ export class ControlStore<T extends object> {
   /** Commits in call order; one failed commit does not block the next. */
   private readonly queue = new SerialQueue();
   private closing = false;
-  /** Set when a write failed: what is on disk is then unknown, so no further commit is attempted. */
-  private writeFailure: Error | undefined;
+  /**
+   * Set when a write failed after its rename (the directory fsync): the file may then hold a
+   * commit that memory does not, so the next commit first reads the file back. A write that
+   * failed before its rename (a full disk) left the old file whole and sets nothing: the next
+   * commit simply tries again, so writes resume by themselves once there is space.
+   */
+  private rereadBeforeNextCommit = false;
 
   private constructor(
     readonly file: string,
@@ -68,6 +78,7 @@ export class ControlStore<T extends object> {
     private readonly lock: WriterLock,
     private readonly logger: Logger,
     initial: Committed<T>,
+    private readonly onWrite: ((outcome: WriteOutcome) => void) | undefined,
   ) {
     this.state = initial;
   }
@@ -101,7 +112,7 @@ export class ControlStore<T extends object> {
         logger.info('migrated control store', { file, from, to: schemaVersion, rev: snapshot.rev });
       }
       const data = deepFreeze(roundTrip(snapshot.data) as T);
-      return new ControlStore<T>(file, schemaVersion, maxBytes, lock, logger, { rev: snapshot.rev, data });
+      return new ControlStore<T>(file, schemaVersion, maxBytes, lock, logger, { rev: snapshot.rev, data }, options.onWrite);
     } catch (err) {
       await lock.release();
       throw err;
@@ -143,25 +154,47 @@ export class ControlStore<T extends object> {
   }
 
   private async apply(mutate: (draft: T) => void | Promise<void>): Promise<number> {
-    if (this.writeFailure) throw new UnavailableError(`the control store failed to write earlier (${this.writeFailure.message}); reopen it`);
+    if (this.rereadBeforeNextCommit) await this.rereadFile();
     const draft = structuredClone(this.state.data) as T;
     await mutate(draft);
     const snapshot: StoreSnapshot = { schemaVersion: this.schemaVersion, rev: this.state.rev + 1, data: draft };
     const text = encodeWithinLimit(snapshot, this.maxBytes);
+    const bytes = Buffer.byteLength(text);
     try {
       await writeFileDurable(this.file, text, 0o600);
     } catch (err) {
-      // The rename may or may not have happened and fsync errors are not reliably reported
-      // twice, so memory and disk could now disagree: stop writing rather than guess.
-      this.writeFailure = err as Error;
-      this.logger.error('control store write failed; refusing further commits', { file: this.file, err });
+      // Only a failure after the rename leaves disk and memory possibly apart (see the field).
+      if (!(err instanceof DurableWriteError) || err.replaced) this.rereadBeforeNextCommit = true;
+      const noSpace = isNoSpaceError(err);
+      this.onWrite?.({ ok: false, noSpace, bytes });
+      if (noSpace) {
+        const free = await freeBytesAt(path.dirname(this.file));
+        this.logger.error('control store write failed: the state disk is full; the commit was not made, the store is unchanged', { file: this.file, bytes, freeBytes: free });
+        throw new DiskFullError(free);
+      }
+      this.logger.error('control store write failed; the commit was not made', { file: this.file, err, rereadNext: this.rereadBeforeNextCommit });
       throw new UnavailableError(`the control store could not be written: ${(err as Error).message}`);
     }
     // Readers get what a reopen would read, not the draft (e.g. undefined fields dropped).
     this.state = { rev: snapshot.rev, data: deepFreeze(JSON.parse(text).data as T) };
     this.logger.debug('control store commit', { rev: snapshot.rev, bytes: text.length });
+    this.onWrite?.({ ok: true, bytes });
     this.notify();
     return snapshot.rev;
+  }
+
+  /**
+   * After a write whose rename may have happened: adopts what the file holds, so the next rev is
+   * built on what a reopen would read. A file that fails verification throws (503) and is left
+   * as it is; the next commit checks again.
+   */
+  private async rereadFile(): Promise<void> {
+    const snapshot = decodeStoreFile(await readFile(this.file), this.file, this.schemaVersion);
+    this.rereadBeforeNextCommit = false;
+    if (snapshot.rev === this.state.rev) return;
+    this.logger.warn('control store file holds a commit that failed to report; adopting it', { rev: snapshot.rev, was: this.state.rev });
+    this.state = { rev: snapshot.rev, data: deepFreeze(snapshot.data as T) };
+    this.notify();
   }
 
   private notify(): void {

@@ -6,6 +6,7 @@ import { useLocation } from 'preact-iso/router';
 import { connected } from '../api/events.js';
 import { signOut } from '../api/session.js';
 import { Button } from './Button.js';
+import { DiskFullBanner } from './DiskFullBanner.js';
 
 export const NAV = [
   { href: '/', label: 'Dashboard' },
@@ -61,6 +62,7 @@ export function SignedInLayout({ children, deviceName }: { children: ComponentCh
         </Button>
       </nav>
       <main id="main" tabIndex={-1}>
+        <DiskFullBanner />
         {children}
       </main>
     </div>
