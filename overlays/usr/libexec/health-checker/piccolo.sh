@@ -1,25 +1,38 @@
 #!/bin/bash
 # MicroOS health-checker plugin. After an update, health-checker rolls back to the previous
 # snapshot if a plugin's `check` fails, so `check` fails only when Piccolo never gets ready.
+# Ready is the health service's /health/ready answering 200: "locked, waiting for unlock" is a
+# note there, not a failure, so a device waiting for its password after a reboot passes.
 # PICCOLO_HEALTH_URL / PICCOLO_HEALTH_WAIT exist for tests and debugging.
 url=${PICCOLO_HEALTH_URL:-http://127.0.0.1:4040/health/ready}
 # Seconds: the services may still be starting (TimeoutStartSec and a restart or two).
 max_wait=${PICCOLO_HEALTH_WAIT:-180}
+# One attempt's limit in seconds (connect and read), never beyond what is left of max_wait.
+probe_limit=5
 
-# One GET over bash's /dev/tcp; succeeds on status 200. Args: host port path.
+# One GET over bash's /dev/tcp; prints the status code, then the body. Args: host port path.
 probe() {
 	exec 3<>"/dev/tcp/$1/$2" || return 1
 	printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$3" "$1" >&3
-	local proto code
+	local proto code line
 	read -r proto code _ <&3
-	[ "${code%$'\r'}" = 200 ]
+	echo "${code%$'\r'}"
+	# Skip the headers; the body follows the empty line.
+	while read -r line <&3 && [ -n "${line%$'\r'}" ]; do :; done
+	# Builtins only: a minimal PATH (no cat) must do.
+	while IFS= read -r line <&3 || [ -n "$line" ]; do printf '%s\n' "$line"; done
 }
 export -f probe
 
-# Succeeds when $url answers 200. curl where present, else /dev/tcp (MicroOS may lack curl).
-ready() {
+# Sets $status (the HTTP code, 000 when nothing answered) and $body for one attempt. curl where
+# present, else /dev/tcp (MicroOS may lack curl). Arg: seconds allowed.
+attempt() {
+	local limit=$1 answer
 	if command -v curl >/dev/null 2>&1; then
-		[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url")" = 200 ]
+		answer=$(curl -s -m "$limit" -w '\n%{http_code}' "$url")
+		status=${answer##*$'\n'}
+		body=${answer%$'\n'*}
+		[ "$body" = "$answer" ] && body=
 		return
 	fi
 	local rest=${url#http://}
@@ -28,29 +41,51 @@ ready() {
 	local host=${hostport%:*} port=${hostport##*:}
 	[ "$host" = "$hostport" ] && port=80
 	# timeout bounds connect and read; the child shell keeps a failed redirection contained.
-	timeout 5 bash -c 'probe "$@"' _ "$host" "$port" "$path" 2>/dev/null
+	answer=$(timeout "$limit" bash -c 'probe "$@"' _ "$host" "$port" "$path" 2>/dev/null)
+	status=${answer%%$'\n'*}
+	body=${answer#*$'\n'}
+	[ -n "$status" ] || status=000
 }
 
+# Milliseconds since the epoch: bash 5's EPOCHREALTIME, as SECONDS' whole seconds could cut the
+# wait short by up to a second.
+now_ms() {
+	if [ -n "$EPOCHREALTIME" ]; then
+		local t=${EPOCHREALTIME/[.,]/}
+		echo $((10#$t / 1000))
+	else
+		echo $((SECONDS * 1000))
+	fi
+}
+
+# Retries until 200 or max_wait has passed; on failure says why (the health service's reasons).
 run_checks() {
-	local deadline=$((SECONDS + max_wait))
-	until ready; do
-		if ((SECONDS >= deadline)); then
-			echo "piccolo: $url not ready after ${max_wait}s" >&2
+	local deadline=$(($(now_ms) + max_wait * 1000)) left rest
+	for (( ; ; )); do
+		left=$(((deadline - $(now_ms) + 999) / 1000))
+		((left < 1)) && left=1
+		attempt $((left < probe_limit ? left : probe_limit))
+		[ "$status" = 200 ] && return 0
+		rest=$((deadline - $(now_ms)))
+		if ((rest <= 0)); then
+			echo "piccolo: $url not ready after ${max_wait}s (last answer: HTTP $status) ${body}" >&2
 			exit 1
 		fi
-		sleep 2
+		((rest > 2000)) && rest=2000
+		sleep "$((rest / 1000)).$(printf '%03d' $((rest % 1000)))"
 	done
 }
 
-# health-checker calls `stop` when it can neither roll back nor reboot its way out. Stop what
-# exposes apps to the network; keep daemon and health so the owner can still see what is wrong.
+# health-checker calls `stop` when the device never came up, or when a reboot did not help, and no
+# rollback is left. Stop what exposes apps to the network (the proxy, and the tunnel to the relay);
+# keep the daemon and health running, so the apps' data stays mounted and a local look is possible.
 stop_services() {
 	systemctl stop piccolo-proxy.service piccolo-tunnel.service
 }
 
 case "$1" in
 	check) run_checks ;;
-	stop) stop_services ;;
+	stop) stop_services || exit ;;
 	*)
 		echo "Usage: $0 {check|stop}" >&2
 		exit 1
