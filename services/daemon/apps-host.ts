@@ -41,6 +41,11 @@ export class AppsHost implements Module {
 
   constructor(private readonly options: AppsHostOptions) {}
 
+  /** Whether the app manager runs (the device is unlocked and apps have started). */
+  get running(): boolean {
+    return this.manager !== undefined;
+  }
+
   /** The running manager, or the reason apps are not available right now. */
   get apps(): AppManager {
     if (this.manager) return this.manager;

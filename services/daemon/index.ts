@@ -44,6 +44,7 @@ import { AttemptThrottle } from './auth/throttle.js';
 import { Tpm } from './crypto/tpm.js';
 import { FaultSwitch, TEST_HOOKS } from './test-hooks.js';
 import { Vault } from './vault.js';
+import { BackupService } from './backup/backup-service.js';
 import { parseDeviceName } from './system/device-name.js';
 import { SystemArea } from './system/system.js';
 import { DiskSpaceWatch } from './system/disk-space.js';
@@ -185,6 +186,16 @@ async function main(env: NodeJS.ProcessEnv) {
   const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });
   const upgrades = new UpgradeRouter().on(EVENTS_PATH, events.handleUpgrade).on(TERMINAL_PATH, terminals.handleUpgrade);
   const requireSession = sessionGuard(sessions);
+  const backup = new BackupService({
+    vault,
+    // With apps running, each app is stopped while its volume is copied; otherwise nothing runs to stop.
+    quiesce: (app, work) => (appsHost.running ? appsHost.apps.quiesce(app, work) : work()),
+    publish: (progress) => hub.publish(`${progress.kind}.progress`, progress),
+    logger: logger.child({ module: 'backup' }),
+    deviceName: () => system.deviceName.current,
+    version: VERSION,
+    now,
+  });
   const lookup = config.dnsServer ? serverLookup(config.dnsServer) : systemLookup;
   const routes = addRemoteRoutes(addAppRoutes(daemonRoutes({
     schema,
@@ -200,6 +211,7 @@ async function main(env: NodeJS.ProcessEnv) {
     now,
     deviceName,
     portal: new PortalAssets(portalBundle),
+    backup,
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   addDiskRoutes(routes, { requireSession, disk: diskSpace });
@@ -215,8 +227,10 @@ async function main(env: NodeJS.ProcessEnv) {
   addOsUpdateRoutes(routes, { schema, requireSession, audit, updates: osUpdates });
   routes.before(leaderOnlyWrites(roles));
   const listener = (faults && scriptedRoles ? addRoleTestRoutes(faults.addRoutes(routes), scriptedRoles, leadership) : routes).listener;
-  const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: upgrades.handle, logger });
-  const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: upgrades.handle, logger });
+  // A restore uploads a whole backup in one request: allowed an hour (the proxy has its own limit).
+  const requestTimeoutMs = 60 * 60_000;
+  const http = new HttpServerModule({ name: 'http', address: config.listen, listener, onUpgrade: upgrades.handle, logger, requestTimeoutMs });
+  const portalSocket = new HttpServerModule({ name: 'portal-socket', address: { path: config.portalSocket, mode: 0o660 }, listener, onUpgrade: upgrades.handle, logger, requestTimeoutMs });
   // The WebSockets (events and terminals) start and stop together, before http stops.
   const eventStream = {
     name: 'events',

@@ -9,7 +9,7 @@ import { DiskFullError, isNoSpaceError } from '../common/errors.js';
 import type { HealthReporter } from '../common/health-report.js';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
-import { KeyRing, generateRecoveryPhrase, type DataKey, type KeyRingOptions } from './crypto/keyring.js';
+import { DataKey, KeyRing, generateRecoveryPhrase, type KeyRingOptions, type RecoverySlot } from './crypto/keyring.js';
 import type { Tpm } from './crypto/tpm.js';
 import { ControlStore } from './store/store.js';
 import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
@@ -236,6 +236,69 @@ export class Vault implements Module {
         // Once open, the vault keeps the data key; otherwise it is wiped.
         if (this.dataKey !== dataKey) dataKey.wipe();
       }
+    });
+  }
+
+  /**
+   * For a backup, after the admin password: a copy of the data key (the caller derives the
+   * archive key from it, then wipes it) and the recovery slot that lets the recovery key alone
+   * reach that key again.
+   */
+  async backupKeys(password: string): Promise<{ dataKey: DataKey; slot: RecoverySlot }> {
+    this.assertUnlocked();
+    const dataKey = await this.keyring.unlockWithPassphrase(password);
+    try {
+      return { dataKey, slot: await this.keyring.recoverySlot(dataKey) };
+    } catch (err) {
+      dataKey.wipe();
+      throw err;
+    }
+  }
+
+  /** Names of the app volumes on disk (app-<name>), apps installed or data kept after an uninstall. */
+  async appVolumeNames(): Promise<string[]> {
+    this.assertUnlocked();
+    return (await this.volumes.list()).filter((volume) => volume.exists && volume.name.startsWith('app-')).map((volume) => volume.name);
+  }
+
+  /**
+   * Sets a fresh device up from a backup, like setup(): the key ring (around the backup's data
+   * key, with a new password) and every volume are made in the staging folder, `fill` writes the
+   * volumes' contents into their mount points, the control store must then open, and only then
+   * does the key ring's rename commit it. A failure anywhere, a tampered archive found at its last
+   * chunk included, leaves the device unclaimed, as it was.
+   */
+  async restore(input: { password: string; dataKey: DataKey; slot: RecoverySlot; volumes: string[]; fill: (mountpoints: ReadonlyMap<string, string>) => Promise<void> }): Promise<void> {
+    await this.queue.run(async () => {
+      if (this.state !== 'unclaimed') throw new ConflictError('this device is already set up; restore onto a fresh device');
+      await this.discardHalfSetup();
+      await mkdir(this.paths.staging, { mode: 0o700 });
+      const stagedKeyring = this.keyRingAt(path.join(this.paths.staging, 'keyring.json'));
+      const stagedVolumes = this.volumesAt(path.join(this.paths.staging, 'volumes'));
+      const { password, dataKey, slot } = input;
+      try {
+        await stagedKeyring.restore(slot, dataKey, password);
+        const mountpoints = new Map<string, string>();
+        for (const volume of new Set([...SYSTEM_VOLUMES, ...input.volumes])) {
+          const passphrase = await stagedKeyring.volumePassphrase(dataKey, volume);
+          await stagedVolumes.create(volume, passphrase);
+          mountpoints.set(volume, (await stagedVolumes.mount(volume, passphrase, { readOnly: false })).mountpoint);
+        }
+        await input.fill(mountpoints);
+        // The restored store must open here (checksum, schema, migrations) before anything commits.
+        await (await this.openStore(stagedVolumes)).close();
+        for (const volume of mountpoints.keys()) await stagedVolumes.unmount(volume);
+      } catch (err) {
+        await this.discardHalfSetup().catch((cleanup) => this.options.logger.error('could not clean up a failed restore', { err: cleanup }));
+        throw err;
+      }
+      await rename(path.join(this.paths.staging, 'volumes'), this.paths.volumes);
+      await rename(path.join(this.paths.staging, 'keyring.json'), this.paths.keyring);
+      await syncDirectory(this.options.stateDir);
+      await rm(this.paths.staging, { recursive: true, force: true });
+      this.options.logger.info('device restored from a backup', { volumes: input.volumes.length, tpmSealed: this.tpmAvailable });
+      // The vault's own copy: the caller wipes the key it passed in, whatever happened.
+      await this.open(new DataKey(dataKey.bytes));
     });
   }
 

@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { serialize as serializeCookie } from 'cookie';
-import { ConflictError, ForbiddenError, NotFoundError, PiccoloError, UnauthorizedError } from '../../common/errors.js';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, PiccoloError, UnauthorizedError, UnsupportedMediaTypeError } from '../../common/errors.js';
 import { Router, type Reply } from '../../common/http.js';
 import type { Logger } from '../../common/logger.js';
 import { equalSecrets } from '../../common/secrets.js';
@@ -17,6 +17,7 @@ import { addSecondFactorRoutes, relyingPartyOfRequest, type Guarded } from '../a
 import type { SecondFactor } from '../auth/second-factor/second-factor.js';
 import { recordPasswordChange } from '../cluster/password-change.js';
 import type { Vault } from '../vault.js';
+import type { BackupService } from '../backup/backup-service.js';
 import type { PortalAssets } from './portal-assets.js';
 import type { ApiSchema } from './schema.js';
 import { SESSION_COOKIE } from '../../common/route-table.js';
@@ -41,6 +42,8 @@ export interface ApiDeps {
   deviceName: () => string;
   /** The portal's shell page and hashed assets (embedded in the bundle). */
   portal: PortalAssets;
+  /** Backup of the whole device, and restore onto a fresh one. */
+  backup: BackupService;
 }
 
 interface PendingSetup {
@@ -136,6 +139,37 @@ export function daemonRoutes(deps: ApiDeps): Router {
       });
     })
 
+    .on('POST', '/api/v1/backup', async (req) => {
+      requireSession(req);
+      const { password } = await schema.body<{ password: string }>(req, 'createBackup');
+      const backup = await guarded(req, 'backup', () => deps.backup.backup(password), { detail: (made) => `apps: ${made.apps.join(', ') || 'none'}` });
+      return {
+        headers: { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${backup.filename}"` },
+        body: backup.stream,
+      };
+    })
+    // A fresh device only, after the claim code (its setup token), like setup itself.
+    .on('POST', '/api/v1/restore', async (req) => {
+      if (vault.state !== 'unclaimed') throw new ConflictError('this device is already set up; restore onto a fresh device');
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type !== 'application/octet-stream') throw new UnsupportedMediaTypeError('application/octet-stream (the backup file)');
+      const credentials = schema.value<{ setupToken: string; recoveryKey: string; password: string }>('RestoreCredentials', decodeCredentials(headerOf(req, 'x-restore-credentials')), 'X-Restore-Credentials');
+      return guarded(req, 'restore', async () => {
+        const pending = pendingSetup;
+        if (!pending || pending.expiresAt < now() || !equalSecrets(pending.token, credentials.setupToken)) {
+          throw new ForbiddenError('unknown or expired setup token; enter the claim code again');
+        }
+        assertStrongPassword(credentials.password);
+        const totalBytes = Number(req.headers['content-length']) || undefined;
+        const manifest = await deps.backup.restore(req, { recoveryKey: credentials.recoveryKey, password: credentials.password, totalBytes });
+        pendingSetup = undefined;
+        await claim.consume();
+        await recordPasswordChange(vault.controlStore, now());
+        return signIn(req, 201, { state: vault.state, apps: manifest.apps });
+      }, { detail: () => 'restored from a backup' });
+    })
+    .on('GET', '/api/v1/restore/status', () => ({ body: deps.backup.restoreStatus }))
+
     .on('GET', '/api/v1/auth/session', (req) => {
       const session = sessions.get(sessionIdOf(req));
       return { body: session ? { authenticated: true, user: session.user, csrfToken: session.csrfToken } : { authenticated: false } };
@@ -219,6 +253,16 @@ export function daemonRoutes(deps: ApiDeps): Router {
     clientAddress,
     isHttps,
   });
+}
+
+/** X-Restore-Credentials: base64url of a JSON object (a header holds no line breaks, and the password may be any text). */
+function decodeCredentials(header: string | undefined): unknown {
+  if (!header) throw new BadRequestError('X-Restore-Credentials: missing header (base64url JSON with setupToken, recoveryKey, password)');
+  try {
+    return JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+  } catch {
+    throw new BadRequestError('X-Restore-Credentials: not base64url-encoded JSON');
+  }
 }
 
 /** A path the portal routes in the browser: not the API, not an asset, not a health probe. */

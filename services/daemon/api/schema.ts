@@ -19,20 +19,34 @@ interface OpenApiDocument {
 export class ApiSchema {
   readonly operations: Operation[] = [];
   private readonly validators = new Map<string, ValidateFunction>();
+  private readonly ajv: Ajv;
 
   constructor(specText: string) {
     const doc = parse(specText) as OpenApiDocument;
     // strict: false, because the document also holds OpenAPI keywords that are not JSON Schema.
-    const ajv = new Ajv({ strict: false, allErrors: true });
+    const ajv = (this.ajv = new Ajv({ strict: false, allErrors: true }));
     ajv.addSchema(doc as object, 'api');
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
         this.operations.push({ method: method.toUpperCase(), path, operationId: operation.operationId });
-        if (!operation.requestBody) continue;
+        // Only JSON bodies are checked here; a raw upload (a backup file) is its handler's to read.
+        if (!(operation.requestBody as { content?: Record<string, unknown> } | undefined)?.content?.['application/json']) continue;
         const pointer = ['paths', path, method, 'requestBody', 'content', 'application/json', 'schema'].map(escapePointer).join('/');
         this.validators.set(operation.operationId, ajv.getSchema(`api#/${pointer}`)!);
       }
     }
+  }
+
+  /** Checks a value that does not come as a JSON body (a header's JSON) against components/schemas/<name>; problems are named under `where`. */
+  value<T>(name: string, value: unknown, where: string): T {
+    let validate = this.validators.get(`#${name}`);
+    if (!validate) {
+      validate = this.ajv.getSchema(`api#/components/schemas/${escapePointer(name)}`);
+      if (!validate) throw new Error(`no schema ${name} in the OpenAPI document`);
+      this.validators.set(`#${name}`, validate);
+    }
+    if (!validate(value)) throw new BadRequestError(`invalid ${where}`, (validate.errors ?? []).map((error) => `${where}: ${describe(error).replace(/^body: /, '')}`));
+    return value as T;
   }
 
   /** Reads the JSON body of an operation and checks it; every problem is named in a 400. */

@@ -262,6 +262,25 @@ export class AppManager {
     );
   }
 
+  /**
+   * Runs `work` with the app's containers stopped, then converges the app back (started again if
+   * it should run). In the job queue, so no supervision round restarts it meanwhile; the desired
+   * state is untouched, so a daemon that dies during `work` brings the app back when it starts.
+   * A backup copies an app's volume this way.
+   */
+  quiesce<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      this.record(name);
+      await this.stopContainersOf(name);
+      try {
+        return await work();
+      } finally {
+        await this.reconcile(new Set([name])).catch((err) => this.options.logger.warn('could not start the app again after copying its data', { app: name, err }));
+        await this.publish();
+      }
+    });
+  }
+
   // ---- jobs ----
 
   private async startJob(app: string, kind: JobKind, change: (draft: ControlDocument) => void | Promise<void>, extra: Pick<JobRecord, 'purge'> = {}): Promise<JobRecord> {

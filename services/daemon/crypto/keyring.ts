@@ -105,12 +105,9 @@ export class KeyRing {
           recovery: wrapWithRecovery(keyId, dataKey, recoveryEntropy),
           volumes: {},
         };
-        const tpm = await this.wrapWithTpm(keyId, dataKey);
-        if (tpm) doc.tpm = tpm;
-        await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-        await writeFileDurable(this.file, serializeKeyRingFile(doc), 0o600);
-        this.logger.info('key ring created', { keyId, tpmSealed: Boolean(tpm) });
-        return { dataKey, recoveryPhrase: recoveryPhraseFromEntropy(recoveryEntropy), tpmSealed: Boolean(tpm) };
+        const tpmSealed = await this.writeNew(doc, dataKey);
+        this.logger.info('key ring created', { keyId, tpmSealed });
+        return { dataKey, recoveryPhrase: recoveryPhraseFromEntropy(recoveryEntropy), tpmSealed };
       } catch (err) {
         dataKey.wipe();
         throw err;
@@ -118,6 +115,39 @@ export class KeyRing {
         recoveryEntropy.fill(0);
       }
     });
+  }
+
+  /**
+   * A key ring around a data key restored from a backup: the backup's key id and recovery wrap,
+   * so the same recovery key keeps opening the device and its backups; a new passphrase wrap and a
+   * fresh TPM seal. Refuses when a key ring exists, as create() does.
+   */
+  restore(slot: RecoverySlot, dataKey: DataKey, passphrase: string): Promise<{ tpmSealed: boolean }> {
+    return this.writes.run(async () => {
+      if (await this.exists()) throw new KeyRingExistsError(this.file);
+      if (!checkMatches(dataKey.bytes, dataKeyPurpose(slot.keyId), slot.dataKeyCheck)) throw new ForeignDataKeyError();
+      const now = this.clock().toISOString();
+      const doc: KeyRingFile = {
+        format: KEYRING_FORMAT,
+        keyId: slot.keyId,
+        dataKeyCheck: slot.dataKeyCheck,
+        createdAt: now,
+        updatedAt: now,
+        passphrase: await this.wrapWithPassphrase(slot.keyId, dataKey, passphrase),
+        recovery: { ...slot.recovery },
+        volumes: {},
+      };
+      const tpmSealed = await this.writeNew(doc, dataKey);
+      this.logger.info('key ring restored from a backup', { keyId: slot.keyId, tpmSealed });
+      return { tpmSealed };
+    });
+  }
+
+  /** The recovery slot's public parts, for a backup's header (see openRecoverySlot). */
+  async recoverySlot(dataKey: DataKey): Promise<RecoverySlot> {
+    const doc = await this.load();
+    this.assertOwnKey(doc, dataKey);
+    return { keyId: doc.keyId, dataKeyCheck: doc.dataKeyCheck, recovery: { ...doc.recovery } };
   }
 
   async unlockWithPassphrase(passphrase: string): Promise<DataKey> {
@@ -345,6 +375,15 @@ export class KeyRing {
     }
   }
 
+  /** Seals a TPM copy when it can and writes a new key file; whether the TPM sealed. */
+  private async writeNew(doc: KeyRingFile, dataKey: DataKey): Promise<boolean> {
+    const tpm = await this.wrapWithTpm(doc.keyId, dataKey);
+    if (tpm) doc.tpm = tpm;
+    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await writeFileDurable(this.file, serializeKeyRingFile(doc), 0o600);
+    return Boolean(tpm);
+  }
+
   /** undefined when there is no TPM or it cannot seal now; a device without TPM is a normal case. */
   private async wrapWithTpm(keyId: string, dataKey: DataKey): Promise<TpmWrap | undefined> {
     if (!this.options.tpm) return undefined;
@@ -358,6 +397,39 @@ export class KeyRing {
     } finally {
       secret.fill(0);
     }
+  }
+}
+
+/**
+ * What a backup carries so that the recovery key alone opens it: the recovery wrap of the data key
+ * and what identifies that key. Safe to store in the clear: the wrap is AES-GCM under a key
+ * derived from 256 random bits, and the checks only confirm a guess of the key.
+ */
+export interface RecoverySlot {
+  keyId: string;
+  dataKeyCheck: string;
+  recovery: RecoveryWrap;
+}
+
+export type OpenedSlot = { status: 'ok'; dataKey: DataKey } | { status: 'wrong-key' } | { status: 'damaged' };
+
+/** The data key in a recovery slot, with the recovery phrase. Throws InvalidRecoveryPhraseError for a typo. */
+export function openRecoverySlot(slot: RecoverySlot, phrase: string): OpenedSlot {
+  const entropy = entropyFromRecoveryPhrase(phrase);
+  const wrappingKey = deriveFromRecovery(entropy, Buffer.from(slot.recovery.salt, 'base64'));
+  entropy.fill(0);
+  try {
+    const unwrapped = unwrapSecret(wrappingKey, slot.recovery, wrapPurpose(slot.keyId, 'recovery'));
+    if (unwrapped.status !== 'ok') return unwrapped;
+    try {
+      const { secret } = unwrapped;
+      if (secret.length !== DATA_KEY_BYTES || !checkMatches(secret, dataKeyPurpose(slot.keyId), slot.dataKeyCheck)) return { status: 'damaged' };
+      return { status: 'ok', dataKey: new DataKey(secret) };
+    } finally {
+      unwrapped.secret.fill(0);
+    }
+  } finally {
+    wrappingKey.fill(0);
   }
 }
 

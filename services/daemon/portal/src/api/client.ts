@@ -34,12 +34,14 @@ export class ApiError extends Error {
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 async function request<T>(method: Method, path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  // A Blob (a chosen file) goes as it is, streamed by the browser; anything else as JSON.
+  const raw = body instanceof Blob;
+  const headers: Record<string, string> = { accept: 'application/json', ...(init.headers as Record<string, string> | undefined) };
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken.value;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
   let res: Response;
   try {
-    res = await fetch(path, { ...init, method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    res = await fetch(path, { ...init, method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body), credentials: 'same-origin' });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'offline', 'The device does not answer. Check that it is on and on your network, then try again.');

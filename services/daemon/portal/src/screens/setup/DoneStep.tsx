@@ -6,11 +6,18 @@ import { Loaded } from '../../ui/Loading.js';
 import { Page } from '../../ui/Page.js';
 import type { RemoteStatus } from '../../../../remote/remote-access.js';
 
-export function DoneStep({ onFinish }: { onFinish: () => void }) {
+/** restoredApps: set after a restore from a backup (the apps it held, starting now). */
+export function DoneStep({ onFinish, restoredApps }: { onFinish: () => void; restoredApps?: string[] }) {
   const remote = useResource((signal) => api.get<RemoteStatus>('/api/v1/remote/status', { signal }), []);
   return (
     <Page title="Your device is ready" wide={false}>
       <ul>
+        {restoredApps && (
+          <li>
+            Restored from the backup:{' '}
+            {restoredApps.length ? `${restoredApps.join(', ')}, with ${restoredApps.length === 1 ? 'its' : 'their'} data. They start in a moment; the Apps screen shows them.` : 'the settings (the backup held no apps).'}
+          </li>
+        )}
         <li>The admin password is set, and your data is encrypted.</li>
         <li>Keep the recovery key safe: it is the only way back if the password is lost.</li>
         <li>

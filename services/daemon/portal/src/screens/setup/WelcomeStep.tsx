@@ -2,7 +2,7 @@
 import { Button } from '../../ui/Button.js';
 import { Page } from '../../ui/Page.js';
 
-export function WelcomeStep({ onStart }: { onStart: () => void }) {
+export function WelcomeStep({ onStart, onRestore }: { onStart: () => void; onRestore: () => void }) {
   return (
     <Page title="Welcome to Piccolo OS" wide={false}>
       <p>Setting up takes a few minutes. You will:</p>
@@ -25,7 +25,11 @@ export function WelcomeStep({ onStart }: { onStart: () => void }) {
       <p>The code stays the same across restarts until setup is done, and then stops working.</p>
       <div class="actions">
         <Button onClick={onStart}>Start setup</Button>
+        <Button variant="secondary" onClick={onRestore}>
+          Restore from backup
+        </Button>
       </div>
+      <p class="hint">Moving from another Piccolo OS device? Restore from backup brings its apps and their data here, with its backup file and recovery key.</p>
     </Page>
   );
 }

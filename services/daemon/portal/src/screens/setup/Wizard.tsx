@@ -1,6 +1,7 @@
 // First boot: welcome, claim code, recovery key, admin password, remote access (optional), done.
 // The step lives in sessionStorage (progress.ts), so a reload resumes where the person was; the
-// header shows "Step N of 6". Restore from backup joins with the appliance issue, as its own step.
+// header shows "Step N of 6". Restore from a backup is the other way through (welcome, claim code,
+// restore, done: "Step N of 4"), chosen on the welcome step.
 import { useEffect, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso/router';
 import { startSession } from '../../api/session.js';
@@ -10,8 +11,9 @@ import { DoneStep } from './DoneStep.js';
 import { PasswordStep } from './PasswordStep.js';
 import { RecoveryStep } from './RecoveryStep.js';
 import { RemoteStep } from './RemoteStep.js';
+import { RestoreStep } from './RestoreStep.js';
 import { WelcomeStep } from './WelcomeStep.js';
-import { WIZARD_STEPS, clearProgress, loadProgress, saveProgress, wizardStepLabel, type SetupProgress } from './progress.js';
+import { RESTORE_PATH, SETUP_PATH, clearProgress, loadProgress, saveProgress, wizardStepLabel, type SetupProgress } from './progress.js';
 
 export const EXPIRED_MESSAGE =
   'The setup session ended: it lasts 30 minutes, and a restart of the device ends it too. Enter the claim code again. You will get a new recovery key: the one shown before will not work.';
@@ -28,8 +30,11 @@ function resume(): { progress: SetupProgress; notice?: string } | undefined {
     const usable = saved.setupToken && saved.recoveryKey && (saved.expiresAt ?? 0) > Date.now();
     if (!usable) return { progress: { step: 'claim' }, notice: EXPIRED_MESSAGE };
   }
+  if (saved.step === 'restore' && !(saved.setupToken && (saved.expiresAt ?? 0) > Date.now())) return { progress: { step: 'claim', restore: true }, notice: RESTORE_EXPIRED_MESSAGE };
   return { progress: saved };
 }
+
+export const RESTORE_EXPIRED_MESSAGE = 'The setup session ended: it lasts 30 minutes, and a restart of the device ends it too. Enter the claim code again to restore.';
 
 export default function Wizard() {
   const { route } = useLocation();
@@ -52,20 +57,38 @@ export default function Wizard() {
     return () => (wizardStepLabel.value = undefined);
   }, []);
   useEffect(() => {
-    wizardStepLabel.value = `Step ${WIZARD_STEPS.indexOf(progress.step) + 1} of ${WIZARD_STEPS.length}`;
-  }, [progress.step]);
+    const path = progress.restore ? RESTORE_PATH : SETUP_PATH;
+    wizardStepLabel.value = `Step ${path.indexOf(progress.step) + 1} of ${path.length}`;
+  }, [progress.step, progress.restore]);
   if (!start) return null;
 
   const { setupToken = '', recoveryKey = '', expiresAt } = progress;
   switch (progress.step) {
     case 'welcome':
-      return <WelcomeStep onStart={() => go({ step: 'claim' })} />;
+      return <WelcomeStep onStart={() => go({ step: 'claim' })} onRestore={() => go({ step: 'claim', restore: true })} />;
     case 'claim':
       return (
         <ClaimStep
           notice={notice}
           onBack={() => go({ step: 'welcome' })}
-          onClaimed={(reply) => go({ step: 'recovery', setupToken: reply.setupToken, recoveryKey: reply.recoveryKey, expiresAt: Date.now() + reply.expiresInSeconds * 1000 })}
+          onClaimed={(reply) =>
+            progress.restore
+              ? // The new recovery key the claim offers is not kept: the backup brings its own.
+                go({ step: 'restore', restore: true, setupToken: reply.setupToken, expiresAt: Date.now() + reply.expiresInSeconds * 1000 })
+              : go({ step: 'recovery', setupToken: reply.setupToken, recoveryKey: reply.recoveryKey, expiresAt: Date.now() + reply.expiresInSeconds * 1000 })
+          }
+        />
+      );
+    case 'restore':
+      return (
+        <RestoreStep
+          setupToken={setupToken}
+          onBack={() => go({ step: 'welcome' })}
+          onExpired={() => go({ step: 'claim', restore: true }, RESTORE_EXPIRED_MESSAGE)}
+          onRestored={(reply) => {
+            go({ step: 'done', restore: true, restoredApps: reply.apps });
+            startSession(reply);
+          }}
         />
       );
     case 'recovery':
@@ -88,6 +111,7 @@ export default function Wizard() {
     case 'done':
       return (
         <DoneStep
+          restoredApps={progress.restore ? (progress.restoredApps ?? []) : undefined}
           onFinish={() => {
             clearProgress();
             route('/', true);

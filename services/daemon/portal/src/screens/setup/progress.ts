@@ -6,12 +6,19 @@ import { signal } from '@preact/signals';
 
 export const SETUP_PROGRESS_KEY = 'piccolo.setup';
 
-/** The wizard's steps in order. Restore from backup comes with the appliance issue (no fake step). */
-export const WIZARD_STEPS = ['welcome', 'claim', 'recovery', 'password', 'remote', 'done'] as const;
+/** The wizard's steps in order, for a new device. */
+export const WIZARD_STEPS = ['welcome', 'claim', 'recovery', 'password', 'remote', 'done', 'restore'] as const;
 export type WizardStep = (typeof WIZARD_STEPS)[number];
+/** The steps each way through the wizard takes: set up anew, or restore from a backup. */
+export const SETUP_PATH: readonly WizardStep[] = ['welcome', 'claim', 'recovery', 'password', 'remote', 'done'];
+export const RESTORE_PATH: readonly WizardStep[] = ['welcome', 'claim', 'restore', 'done'];
 
 export interface SetupProgress {
   step: WizardStep;
+  /** Restoring from a backup (chosen on the welcome step) rather than setting up anew. */
+  restore?: boolean;
+  /** After a restore: the apps the backup held. */
+  restoredApps?: string[];
   setupToken?: string;
   recoveryKey?: string;
   /** When the setup token stops working (ms since the epoch): the daemon keeps it 30 minutes. */
