@@ -19,6 +19,7 @@ import { AppSecretStore } from './apps/spec/import/secrets.js';
 import { daemonRoutes, sessionGuard } from './api/routes.js';
 import { Engine } from './apps/engine.js';
 import { DEFAULT_RESERVE_BYTES, ImageSpaceCheck } from './apps/image-space.js';
+import { addStorageRoutes } from './api/storage-routes.js';
 import { LiveEngineState } from './apps/live-state.js';
 import { createCatalog } from './apps/catalog/catalog.js';
 import { CATALOG_TEMPLATES } from './apps/catalog/templates.js';
@@ -214,6 +215,7 @@ async function main(env: NodeJS.ProcessEnv) {
     backup,
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
+  addStorageRoutes(routes, { apps: () => appsHost.apps, vault, requireSession });
   addDiskRoutes(routes, { requireSession, disk: diskSpace });
   const osUpdates = new OsUpdateManager({
     runner: pathRunner(config.osUpdatePath || process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'),

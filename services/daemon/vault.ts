@@ -361,6 +361,13 @@ export class Vault implements Module {
     });
   }
 
+  /** Where an app's volume is open now, or undefined (not made, closed, locked): nothing is mounted by asking. */
+  async appVolumeMountpoint(app: string): Promise<string | undefined> {
+    if (this.state !== 'unlocked') return undefined;
+    const status = await this.volumes.status(`app-${app}`);
+    return status.mounted && !status.stale ? status.mountpoint : undefined;
+  }
+
   /** The shared media folders made so far (their names), without mounting anything: [] while locked or before the first grant. */
   async mediaFolders(): Promise<string[]> {
     if (this.state !== 'unlocked') return [];

@@ -116,6 +116,24 @@ test('a second app granted the same folder (from compose /DATA/Media) sees the f
   assert.is(mount!.Source, path.join(stateDir, 'volumes', 'media', 'mnt', 'Media'));
 });
 
+test('the shared folders and each app\'s media mounts are listed, as the portal shows them', async () => {
+  const shared = await api.call('GET', '/api/v1/storage/shared');
+  assert.is(shared.status, 200);
+  assert.equal(shared.body.folders, [
+    {
+      name: 'Media',
+      apps: [
+        { app: reader, service: 'web', path: '/www', readOnly: true },
+        { app: writer, service: 'web', path: '/shared', readOnly: false },
+        { app: writer, service: 'web', path: '/shared/notes', subpath: 'notes', readOnly: false },
+      ].sort((a, b) => a.app.localeCompare(b.app)),
+    },
+  ]);
+  const storage = await api.call('GET', `/api/v1/apps/${reader}/storage`);
+  assert.equal(storage.body.media, [{ folder: 'Media', service: 'web', path: '/www', readOnly: true }]);
+  assert.is((await api.call('GET', '/api/v1/apps/no-such-app/storage')).status, 404);
+});
+
 /** An app that fills its limited volume and its limited tmpfs, and serves what dd said. */
 const limitedSpec = (name: string, fillerImage: string) =>
   [
@@ -165,6 +183,12 @@ test('size limits: a write past a volume\'s size_limit (persistent and temporary
     const stored = Number(await read(`${volume}.bytes`));
     assert.ok(stored > limit / 2 && stored <= limit, `${volume}: ${stored} bytes stored, limit ${limit}`);
   }
+  // What the app's page shows: the limits, and what the limited volume stores now.
+  const storage = (await api.call('GET', `/api/v1/apps/${name}/storage`)).body;
+  const [data, scratch] = storage.volumes;
+  assert.equal([data.name, data.kind, data.limitBytes, scratch.name, scratch.kind, scratch.limitBytes], ['data', 'persistent', 8 * 2 ** 20, 'scratch', 'temporary', 4 * 2 ** 20]);
+  assert.ok(data.usedBytes > 4 * 2 ** 20 && data.usedBytes <= 8 * 2 ** 20, String(data.usedBytes));
+  assert.is(scratch.usedBytes, undefined, 'a tmpfs is measured nowhere here');
   // The limited file system is an image inside the app's encrypted volume, loop-mounted on the folder.
   const mnt = path.join(stateDir, 'volumes', `app-${name}`, 'mnt');
   const mounts = execFileSync('findmnt', ['-rn', '-o', 'TARGET,FSTYPE'], { encoding: 'utf8' });

@@ -9,6 +9,7 @@ import { addRemoteRoutes, type RemoteRoutesDeps } from '../../services/daemon/re
 import { addSystemRoutes, type SystemRoutesDeps } from '../../services/daemon/system/api.js';
 import { addOsUpdateRoutes, type OsUpdateRoutesDeps } from '../../services/daemon/updates/routes.js';
 import { addDiskRoutes } from '../../services/daemon/system/disk-api.js';
+import { addStorageRoutes } from '../../services/daemon/api/storage-routes.js';
 import { createLogger } from '../../services/common/logger.js';
 
 const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
@@ -20,6 +21,7 @@ test('every served route is documented, and every documented route is served', (
   addSystemRoutes(router, { schema } as SystemRoutesDeps);
   addOsUpdateRoutes(router, { schema } as OsUpdateRoutesDeps);
   addDiskRoutes(router, {} as Parameters<typeof addDiskRoutes>[1]);
+  addStorageRoutes(router, {} as Parameters<typeof addStorageRoutes>[1]);
   const served = router.list().map((route) => route.replace(/:([a-zA-Z]+)/g, '{$1}')).sort();
   const documented = schema.operations.map((op) => `${op.method} ${op.path}`).sort();
   assert.equal(served, documented);
