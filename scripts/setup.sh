@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # services and integration tests
-  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables python3 chromium pebble
+  podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables curl python3 chromium pebble
   # a real OCI registry on loopback for the pull tests (test/support/registry.ts)
   docker-registry
   # image build (KIWI on Debian) and boot

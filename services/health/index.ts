@@ -11,7 +11,8 @@ async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
     'health',
     {
-      listen: field('PICCOLO_HEALTH_LISTEN', parseListen, parseListen('0.0.0.0:4040')),
+      // Dual-stack ('::' takes IPv4 too); the firewall lets only loopback in unless configured otherwise.
+      listen: field('PICCOLO_HEALTH_LISTEN', parseListen, parseListen('[::]:4040')),
       required: field('PICCOLO_HEALTH_REQUIRED', parseList, ['daemon', 'proxy']),
     },
     env,

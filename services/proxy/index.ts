@@ -27,10 +27,14 @@ async function main(env: NodeJS.ProcessEnv) {
   const config = loadServiceConfig(
     'proxy',
     {
-      /** The portal listeners: host-name routing to the portal and the apps, plain HTTP and TLS on the same port. */
-      listen: field('PICCOLO_PROXY_LISTEN', (raw) => parseList(raw).map(parseListen), [parseListen('0.0.0.0:80'), parseListen('0.0.0.0:443')]),
-      /** Where the apps' public ports are opened. */
-      bindHost: field('PICCOLO_PROXY_BIND_HOST', String, '0.0.0.0'),
+      /**
+       * The portal listeners: host-name routing to the portal and the apps, plain HTTP and TLS on the same port.
+       * '::' is dual-stack (Node listens with ipv6Only false): IPv6 and IPv4 clients on one socket,
+       * the IPv4 ones as ::ffff:a.b.c.d, which client-address.ts unmaps.
+       */
+      listen: field('PICCOLO_PROXY_LISTEN', (raw) => parseList(raw).map(parseListen), [parseListen('[::]:80'), parseListen('[::]:443')]),
+      /** Where the apps' public ports are opened (TCP and UDP), dual-stack as the portal's. */
+      bindHost: field('PICCOLO_PROXY_BIND_HOST', String, '::'),
       daemonSocket: field('PICCOLO_PROXY_DAEMON_SOCKET', parseAbsolutePath, '/run/piccolo-daemon/internal.sock'),
       certDir: field('PICCOLO_PROXY_CERT_DIR', parseAbsolutePath, '/var/lib/piccolo-proxy/certs'),
       /** Unset: the portal as each client reaches the device (its scheme and host, the portal listener's port). */

@@ -47,14 +47,20 @@ export class ServiceProcess {
     );
   }
 
-  /** Starts the bundle once its notification socket is bound, as systemd would. */
-  static async start(service: ServiceName, env: Record<string, string>, bundleDir?: string): Promise<ServiceProcess> {
+  /**
+   * Starts the bundle once its notification socket is bound, as systemd would; in the network
+   * namespace `netns` when given (`ip netns exec` execs the bundle, so signals reach it).
+   * A variable given as undefined is left unset, so the service falls back to its default.
+   */
+  static async start(service: ServiceName, env: Record<string, string | undefined>, bundleDir?: string, options: { netns?: string } = {}): Promise<ServiceProcess> {
     const dir = mkdtempSync(path.join(tmpdir(), `piccolo-${service}-`));
     const notifySocket = path.join(dir, 'notify.sock');
     const receiver = spawn('python3', [RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
     const receiverLines = createInterface({ input: receiver.stdout! });
     await new Promise((resolve) => receiverLines.once('line', resolve));
-    const child = spawn(process.execPath, ['--enable-source-maps', bundlePath(service, bundleDir)], {
+    const command = [process.execPath, '--enable-source-maps', bundlePath(service, bundleDir)];
+    if (options.netns) command.unshift('ip', 'netns', 'exec', options.netns);
+    const child = spawn(command[0]!, command.slice(1), {
       env: {
         PATH: process.env.PATH!,
         NOTIFY_SOCKET: notifySocket,

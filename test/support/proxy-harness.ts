@@ -28,7 +28,8 @@ export interface ProxyHarness {
   stop(): Promise<void>;
 }
 
-export async function startProxy(env: Record<string, string> = {}): Promise<ProxyHarness> {
+/** env overrides the harness's settings; undefined unsets one (the proxy's default applies). */
+export async function startProxy(env: Record<string, string | undefined> = {}, options: { netns?: string } = {}): Promise<ProxyHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-proxy-'));
   const routes = new InMemoryRouteSource();
   const sessions = new Map<string, string>();
@@ -49,7 +50,7 @@ export async function startProxy(env: Record<string, string> = {}): Promise<Prox
     PICCOLO_PROXY_TUNNEL_TLS_SOCKET: tunnelTlsSocket,
     PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: tunnelHttpSocket,
     ...env,
-  });
+  }, undefined, options);
   await proxy.notified('READY=1', 20_000);
   const portalPort = Number((await proxy.address('listener-0')).split(':').pop());
   const setRoutes = async (change: Parameters<InMemoryRouteSource['set']>[0]) => {
