@@ -1,5 +1,6 @@
 // One app: its state and health, Open links, start/stop/restart (each a job with its progress),
-// CPU and memory over the last hour, the live log, the terminal, the permissions it holds, update
+// CPU and memory over the last hour, the live log, the terminal, its storage (volumes with their
+// limits and use, shared media folders), the permissions it holds, update
 // (paste a new app.yaml, see the diff, then apply), history with revert, and uninstall.
 import { useState } from 'preact/hooks';
 import { useRoute } from 'preact-iso/router';
@@ -12,6 +13,7 @@ import { Card, Facts, Page } from '../../ui/Page.js';
 import { relativeTime, formatTime } from '../../format.js';
 import { AppActions } from './AppActions.js';
 import { AppHistory, AppPermissions, UninstallApp, UpdateApp } from './AppSections.js';
+import { AppStorage } from './AppStorage.js';
 import { JobProgress } from './JobProgress.js';
 import { LogTail } from './LogTail.js';
 import { useApp, useJobs, useRemote } from './live.js';
@@ -98,6 +100,9 @@ export default function AppPage() {
       </Card>
       <Card title="Terminal" id="terminal">
         <TerminalSlot app={name} running={view.state === 'running'} />
+      </Card>
+      <Card title="Storage" id="storage">
+        <AppStorage name={name} revision={view.revision} multi={view.containers.length > 1} />
       </Card>
       <Card title="Permissions" id="permissions">
         <AppPermissions name={name} revision={view.revision} granted={view.granted ?? []} />

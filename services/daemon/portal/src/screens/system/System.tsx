@@ -7,6 +7,7 @@ import { DeviceCa } from './DeviceCa.js';
 import { DeviceName } from './DeviceName.js';
 import { LockDevice } from './LockDevice.js';
 import { RecoveryKey } from './RecoveryKey.js';
+import { SharedFolders } from './SharedFolders.js';
 
 export default function System() {
   return (
@@ -27,6 +28,7 @@ export default function System() {
         <RecoveryKey />
       </div>
       <DeviceCa />
+      <SharedFolders />
       <div class="grid system">
         <Card title="Backup and restore" id="backup">
           <p class="muted">Backup and restore arrive with the appliance update; this image cannot make backups yet.</p>
