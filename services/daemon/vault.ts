@@ -14,8 +14,8 @@ import type { Tpm } from './crypto/tpm.js';
 import { ControlStore } from './store/store.js';
 import { CONTROL_SCHEMA_VERSION, CONTROL_MIGRATIONS, initialControlDocument, type ControlDocument } from './control-document.js';
 import { VolumeManager } from './volumes/volumes.js';
-import type { DiskSpaceWatch } from './system/disk-space.js';
 import { SizeLimitedFolders } from './volumes/size-limited.js';
+import type { DiskSpaceWatch } from './system/disk-space.js';
 import { SerialQueue } from '../common/serial-queue.js';
 
 export type VaultState = 'unclaimed' | 'locked' | 'unlocked' | 'failed';
@@ -56,9 +56,11 @@ export class Vault implements Module {
   /** Every state change, one at a time. */
   private readonly queue = new SerialQueue();
   private checkTimer: NodeJS.Timeout | undefined;
-  /** daemon.store as the vault last judged it, before a full disk is taken into account. */
-  private storeReport: { state: 'ok' | 'fatal'; reason?: string } | undefined;
   private readonly sizeLimits: SizeLimitedFolders;
+  /** daemon.store as the vault last judged it, before a full disk is taken into account. */
+  private storeReport: { state: 'ok' | 'degraded' | 'fatal'; reason?: string } | undefined;
+  /** The data key of an unlock whose store could not open for lack of space: opened once there is room. */
+  private openWhenRoom: DataKey | undefined;
 
   constructor(private readonly options: VaultOptions) {
     const dir = options.stateDir;
@@ -304,6 +306,7 @@ export class Vault implements Module {
 
   /** While unlocked: every system volume must be mounted; a lost mount is fatal until remounted. */
   private async checkVolumes(): Promise<void> {
+    if (this.state === 'failed' && this.openWhenRoom) return this.openStoreOnceRoom();
     if (this.state !== 'unlocked') return;
     const injected = this.options.injectedFault?.();
     if (injected) return this.report('persistence', 'fatal', injected);
@@ -410,8 +413,39 @@ export class Vault implements Module {
         await this.volumes.mount(volume, await this.keyring.volumePassphrase(dataKey, volume), { readOnly: false });
       }
     });
-    this.store = await this.guard('store', 'control store unusable', () => this.openStore(this.volumes));
+    try {
+      this.store = await this.guard('store', 'control store unusable', () => this.openStore(this.volumes));
+    } catch (err) {
+      // Opening takes the writer lock, a small file: a full disk refuses even that. Not a fault to
+      // restart for: the check timer opens the store as soon as there is room.
+      if (isNoSpaceError(err)) this.openWhenRoom = dataKey;
+      throw err;
+    }
     this.dataKey = dataKey;
+    this.setState('unlocked');
+  }
+
+  /** From the check timer while an unlock waits for space (see open); quiet while still full. */
+  private async openStoreOnceRoom(): Promise<void> {
+    if (this.options.diskSpace?.status.full) return;
+    const dataKey = this.openWhenRoom!;
+    try {
+      this.store = await this.openStore(this.volumes);
+    } catch (err) {
+      if (isNoSpaceError(err)) return; // still no room: the next check tries again
+      this.openWhenRoom = undefined;
+      dataKey.wipe();
+      const reason = `control store unusable: ${(err as Error).message}`;
+      this.report('store', 'fatal', reason);
+      this.reason = reason;
+      this.options.onStateChange?.('failed', reason);
+      this.options.logger.error('fatal persistence fault', { component: 'store', reason });
+      return;
+    }
+    this.openWhenRoom = undefined;
+    this.report('store', 'ok');
+    this.dataKey = dataKey;
+    this.options.logger.info('control store opened: the state disk has room again');
     this.setState('unlocked');
   }
 
@@ -457,14 +491,19 @@ export class Vault implements Module {
       this.report(component, 'ok');
       return result;
     } catch (err) {
-      const reason = `${what}: ${(err as Error).message}`;
       if (isSecretError(err)) throw err;
-      this.report(component, 'fatal', reason);
+      const noSpace = isNoSpaceError(err);
+      const reason = noSpace ? `${what}: state disk full; it opens by itself once space is freed` : `${what}: ${(err as Error).message}`;
+      // Degraded, not fatal, for a full disk: readiness stays up, so MicroOS's health-checker does
+      // not roll back an OS snapshot (and reboot into the same full disk) for a data problem.
+      this.report(component, noSpace ? 'degraded' : 'fatal', reason);
       this.state = 'failed';
       this.reason = reason;
       this.options.onStateChange?.('failed', reason);
       this.options.logger.error('fatal persistence fault', { component, reason });
-      throw new UnavailableError(reason);
+      if (!noSpace) throw new UnavailableError(reason);
+      this.options.diskSpace?.noteWrite({ ok: false, noSpace: true, bytes: 4096 });
+      throw new DiskFullError(await freeBytesAt(this.options.stateDir), `${what}; the device opens by itself once space is freed`);
     }
   }
 
@@ -475,7 +514,7 @@ export class Vault implements Module {
     this.options.onStateChange?.(state, reason);
   }
 
-  private report(component: string, state: 'ok' | 'fatal', reason?: string): void {
+  private report(component: string, state: 'ok' | 'degraded' | 'fatal', reason?: string): void {
     if (component === 'store') {
       this.storeReport = { state, reason };
       const disk = this.options.diskSpace?.status;
