@@ -229,7 +229,7 @@ export function parseRouteTable(doc: unknown): RouteTable {
   }
   if (!Array.isArray(routes)) problems.push('routes: must be a list');
   else {
-    const ports = new Set<number>();
+    const ports = new Set<string>();
     routes.forEach((route, i) => {
       const at = `routes[${i}]`;
       if (!isObject(route)) return void problems.push(`${at}: must be an object`);
@@ -237,8 +237,10 @@ export function parseRouteTable(doc: unknown): RouteTable {
       if (typeof route.listener !== 'string' || !NAME.test(route.listener)) problems.push(`${at}.listener: must be a lower-case name`);
       port(route.publicPort, problems, `${at}.publicPort`);
       port(route.hostBindPort, problems, `${at}.hostBindPort`);
-      if (ports.has(route.publicPort as number)) problems.push(`${at}.publicPort: ${route.publicPort} is used twice`);
-      ports.add(route.publicPort as number);
+      // Per transport: a DNS app has 53/udp and 53/tcp.
+      const key = `${route.publicPort}/${route.protocol === 'udp' ? 'udp' : 'tcp'}`;
+      if (ports.has(key)) problems.push(`${at}.publicPort: ${route.publicPort} is used twice`);
+      ports.add(key);
       if (!FLOWS.includes(route.flow as Flow)) problems.push(`${at}.flow: must be one of ${FLOWS.join(', ')}`);
       if (!PROTOCOLS.includes(route.protocol as Protocol)) problems.push(`${at}.protocol: must be one of ${PROTOCOLS.join(', ')}`);
       else problems.push(...validateMiddleware(route.middleware, route.protocol as Protocol, `${at}.middleware`));

@@ -113,9 +113,8 @@ async function main(env: NodeJS.ProcessEnv) {
     for (const reason of next.skipped) logger.error('route skipped', { reason });
     routing = next.routing;
     certs.useTableCertificates(table.certificates ?? []);
-    const byPort = [...routing.ports];
-    await appListeners.reconcile(new Map(byPort.filter(([, served]) => served.route.protocol !== 'udp').map(([port, served]) => [port, served.name])));
-    await udpListeners.reconcile(new Map(byPort.filter(([, served]) => served.route.protocol === 'udp')));
+    await appListeners.reconcile(new Map([...routing.ports].map(([port, served]) => [port, served.name])));
+    await udpListeners.reconcile(routing.udpPorts);
     await certs.coverDeviceNames(routing.portalHostnames).catch((err) => logger.error('cannot issue the device certificate', { err }));
     logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
     // A new table may come from a restarted daemon, which has lost the CA certificate: hand it over again.

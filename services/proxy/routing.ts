@@ -27,6 +27,7 @@ export class Routing {
   private constructor(
     readonly rev: number | undefined,
     private readonly byPort: Map<number, ServedRoute>,
+    private readonly udpByPort: Map<number, ServedRoute>,
     private readonly byHost: Map<string, ServedRoute>,
     private readonly portal: { route: PortalRoute; upstream: Upstream } | undefined,
     private readonly agents: Map<number | string, http.Agent>,
@@ -34,7 +35,7 @@ export class Routing {
   ) {}
 
   static empty(): Routing {
-    return new Routing(undefined, new Map(), new Map(), undefined, new Map(), new Map());
+    return new Routing(undefined, new Map(), new Map(), new Map(), undefined, new Map(), new Map());
   }
 
   /** Compiles a table; routes whose public port is one of reservedPorts (the portal listeners) are skipped. */
@@ -48,6 +49,7 @@ export class Routing {
     };
     const pipelines = new Map<string, Pipeline>();
     const byPort = new Map<number, ServedRoute>();
+    const udpByPort = new Map<number, ServedRoute>();
     const byHost = new Map<string, ServedRoute>();
     const skipped: string[] = [];
     for (const route of table.routes) {
@@ -60,19 +62,30 @@ export class Routing {
       const pipeline = this.pipelines.get(key) ?? new Pipeline(route, deps);
       pipelines.set(key, pipeline);
       const served = { route, name, upstream: agentFor({ port: route.hostBindPort }), pipeline };
+      // A datagram has no Host header nor SNI: a udp route is reached by its port alone, and may
+      // share its number with a TCP route (53/udp and 53/tcp of a DNS app).
+      if (route.protocol === 'udp') {
+        udpByPort.set(route.publicPort, served);
+        continue;
+      }
       byPort.set(route.publicPort, served);
-      // A datagram has no Host header nor SNI: a udp route is reached by its port alone.
-      if (route.protocol !== 'udp') for (const hostname of route.hostnames) byHost.set(hostname, served);
+      for (const hostname of route.hostnames) byHost.set(hostname, served);
     }
     const { portal: portalRoute } = table;
     const portal = portalRoute ? { route: portalRoute, upstream: agentFor(portalRoute.socketPath ? { socketPath: portalRoute.socketPath } : { port: portalRoute.hostBindPort }) } : undefined;
     // Idle connections to upstreams nobody routes to any more are closed; busy ones finish first.
     for (const [port, agent] of this.agents) if (!agents.has(port)) agent.destroy();
-    return { routing: new Routing(table.rev, byPort, byHost, portal, agents, pipelines), skipped };
+    return { routing: new Routing(table.rev, byPort, udpByPort, byHost, portal, agents, pipelines), skipped };
   }
 
+  /** The TCP routes by public port. */
   get ports(): Map<number, ServedRoute> {
     return this.byPort;
+  }
+
+  /** The udp routes by public port. */
+  get udpPorts(): Map<number, ServedRoute> {
+    return this.udpByPort;
   }
 
   get portalHostnames(): string[] {

@@ -8,6 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,14 +35,27 @@ let api: ApiSession;
 let portal = '';
 let browser: Browser | undefined;
 let app = '';
+let image = '';
 let publicPort = 0;
 let hostBindPort = 0;
 const clients: UdpClient[] = [];
 
-async function client(from: string): Promise<UdpClient> {
-  const made = await udpClient(from, publicPort);
+async function client(from: string, port = publicPort): Promise<UdpClient> {
+  const made = await udpClient(from, port);
   clients.push(made);
   return made;
+}
+
+/** A plain HTTP/1.0 GET over a TCP connection; resolves with what came back. */
+function rawHttpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host, () => socket.write('GET / HTTP/1.0\r\n\r\n'));
+    let text = '';
+    socket.setTimeout(3000, () => socket.destroy(new Error('timed out')));
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('end', () => (text ? resolve(text) : reject(new Error('closed without an answer'))));
+    socket.on('error', reject);
+  });
 }
 
 /** Asks until the app answers: the container's echo may take a moment to bind after "running". */
@@ -52,7 +67,7 @@ test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   podman = await startPodman();
   app = `${podman.prefix}udp`;
-  const image = await buildNodeAppImage(podman.prefix, 'udp');
+  image = await buildNodeAppImage(podman.prefix, 'udp');
   const internalSocket = path.join(dir, 'internal.sock');
   ({ proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket }));
   ({ proc: proxy, portal } = await startTestProxy(internalSocket, dir, {
@@ -156,6 +171,52 @@ test('a stopped app: its port gets nothing back, the proxy carries on; started a
   const start = await api.call('POST', `/api/v1/apps/${app}/start`, {});
   await jobDone(api, start.body.job);
   assert.match(await answered(c, 'back'), /^echo:back from /);
+});
+
+test('a DNS app on port 53: refused while something holds 53/udp (naming it), then served on 53 for UDP and TCP', async () => {
+  const dns = `${podman.prefix}dns`;
+  const spec = [
+    `name: ${dns}`,
+    `image: ${image}`,
+    // The app's DNS-shaped echo binds 53 in its container, as a DNS server does.
+    'environment: { UDP_ECHO_PORT: "53" }',
+    'listeners:',
+    '  - { name: dns, guest_port: 53, protocol: udp, public_port: 53 }',
+    // DNS over TCP shares the number: the app's port 80 stands in for it, passed through raw.
+    '  - { name: dns-tcp, guest_port: 80, protocol: raw, public_port: 53 }',
+  ].join('\n');
+  // What systemd-resolved does on a desktop: a resolver on 127.0.0.53:53 only. The proxy binds
+  // every address, so that holds the port too.
+  const resolver = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => resolver.bind(53, '127.0.0.53', resolve));
+  try {
+    const refused = await api.call('POST', '/api/v1/apps', { spec });
+    assert.is(refused.status, 409, JSON.stringify(refused.body));
+    assert.is(refused.body.error.message, `port 53/udp is in use by pid ${process.pid} (node)`);
+    assert.is((await api.call('GET', `/api/v1/apps/${dns}`)).status, 404, 'nothing installed');
+  } finally {
+    await new Promise<void>((resolve) => resolver.close(resolve));
+  }
+  const outside = await api.call('POST', '/api/v1/apps', { spec: spec.replace('protocol: udp, public_port: 53', 'protocol: udp, public_port: 5353') });
+  assert.is(outside.status, 400);
+  assert.match(outside.body.error.details.join('\n'), /listeners\[0\]\.public_port: the device serves apps on 53 \(DNS\) or 35000-45000, not on 5353/);
+
+  const install = await api.call('POST', '/api/v1/apps', { spec });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  await jobDone(api, install.body.job, 90_000);
+  const services = (await api.call('GET', `/api/v1/apps/${dns}/services`)).body.services;
+  assert.equal(services.map((entry: any) => [entry.listener, entry.protocol, entry.publicPort]), [['dns', 'udp', 53], ['dns-tcp', 'raw', 53]]);
+  await waitFor(() => proxy.logs.find((l) => l.msg === 'listening' && l.protocol === 'udp' && l.listener === `${dns}/dns`), 10_000, 'the proxy opens 53/udp');
+  const c = await client('127.0.0.2', 53);
+  assert.match(await answered(c, 'query example.test A'), /^echo:query example\.test A from /);
+  // The TCP listener on the same number reaches the app's TCP side.
+  const viaTcp = await waitFor(() => rawHttpGet('127.0.0.1', 53).catch(() => undefined), 10_000, 'an answer on 53/tcp');
+  assert.match(viaTcp, /^HTTP\/1\.[01] 200/);
+
+  const removed = await api.call('DELETE', `/api/v1/apps/${dns}`, { confirm: dns });
+  assert.is(removed.status, 202, JSON.stringify(removed.body));
+  await jobDone(api, removed.body.job);
+  await waitFor(() => proxy.logs.find((l) => l.msg === 'stopped listening' && l.listener === `${dns}/dns`), 10_000, '53/udp closed');
 });
 
 test('uninstall closes the public port', async () => {

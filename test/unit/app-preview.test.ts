@@ -55,10 +55,13 @@ test('internet, public and raw listeners, TLS passthrough, dependencies and syst
     'listeners:',
     '  - { name: app, guest_port: 443, protocol: http, flow: tls, remote_ports: [8443] }',
     '  - { name: sip, guest_port: 5060, remote_ports: [] }',
+    '  - { name: dns, guest_port: 53, protocol: udp, public_port: 53 }',
   );
   const preview = previewInstall(spec);
   const byId = Object.fromEntries(preview.permissions.map((p) => [p.id, p]));
-  assert.equal(Object.keys(byId).sort(), ['depends-on:db', 'internet', 'public-listener:app', 'public-listener:sip', 'remote-listener:app', 'system-app']);
+  assert.equal(Object.keys(byId).sort(), ['depends-on:db', 'internet', 'public-listener:app', 'public-listener:dns', 'public-listener:sip', 'remote-listener:app', 'system-app']);
+  assert.match(byId['public-listener:dns']!.detail, /takes the device's own port 53, which no other app can then have\.$/);
+  assert.not.match(byId['public-listener:sip']!.detail, /device's own port/);
   assert.match(byId['internet']!.detail, /internet/);
   assert.match(byId['public-listener:sip']!.title, /TCP port 5060 open to everyone/);
   assert.match(byId['public-listener:sip']!.detail, /cannot ask for a sign-in on a raw TCP port/);

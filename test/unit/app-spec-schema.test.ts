@@ -54,6 +54,7 @@ const LISTENER_FIELDS: Record<keyof ListenerInput, true> = {
   protocol_middleware: true,
   remote_ports: true,
   service: true,
+  public_port: true,
 };
 const PERMISSION_FIELDS: Record<keyof Permissions, true> = {
   network: true,

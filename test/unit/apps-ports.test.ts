@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { PortInUseError, PortRangeExhaustedError, SubnetsExhaustedError } from '../../services/daemon/apps/errors.js';
-import { allocatePorts, assertPortsFree, findPortHolder, hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
+import { allocatePorts, assertPortsFree, findPortHolder, holderOnAnyAddress, hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
 import { allocateSubnet, overlapsAny } from '../../services/daemon/apps/subnets.js';
 
 const small = { hostBind: { name: 'host-bind', first: 100, last: 103 }, public: { name: 'public', first: 200, last: 203 } };
@@ -63,6 +63,47 @@ test('a port some process holds for UDP is not free either (udp listeners take p
     await new Promise<void>((resolve) => socket.close(resolve));
   }
   assert.is(await hostPortProbe.isFree(port), true);
+});
+
+test('a fixed public port (53 for DNS) is taken as asked, for UDP and TCP both; kept without asking again', async () => {
+  const asked: string[] = [];
+  const probe = { ...busy(), publicHolder: async (port: number, protocol: 'tcp' | 'udp') => void asked.push(`${port}/${protocol}`) };
+  const wanted = [{ name: 'dns', publicPort: 53, protocol: 'udp' as const }, { name: 'dns-tcp', publicPort: 53, protocol: 'tcp' as const }, { name: 'web' }];
+  const ports = await allocatePorts(wanted, {}, new Set(), probe, small);
+  assert.equal(ports, { dns: { hostBind: 100, public: 53 }, 'dns-tcp': { hostBind: 101, public: 53 }, web: { hostBind: 102, public: 200 } });
+  assert.equal(asked, ['53/udp', '53/tcp']);
+  asked.length = 0;
+  assert.equal(await allocatePorts(wanted, ports, new Set(), probe, small), ports);
+  assert.equal(asked, [], 'the proxy holds a kept one for the app itself: not asked again');
+  // No longer fixed: a port of the range, not the well-known one.
+  assert.equal(await allocatePorts(['dns'], ports, new Set(), probe, small), { dns: { hostBind: 100, public: 200 } });
+});
+
+test('a fixed public port another app owns, or something on the machine holds, is refused naming the holder', async () => {
+  const dns = [{ name: 'dns', publicPort: 53, protocol: 'udp' as const }];
+  try {
+    await allocatePorts(dns, {}, new Map([[53, 'app pihole (listener dns)']]), { ...busy(), publicHolder: async () => undefined }, small);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, PortInUseError);
+    assert.is((err as Error).message, 'port 53/udp is in use by app pihole (listener dns)');
+  }
+  // A resolver on one loopback address only (as systemd-resolved's 127.0.0.53) holds the port for the proxy's bind of every address.
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.53', resolve));
+  const { port } = socket.address();
+  try {
+    assert.is(await holderOnAnyAddress(port, 'udp'), `pid ${process.pid} (node)`);
+    assert.is(await holderOnAnyAddress(port, 'tcp'), undefined, 'TCP is another table');
+    await allocatePorts([{ name: 'dns', publicPort: port, protocol: 'udp' }], {}, new Set(), hostPortProbe, small);
+    assert.unreachable();
+  } catch (err) {
+    assert.instance(err, PortInUseError);
+    assert.is((err as Error).message, `port ${port}/udp is in use by pid ${process.pid} (node)`);
+  } finally {
+    await new Promise<void>((resolve) => socket.close(resolve));
+  }
+  assert.is(await holderOnAnyAddress(port, 'udp'), undefined);
 });
 
 test('subnets: lowest /24 of the pool clear of every taken range', () => {

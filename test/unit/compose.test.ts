@@ -264,7 +264,7 @@ test('per-container fields are kept: command, entrypoint, user, working_dir, res
   assert.ok(warnings.includes('services.app.security_opt: seccomp:unconfined is not applied; the container keeps the default seccomp profile'));
 });
 
-test('ports: UDP listeners, small ranges, TLS and raw TCP by port, several per service named by port', () => {
+test('ports: UDP listeners, small ranges, TLS and raw TCP by port, several per service named by port; host port 53 (DNS) is kept', () => {
   const { spec } = importCompose(app().replace('ports: ["80"]', 'ports: ["53:53/udp", "53:53", "443:443", "5432:5432", "6881-6883:6881-6883/udp", { target: 8080, published: "8081", protocol: tcp }]'));
   assert.equal(spec.listeners.map((l) => [l.name, l.guest_port, l.protocol, l.flow]), [
     ['app-53-udp', 53, 'udp', 'tcp'],
@@ -276,6 +276,10 @@ test('ports: UDP listeners, small ranges, TLS and raw TCP by port, several per s
     ['app-6883', 6883, 'udp', 'tcp'],
     ['app-8080', 8080, 'http', 'tcp'],
   ]);
+  assert.equal(spec.listeners.map((l) => l.public_port), [53, 53, undefined, undefined, undefined, undefined, undefined, undefined], 'DNS clients only know 53: it stays the public port');
+  const moved = importCompose(app().replace('ports: ["80"]', 'ports: ["5353:53/udp"]'));
+  assert.is(moved.spec.listeners[0]!.public_port, undefined, 'any other host port is not kept');
+  assert.ok(moved.warnings.includes('services.app.ports[0]: host port 5353 ignored; Piccolo publishes each listener at its own address'), moved.warnings.join('\n'));
   assert.equal(problemsOf(app().replace('ports: ["80"]', 'ports: ["27000-27100:27000-27100/udp", "80/sctp", "99999"]')), [
     'services.app.ports[0]: the range 27000-27100 is 101 ports; at most 20 become listeners',
     'services.app.ports[1]: the protocol must be tcp or udp (got sctp)',

@@ -47,6 +47,18 @@ test('a route table with duplicate ports or bad fields is refused as a whole, na
   }
 });
 
+test('one public port may carry a udp route and a TCP one (53/udp and 53/tcp of a DNS app), not two of either', () => {
+  const tcp = { app: 'dns', listener: 'tcp', publicPort: 53, hostBindPort: 15001, flow: 'tcp', protocol: 'raw', access: 'public', middleware: [], hostnames: [] };
+  const udp = { ...tcp, listener: 'udp', hostBindPort: 15002, protocol: 'udp' };
+  assert.is(parseRouteTable({ rev: 1, portal: null, routes: [tcp, udp] }).routes.length, 2);
+  try {
+    parseRouteTable({ rev: 1, portal: null, routes: [tcp, udp, { ...udp, listener: 'again' }] });
+    assert.unreachable();
+  } catch (err) {
+    assert.equal((err as RouteTableError).problems, ['routes[2].publicPort: 53 is used twice']);
+  }
+});
+
 test('certificates in the table: PEM key and chain, a bounded list; problems name the entry, never the key', () => {
   const pair = LocalCa.create('contract').issue(['remote.example.test']);
   const table = { rev: 1, portal: { hostBindPort: 8080, socketPath: '/run/piccolo-daemon/portal.sock', hostnames: [] }, routes: [] };

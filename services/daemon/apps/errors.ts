@@ -45,13 +45,15 @@ export class PortRangeExhaustedError extends PiccoloError {
   }
 }
 
-/** A port the app owns is held by another process. */
+/** A port the app owns (or asks for: public_port) is held by another process or app. */
 export class PortInUseError extends ConflictError {
   constructor(
     readonly port: number,
     readonly holder: string | undefined,
+    /** Said when only one transport is meant (a fixed public port: 53/udp). */
+    readonly protocol?: 'tcp' | 'udp',
   ) {
-    super(`port ${port} is in use by ${holder ?? 'another process (could not tell which)'}`, { port, holder });
+    super(`port ${port}${protocol ? `/${protocol}` : ''} is in use by ${holder ?? 'another process (could not tell which)'}`, { port, holder, ...(protocol && { protocol }) });
   }
 }
 

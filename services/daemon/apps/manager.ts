@@ -671,14 +671,16 @@ export class AppManager {
   }
 
   private async allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
-    const owned = new Set<number>();
+    // Who owns each port, for the error when a fixed public port (53 for DNS) is taken.
+    const owned = new Map<number, string>();
     for (const [name, record] of Object.entries(draft.apps)) {
       if (name === spec.name) continue;
-      for (const ports of Object.values(record.ports)) owned.add(ports.hostBind).add(ports.public);
+      for (const [listener, ports] of Object.entries(record.ports)) owned.set(ports.hostBind, `app ${name}`).set(ports.public, `app ${name} (listener ${listener})`);
     }
     // What other containers publish, running or not (another daemon's on the same engine too).
-    for (const port of await this.options.engine.portsInUse()) owned.add(port);
-    return allocatePorts(spec.listeners.map((listener) => listener.name), kept, owned, this.portProbe);
+    for (const port of await this.options.engine.portsInUse()) if (!owned.has(port)) owned.set(port, 'a container on this device');
+    const wanted = spec.listeners.map((listener) => ({ name: listener.name, publicPort: listener.public_port, protocol: listener.protocol === 'udp' ? ('udp' as const) : ('tcp' as const) }));
+    return allocatePorts(wanted, kept, owned, this.portProbe);
   }
 
   private async allocateSubnetFor(draft: ControlDocument): Promise<string> {

@@ -11,6 +11,7 @@ import type { AppAbout, MainListener } from './import/about.js';
 import { casaosListener, casaosMeta } from './import/casaos.js';
 import { APP_DATA_ROOT, UMBREL_ROOT } from './import/mounts.js';
 import { guessProtocol, isLoopback } from './import/ports.js';
+import { WELL_KNOWN_PUBLIC_PORTS } from './public-port.js';
 import { SecretBox, isSecretName } from './import/secrets.js';
 import { dnsLabel, importService, isMapping, type StackContext } from './import/service.js';
 import { parseUmbrelManifest, resolveAppHost, umbrelDependencyWarnings, umbrelMeta, type UmbrelManifest } from './import/umbrel.js';
@@ -375,10 +376,11 @@ function escape(text: string): string {
  * A listener per published container port, and the store's web interface (Umbrel's app_proxy,
  * CasaOS's port_map) as the service's main listener. One port: the listener is named after its
  * service; several: after the service and the port. The host side of ports: is not kept:
- * Piccolo publishes each listener at its own address.
+ * Piccolo publishes each listener at its own address; except 53 (DNS), which clients cannot be
+ * told another port for: it becomes the listener's public_port.
  */
 function buildListeners(appName: string, stack: StackContext, main: { umbrel?: MainListener; casaos?: MainListener }): ListenerInput[] {
-  type Candidate = { service: string; port: number; protocol: NonNullable<ListenerInput['protocol']>; flow: 'tcp' | 'tls'; guessed: boolean };
+  type Candidate = { service: string; port: number; protocol: NonNullable<ListenerInput['protocol']>; flow: 'tcp' | 'tls'; guessed: boolean; publicPort?: number };
   const candidates: Candidate[] = [];
   const add = (candidate: Candidate) => {
     const udp = candidate.protocol === 'udp';
@@ -393,23 +395,24 @@ function buildListeners(appName: string, stack: StackContext, main: { umbrel?: M
       stack.warnings.push(`${port.path}: published on ${port.hostIp} only, for the host's own tools; not a listener`);
       continue;
     }
-    if (port.published !== undefined && port.published !== port.container) {
+    const publicPort = port.published !== undefined && WELL_KNOWN_PUBLIC_PORTS.has(port.published) ? port.published : undefined;
+    if (port.published !== undefined && port.published !== port.container && publicPort === undefined) {
       stack.warnings.push(`${port.path}: host port ${port.published} ignored; Piccolo publishes each listener at its own address`);
     }
     const protocol = guessProtocol(port);
-    add({ service, port: port.container, protocol, flow: protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp', guessed: true });
+    add({ service, port: port.container, protocol, flow: protocol !== 'udp' && [443, 8443, 9443].includes(port.container) ? 'tls' : 'tcp', guessed: true, ...(publicPort !== undefined && { publicPort }) });
   }
   const maxName = Math.min(MAX_NAME, MAX_HOST_LABEL - 1 - appName.length);
   const perService = (service: string) => candidates.filter((c) => c.service === service).length;
   const used = new Set<string>();
-  const listeners = candidates.map(({ service, port, protocol, flow }): ListenerInput => {
+  const listeners = candidates.map(({ service, port, protocol, flow, publicPort }): ListenerInput => {
     const udpTwin = protocol === 'udp' && candidates.some((c) => c.service === service && c.port === port && c.protocol !== 'udp');
     const suffix = perService(service) === 1 ? '' : `-${port}${udpTwin ? '-udp' : ''}`;
     let name = `${dnsLabel(service, maxName - suffix.length) || 'web'}${suffix}`;
     if (RESERVED.has(name)) name = `${name}-web`.slice(0, maxName);
     while (used.has(name)) name = `${name.slice(0, maxName - 2)}-2`;
     used.add(name);
-    return { name, service, guest_port: port, flow, protocol: flow === 'tls' ? 'raw' : protocol };
+    return { name, service, guest_port: port, flow, protocol: flow === 'tls' ? 'raw' : protocol, ...(publicPort !== undefined && { public_port: publicPort }) };
   });
   if (candidates.some((c) => c.guessed && c.protocol === 'http' && c.flow === 'tcp')) stack.warnings.push('listeners: TCP ports are taken as HTTP (behind the device\'s sign-in) unless they are well-known other protocols; change protocol to raw in the app spec where a port is not HTTP');
   return listeners;

@@ -157,6 +157,8 @@ function normalizeListener(input: ListenerInput, firstService: string): Listener
     // The relay carries TCP streams only: a udp listener stays on the network unless it says otherwise.
     remote_ports: input.remote_ports ?? (input.protocol === 'udp' ? [] : [...DEFAULT_REMOTE_PORTS]),
     service: input.service ?? firstService,
+    // Only when asked for: the stored specs of other apps stay as they were.
+    ...(input.public_port !== undefined && { public_port: input.public_port }),
   };
 }
 

@@ -135,19 +135,20 @@ function permissionsOf(spec: Spec, deviceName: string | undefined): Permission[]
         ? `${listener.protocol === 'udp' ? 'UDP' : 'TCP'} port ${listener.guest_port}`
         : `${listener.protocol === 'websocket' ? 'WebSocket' : 'Web'} service "${listener.name}"`;
     const tls = listener.flow === 'tls' ? ' The app handles its own encryption (TLS); the device passes the traffic through unread.' : '';
+    const fixed = listener.public_port !== undefined ? ` It takes the device's own port ${listener.public_port}, which no other app can then have.` : '';
     if (open) {
       const why =
         listener.protocol === 'raw' ? 'the device cannot ask for a sign-in on a raw TCP port' : listener.protocol === 'udp' ? 'the device cannot ask for a sign-in on a UDP port' : 'no sign-in is asked';
       permissions.push({
         id: `public-listener:${listener.name}`,
         title: `${what} open to everyone on your network`,
-        detail: `Anyone who can reach ${host(listener)} can use it: ${why}.${tls}`,
+        detail: `Anyone who can reach ${host(listener)} can use it: ${why}.${tls}${fixed}`,
       });
     } else {
       permissions.push({
         id: `lan-listener:${listener.name}`,
         title: `${what} on your network`,
-        detail: `Reachable at ${host(listener)} for people signed in to this device.${tls}`,
+        detail: `Reachable at ${host(listener)} for people signed in to this device.${tls}${fixed}`,
       });
     }
     if (listener.remote_ports.length) {

@@ -38,6 +38,8 @@ export interface Listener {
   remote_ports: number[];
   /** The service (container) the guest_port is on; default: the first service. */
   service: string;
+  /** Where the device serves it (spec/public-port.ts), instead of a port it picks: 53 for DNS. Absent: picked. */
+  public_port?: number;
 }
 
 export interface StorageVolume {
@@ -201,6 +203,7 @@ export interface ListenerInput {
   protocol_middleware?: { name: MiddlewareName; params?: Record<string, unknown> }[];
   remote_ports?: number[];
   service?: string;
+  public_port?: number;
 }
 
 export interface StorageVolumeInput {

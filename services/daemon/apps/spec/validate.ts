@@ -15,6 +15,7 @@ import { closestKey } from './suggest.js';
 import { ENGINE_SOCKET_PATH, type AppSpec, type AppSpecInput, type ListenerInput, type ServiceInput, type ServiceSpec } from './types.js';
 import { parseSize } from './units.js';
 import { guestPortKey, udpHealthcheckProblem, udpListenerProblems } from './udp-listener.js';
+import { publicPortProblems } from './public-port.js';
 
 const INVALID_APP_SPEC = 'invalid app spec';
 
@@ -98,6 +99,7 @@ function checkListeners(spec: AppSpecInput, problems: string[]): void {
     checkMiddleware(listener, `${path}.protocol_middleware`, problems);
     problems.push(...udpListenerProblems(listener, path));
   });
+  problems.push(...publicPortProblems(spec.listeners));
 }
 
 /** Middleware that works on HTTP requests, which a flow tls listener passes through unread. */
