@@ -35,7 +35,7 @@ export class LiveEngineState {
   private following: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
-  private counts = { reads: 0, events: 0, reconnects: 0 };
+  private counts = { reads: 0, events: 0, connections: 0 };
 
   constructor(private readonly options: LiveStateOptions) {}
 
@@ -85,7 +85,7 @@ export class LiveEngineState {
   }
 
   /** For the logs and the bench: how much the engine was asked. */
-  get stats(): { reads: number; events: number; reconnects: number; ageMs: number } {
+  get stats(): { reads: number; events: number; connections: number; ageMs: number } {
     return { ...this.counts, ageMs: this.now() - this.readAt };
   }
 
@@ -123,13 +123,12 @@ export class LiveEngineState {
   /** The event stream, reconnected with a growing, jittered delay; each (re)connect resyncs at once. */
   private async follow(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff({ initialMs: this.options.reconnect?.initialMs ?? 500, maxMs: this.options.reconnect?.maxMs ?? 30_000, stableMs: 60_000, jitter: 'equal', now: this.options.now });
-    let connections = 0;
     while (!signal.aborted) {
       try {
         const events = await this.options.engine.events(signal);
         backoff.succeeded();
         // What changed while the stream was down (or before it was accepted) is read back now.
-        if (connections++ > 0) this.counts.reconnects++;
+        this.counts.connections++;
         void this.refresh().catch(() => {});
         for await (const event of events) this.onEvent(event);
         if (!signal.aborted) this.options.logger.warn('the engine closed its event stream; reconnecting');

@@ -2,7 +2,8 @@
 // record, jobs.ts) to the control store, then a job converges the engine to it (converge.ts:
 // plan → execute). Jobs run one at a time; a daemon that dies mid-job finds the job at the next
 // open() and runs it again (convergence is idempotent), so no job stays "running" forever.
-// Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing.
+// Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing,
+// from the engine state kept in memory (live-state.ts); engine-healthchecks.ts runs the services' checks.
 import { randomInt } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -20,6 +21,7 @@ import { AppExistsError, AppNotFoundError, RevisionNotFoundError } from './error
 import { Executor } from './executor.js';
 import { HealthProbe } from './health-probe.js';
 import { JobBook } from './jobs.js';
+import { EngineHealthchecks } from './engine-healthchecks.js';
 import { LiveEngineState } from './live-state.js';
 import { dependentsOf, withDependencies } from './order.js';
 import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
@@ -29,7 +31,7 @@ import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
 import { allocateSubnet, DEFAULT_SUBNET_POOL, isSubnetTaken, overlapsAny } from './subnets.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
-import { appState, appView, serviceContainers, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
+import { appState, appView, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
 export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
@@ -73,6 +75,7 @@ export class AppManager {
   private readonly book: JobBook;
   private readonly probe = new HealthProbe();
   private readonly live: LiveEngineState;
+  private readonly healthchecks: EngineHealthchecks;
   private stopFollowingEngine: (() => void) | undefined;
   private readonly listeners = new Set<(event: AppEvent) => void>();
   /** Serializes jobs, reconciles and supervision rounds. */
@@ -84,8 +87,6 @@ export class AppManager {
   private readonly backoff = new Map<string, RestartBackoff>();
   /** What was last said about each app, so only changes become events. */
   private readonly reported = new Map<string, string>();
-  /** When each container's engine healthcheck last ran (ms), by container ID. */
-  private readonly healthRuns = new Map<string, number>();
   private supervisionQueued = false;
   private healthRound = false;
   private timers: NodeJS.Timeout[] = [];
@@ -105,6 +106,7 @@ export class AppManager {
     });
     this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
     this.live = options.live ?? new LiveEngineState({ engine: options.engine, logger: options.logger, now: options.now });
+    this.healthchecks = new EngineHealthchecks({ engine: options.engine, live: this.live, logger: options.logger, now: () => this.now() });
   }
 
   // ---- life cycle ----
@@ -448,7 +450,7 @@ export class AppManager {
     if (this.healthRound) return;
     this.healthRound = true;
     try {
-      await this.runEngineHealthchecks();
+      await this.healthchecks.round(this.supervised());
       const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
       await this.probe.round(targets, (app, verdict) => {
         this.emit({ type: 'health', app, ...verdict });
@@ -457,35 +459,6 @@ export class AppManager {
     } finally {
       this.healthRound = false;
     }
-  }
-
-  /**
-   * Runs each running service's engine healthcheck once its interval has passed: Podman
-   * schedules them through systemd timers, which a device without systemd as the engine's
-   * parent does not have, and a stale verdict would hide a service gone bad.
-   */
-  private async runEngineHealthchecks(): Promise<void> {
-    let engine: EngineState;
-    try {
-      engine = this.live.current();
-    } catch {
-      return;
-    }
-    const now = this.now();
-    let ran = false;
-    for (const { name, record } of this.supervised()) {
-      for (const { service, container } of serviceContainers(name, record.spec, engine)) {
-        const check = service.healthcheck;
-        if (!check || check.test[0] === 'NONE' || !container?.running) continue;
-        if (now - (this.healthRuns.get(container.id) ?? 0) < check.interval_ms) continue;
-        this.healthRuns.set(container.id, now);
-        ran = true;
-        await this.options.engine.runHealthcheck(container.name).catch((err) => this.options.logger.debug('healthcheck run failed', { app: name, service: service.name, err }));
-      }
-    }
-    for (const id of [...this.healthRuns.keys()]) if (!engine.containers.some((c) => c.id === id)) this.healthRuns.delete(id);
-    // The verdicts are the containers' state: read back, whether or not the engine told an event.
-    if (ran) await this.live.refresh().catch(() => {});
   }
 
   /** The apps that should be running and no job is working on. */
