@@ -12,6 +12,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { generateRecoveryPhrase } from '../../services/daemon/crypto/keyring.js';
 import { LABELS } from '../../services/daemon/apps/container-spec.js';
@@ -131,6 +132,10 @@ test('device A: the app writes into its volume, and the backup streams an archiv
   assert.is(wrong.status, 401, JSON.stringify(wrong.body));
   assert.is((await new ApiSession(apiA.base).call('POST', '/api/v1/backup', { password: PASSWORD_A })).status, 401, 'no session, no backup');
 
+  const events: { type: string; data: any }[] = [];
+  const socket = new WebSocket(`${apiA.base.replace('http', 'ws')}/api/v1/events`, { headers: { cookie: apiA.cookie, origin: apiA.base } });
+  socket.on('message', (data) => events.push(JSON.parse(data.toString())));
+  await new Promise((resolve) => socket.once('open', resolve));
   const started = Date.now();
   const res = await fetch(`${apiA.base}/api/v1/backup`, {
     method: 'POST',
@@ -142,6 +147,16 @@ test('device A: the app writes into its volume, and the backup streams an archiv
   const archive = Buffer.from(await res.arrayBuffer());
   writeFileSync(archiveFile, archive);
   console.log(`  backup: ${archive.length} bytes in ${Date.now() - started} ms`);
+  // Progress on the events stream: each volume as it is copied, then the end with every byte counted.
+  const progress = await waitFor(() => {
+    const seen = events.filter((event) => event.type === 'backup.progress').map((event) => event.data);
+    return seen.some((p) => p.state === 'succeeded') ? seen : undefined;
+  }, 10_000, 'the backup\'s last progress event');
+  socket.close();
+  const steps = progress.map((p) => p.step);
+  assert.ok(steps.includes('bootstrap') && steps.includes(`app-${app}`), steps.join(', '));
+  const last = progress.at(-1)!;
+  assert.equal([last.state, last.bytes, last.apps], ['succeeded', archive.length, [app]]);
   assert.is(archive.subarray(0, 8).toString('ascii'), 'PICCOLOB');
   assert.is(archive.includes(Buffer.from(NOTE)), false, 'the note is not in the archive in the clear');
   assert.is(archive.includes(Buffer.from(app)), false, 'nor the app name');

@@ -48,7 +48,8 @@ async function request<T>(method: Method, path: string, body?: unknown, init: Re
   }
   if (res.status === 204) return undefined as T;
   const type = res.headers.get('content-type') ?? '';
-  const data: unknown = type.includes('json') ? await res.json().catch(() => undefined) : await res.text();
+  // A file the device sends (a backup) arrives as a Blob, which the browser may keep on disk.
+  const data: unknown = type.includes('json') ? await res.json().catch(() => undefined) : res.ok && type.startsWith('application/octet-stream') ? await res.blob() : await res.text();
   if (res.ok) return data as T;
   const error = apiError(res, data);
   // A 401 may be a wrong password or code typed on a form: only the daemon can say the session ended.

@@ -37,7 +37,7 @@ export function CopyButton({ text, label = 'Copy', what }: { text: string; label
   );
 }
 
-export function downloadText(filename: string, text: string, type = 'text/plain'): void {
+export function downloadText(filename: string, text: string | Blob, type = 'text/plain'): void {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const link = document.createElement('a');
   link.href = url;

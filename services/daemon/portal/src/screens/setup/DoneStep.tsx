@@ -34,7 +34,7 @@ export function DoneStep({ onFinish, restoredApps }: { onFinish: () => void; res
           </Loaded>
         </li>
       </ul>
-      <p>Next, install your first app from the catalog, on the Apps screen.</p>
+      {!restoredApps?.length && <p>Next, install your first app from the catalog, on the Apps screen.</p>}
       <div class="actions">
         <Button onClick={onFinish}>Go to the dashboard</Button>
       </div>

@@ -2,6 +2,7 @@
 // two-factor sign-in and the audit log, and locking. Backup and OS updates come with the
 // appliance work: one honest line each until then.
 import { Card, Page } from '../../ui/Page.js';
+import { Backup } from './Backup.js';
 import { ChangePassword } from './ChangePassword.js';
 import { DeviceCa } from './DeviceCa.js';
 import { DeviceName } from './DeviceName.js';
@@ -30,9 +31,7 @@ export default function System() {
       <DeviceCa />
       <SharedFolders />
       <div class="grid system">
-        <Card title="Backup and restore" id="backup">
-          <p class="muted">Backup and restore arrive with the appliance update; this image cannot make backups yet.</p>
-        </Card>
+        <Backup />
         <Card title="OS updates" id="updates">
           <p class="muted">OS updates arrive with the appliance update; this image does not update itself yet.</p>
         </Card>
