@@ -29,6 +29,7 @@ const Remote = lazy(() => import('./screens/remote/Remote.js'));
 const System = lazy(() => import('./screens/system/System.js'));
 const Security = lazy(() => import('./screens/security/Security.js'));
 const Audit = lazy(() => import('./screens/system/Audit.js'));
+const Updates = lazy(() => import('./screens/updates/Updates.js'));
 
 /** Screens a signed-out browser may see while the device is unlocked. */
 const SIGNED_OUT_PATHS = ['/login', '/reset'];
@@ -95,6 +96,7 @@ function Gate() {
         <Route path="/system" component={System} />
         <Route path="/system/security" component={Security} />
         <Route path="/system/audit" component={Audit} />
+        <Route path="/system/updates" component={Updates} />
         <Route default component={NotFound} />
       </Router>
     </ErrorBoundary>

@@ -1,7 +1,7 @@
 // Home: the device at a glance, all of it live. Health and metrics come from the system status
 // (metrics then from `system.metrics` every few seconds; health, which has no event, is read again
-// every 30 s), remote access from `remote.status`, the apps from `app.state` / `app.health`. OS
-// updates arrive with the appliance issue: said so, no pretend control.
+// every 30 s), remote access from `remote.status`, the apps from `app.state` / `app.health`, OS
+// updates in one line linking to their screen (screens/updates).
 import { useEffect } from 'preact/hooks';
 import { api } from '../../api/client.js';
 import { useEvent } from '../../api/events.js';
@@ -15,6 +15,7 @@ import { AppsGlance } from './AppsGlance.js';
 import { HealthCard } from './HealthCard.js';
 import { MetricsCard } from './MetricsCard.js';
 import { RemoteGlance } from './RemoteGlance.js';
+import { OsUpdatesGlance } from '../updates/Glance.js';
 
 const HEALTH_REFRESH_MS = 30_000;
 
@@ -44,9 +45,7 @@ export default function Dashboard() {
                   ['Up for', formatDuration(s.device.uptimeSeconds)],
                 ]}
               />
-              <p class="muted" data-testid="os-updates">
-                OS updates: not available yet on this image.
-              </p>
+              <OsUpdatesGlance />
             </Card>
           </div>
         )}

@@ -1,6 +1,6 @@
 // System settings: the device name, the password and the recovery key, the device certificate,
-// two-factor sign-in and the audit log, and locking. Backup and OS updates come with the
-// appliance work: one honest line each until then.
+// two-factor sign-in and the audit log, and locking; a link to OS updates (screens/updates).
+// Backup: one encrypted file of the whole device (Backup.tsx).
 import { Card, Page } from '../../ui/Page.js';
 import { Backup } from './Backup.js';
 import { ChangePassword } from './ChangePassword.js';
@@ -33,7 +33,9 @@ export default function System() {
       <div class="grid system">
         <Backup />
         <Card title="OS updates" id="updates">
-          <p class="muted">OS updates arrive with the appliance update; this image does not update itself yet.</p>
+          <p>
+            <a href="/system/updates">OS updates</a>: the system's snapshots, updates into a new one, reboot and rollback.
+          </p>
         </Card>
         <LockDevice />
       </div>
