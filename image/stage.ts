@@ -1,7 +1,7 @@
 // Stages the image's root overlay: overlays/ plus the four bundles under /usr/lib/piccolo/<service>/.
 // KIWI takes this folder as its root overlay, and `systemd-analyze verify --root` checks units in it,
 // so both see the same paths as the booted image.
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, realpath, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -36,7 +36,9 @@ export async function stageRoot(rootDir: string, { rebuild = true, bundleDir = B
 export async function stageProfileRoot(rootDir: string, profile: string, options: StageOptions = {}): Promise<string> {
   await stageRoot(rootDir, options);
   const profileDir = path.join(KIWI_DIR, profile);
-  if (existsSync(profileDir)) await cp(profileDir, rootDir, { recursive: true, verbatimSymlinks: true, force: true });
+  // realpath: a profile folder may be a symlink to another profile's (debian-qemu-aarch64), which
+  // KIWI's rsync of "<profile>/" follows too.
+  if (existsSync(profileDir)) await cp(await realpath(profileDir), rootDir, { recursive: true, verbatimSymlinks: true, force: true });
   return rootDir;
 }
 
