@@ -86,6 +86,8 @@ async function main(env: NodeJS.ProcessEnv) {
       // Development (`make run`): stopping the daemon also stops its apps and closes the volumes,
       // as a lock does. On a device they outlive a daemon restart, which takes them over.
       stopAppsOnExit: field('PICCOLO_STOP_APPS_ON_EXIT', parseBoolean, false),
+      // Held back on the state disk so that a full one can still be emptied (system/disk-space.ts).
+      diskReserveBytes: field('PICCOLO_DISK_RESERVE_BYTES', parsePositiveInt, 4 * 1024 * 1024),
       // Where the OS update tools (transactional-update, snapper, systemd-run...) are looked up;
       // empty: the daemon's PATH. Tests put the fakes of test/fixtures/os-update-fake/ here.
       osUpdatePath: field('PICCOLO_OS_UPDATE_PATH', String, ''),
@@ -118,6 +120,7 @@ async function main(env: NodeJS.ProcessEnv) {
       hub.publish('system.disk', status);
     },
     images: () => engineImages(docker),
+    reserveBytes: config.diskReserveBytes,
   });
   const vault = new Vault({
     diskSpace,
@@ -213,7 +216,7 @@ async function main(env: NodeJS.ProcessEnv) {
     deviceName,
     portal: new PortalAssets(portalBundle),
     backup,
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace }), { schema, remote, audit, lookup, requireSession });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace, beforeFreeingSpace: (why) => diskSpace.releaseReserveIfFull(why) }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   addStorageRoutes(routes, { apps: () => appsHost.apps, vault, requireSession });
   addDiskRoutes(routes, { requireSession, disk: diskSpace });

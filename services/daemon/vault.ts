@@ -41,7 +41,7 @@ export interface VaultOptions {
   /** Test builds only (test-hooks.ts): a fault to report as if a check had failed. */
   injectedFault?: () => string | undefined;
   /** Hears how store and key ring writes went; while it says full, daemon.store is degraded. */
-  diskSpace?: Pick<DiskSpaceWatch, 'status' | 'noteWrite'>;
+  diskSpace?: Pick<DiskSpaceWatch, 'status' | 'noteWrite' | 'releaseReserve'>;
 }
 
 export class Vault implements Module {
@@ -414,15 +414,26 @@ export class Vault implements Module {
       }
     });
     try {
-      this.store = await this.guard('store', 'control store unusable', () => this.openStore(this.volumes));
+      this.store = await this.guard('store', 'control store unusable', () => this.openStoreUsingReserve());
     } catch (err) {
-      // Opening takes the writer lock, a small file: a full disk refuses even that. Not a fault to
-      // restart for: the check timer opens the store as soon as there is room.
+      // Opening takes the writer lock, a small file: a full disk refuses even that, and there was
+      // no reserve left to give up. Not a fault to restart for: the check timer opens the store as
+      // soon as there is room.
       if (isNoSpaceError(err)) this.openWhenRoom = dataKey;
       throw err;
     }
     this.dataKey = dataKey;
     this.setState('unlocked');
+  }
+
+  /** A store that cannot open for lack of space gets the disk reserve (system/disk-space.ts) and one more try. */
+  private async openStoreUsingReserve(): Promise<ControlStore<ControlDocument>> {
+    try {
+      return await this.openStore(this.volumes);
+    } catch (err) {
+      if (!isNoSpaceError(err) || !(await this.options.diskSpace?.releaseReserve('to open the control store'))) throw err;
+      return this.openStore(this.volumes);
+    }
   }
 
   /** From the check timer while an unlock waits for space (see open); quiet while still full. */

@@ -4,12 +4,15 @@
 // 507 disk_full; the old password still works and the log says the change failed; daemon.store is
 // degraded with "state disk full: N bytes free" (/health/ready stays 200, with that note: reads
 // still work, and a full disk is no reason for the OS to roll back); the portal shows the banner
-// with what uses the space on every signed-in screen. Then the filler is removed and, without a
-// restart, lock or unlock, the banner goes, health is ok again and the same three writes succeed.
+// with what uses the space on every signed-in screen, and removing an app still works (the disk
+// reserve is given up for it). Then the filler is removed and, without a restart, lock or unlock,
+// the banner goes, health is ok again, the reserve comes back and the same three writes succeed.
+// Last, two restarts on a full disk: with the reserve the store opens on it; without one the
+// unlock answers 507 and the device opens by itself once space is freed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,6 +29,9 @@ const stateDir = path.join(dir, 'state');
 const healthSocket = path.join(dir, 'health.sock');
 const filler = path.join(stateDir, 'filler');
 const NEW_PASSWORD = 'Full-Disk-New-Pass-77';
+const RESERVE_BYTES = 256 * 1024;
+const reserveFile = path.join(stateDir, 'disk-reserve');
+const reserveSize = () => (existsSync(reserveFile) ? statSync(reserveFile).size : 0);
 let podman: TestPodman;
 let health: ServiceProcess | undefined;
 let daemon: ServiceProcess | undefined;
@@ -35,9 +41,11 @@ let api = '';
 let healthUrl = '';
 let session: ApiSession;
 let app = '';
+/** Installed before the disk fills, removed while it is full. */
+let kept = '';
 let image = '';
 
-const spec = () => [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http'].join('\n');
+const spec = (name = app, storage: string[] = []) => [`name: ${name}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', ...storage].join('\n');
 const call = (method: string, route: string, body?: unknown) => session.call(method, route, body);
 const logMessages = () => daemon!.logs.map((l) => l.msg as string);
 
@@ -60,7 +68,7 @@ async function fillDisk(): Promise<void> {
 }
 
 async function startDaemon(): Promise<void> {
-  ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_HEALTH_SOCKET: healthSocket, PICCOLO_HEALTH_INTERVAL_MS: '300', PICCOLO_HEALTH_URL: healthUrl }));
+  ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_HEALTH_SOCKET: healthSocket, PICCOLO_HEALTH_INTERVAL_MS: '300', PICCOLO_HEALTH_URL: healthUrl, PICCOLO_DISK_RESERVE_BYTES: String(RESERVE_BYTES) }));
 }
 
 test.before(async () => {
@@ -69,6 +77,7 @@ test.before(async () => {
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', stateDir]);
   podman = await startPodman();
   app = `${podman.prefix}web`;
+  kept = `${podman.prefix}kept`;
   image = await podman.buildHttpdImage('v1', '<h1>full disk</h1>');
   // Only the daemon is required: no proxy runs here, and readiness is what is looked at.
   health = await ServiceProcess.start('health', { PICCOLO_HEALTH_LISTEN: '127.0.0.1:0', PICCOLO_HEALTH_SOCKET: healthSocket, PICCOLO_HEALTH_REQUIRED: 'daemon' }, TEST_BUNDLE_DIR);
@@ -78,6 +87,11 @@ test.before(async () => {
   session = await setUpDevice(api, stateDir);
   await waitFor(async () => ((await call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
   await waitFor(async () => (await healthComponent('daemon.store'))?.state === 'ok', 10_000, 'daemon.store ok');
+  const install = await call('POST', '/api/v1/apps', { spec: spec(kept, ['storage:', '  persistent:', '    data:', '      container: /data']) });
+  assert.is(install.status, 202, JSON.stringify(install.body));
+  await jobDone(session, install.body.job, 120_000);
+  // The watch makes the reserve at its first reading with room for it.
+  await waitFor(() => reserveSize() === RESERVE_BYTES, 15_000, 'the disk reserve');
 });
 
 test.after(async () => {
@@ -121,7 +135,8 @@ test('disk full: install, rename and password change each answer 507 disk_full; 
   assert.is((await call('GET', '/api/v1/apps')).status, 200);
   assert.is((await call('POST', '/api/v1/auth/login', { password: NEW_PASSWORD })).status, 401);
   assert.is((await call('POST', '/api/v1/auth/login', { password: TEST_PASSWORD })).status, 200);
-  assert.not.ok((await call('GET', '/api/v1/apps')).body.apps?.some?.((a: any) => a.name === app));
+  const names = (await call('GET', '/api/v1/apps')).body.apps.map((a: any) => a.name);
+  assert.equal(names, [kept]);
 });
 
 test('disk full: daemon.store is degraded with the free bytes, readiness stays 200 with that note, and the disk API says what uses the space', async () => {
@@ -143,7 +158,8 @@ test('disk full: daemon.store is degraded with the free bytes, readiness stays 2
   assert.is(disk.body.totalBytes, 2 * 1024 * 1024);
   const usage = Object.fromEntries(disk.body.usage.map((u: any) => [u.name, u]));
   assert.ok(usage.store.bytes > 0, JSON.stringify(disk.body.usage));
-  assert.is(usage.apps.bytes, 0);
+  assert.ok(usage.apps.bytes > 0, JSON.stringify(usage.apps)); // the kept app's volume
+  assert.is(usage.reserve.bytes, RESERVE_BYTES);
   // Podman keeps its images outside this tmpfs: they are listed, marked as on another disk.
   assert.ok(usage.images.bytes > 0, JSON.stringify(usage.images));
   assert.is(usage.images.onStateDisk, false);
@@ -177,6 +193,19 @@ test('disk full: the portal shows the banner with what uses the space on every s
   await banner.waitFor();
 });
 
+test('disk full: an app can still be removed with its data, since the reserve is given up for it', async () => {
+  assert.ok(existsSync(path.join(stateDir, 'volumes', `app-${kept}`)));
+  const logsBefore = daemon!.logs.length;
+  const remove = await call('DELETE', `/api/v1/apps/${kept}`, { confirm: kept, purge: true });
+  assert.is(remove.status, 202, JSON.stringify(remove.body));
+  await jobDone(session, remove.body.job, 120_000);
+  assert.is(reserveSize(), 0);
+  const released = daemon!.logs.slice(logsBefore).find((l) => l.msg === 'released the disk reserve');
+  assert.equal([released?.why, released?.bytes], [`to uninstall ${kept}`, RESERVE_BYTES]);
+  assert.equal((await call('GET', '/api/v1/apps')).body.apps, []);
+  assert.not.ok(existsSync(path.join(stateDir, 'volumes', `app-${kept}`)));
+});
+
 test('space freed: without a restart the banner goes, daemon.store is ok, and the same install, rename and password change succeed', async () => {
   await rm(filler);
   // The watch polls every second while full; the page hears system.disk and drops the banner.
@@ -184,6 +213,8 @@ test('space freed: without a restart the banner goes, daemon.store is ok, and th
   assert.is((await call('GET', '/api/v1/system/disk')).body.full, false);
   await waitFor(async () => (await healthComponent('daemon.store'))?.state === 'ok', 5000, 'daemon.store ok again');
   assert.ok(logMessages().includes('state disk has room again: writes resume'));
+  // Room for it twice over again: the reserve is made anew.
+  await waitFor(() => reserveSize() === RESERVE_BYTES, 15_000, 'the disk reserve made again');
 
   const rename = await call('PUT', '/api/v1/system/device', { name: 'fulldisk' });
   assert.is(rename.status, 200, JSON.stringify(rename.body));
@@ -202,12 +233,29 @@ test('space freed: without a restart the banner goes, daemon.store is ok, and th
   assert.ok(logMessages().filter((m) => m === 'vault start failed' || m === 'fatal persistence fault').length === 0);
 });
 
-test('a restart on a full disk: the unlock answers 507 disk_full and the device waits, degraded but ready; freeing space opens it by itself, without another restart', async () => {
+test('a restart on a full disk with the reserve in place: the store opens on the reserve', async () => {
   await browser?.close();
   browser = undefined;
   // Filled after the stop: stopping releases the store's lock file, which frees a page.
   await daemon!.kill('SIGTERM');
   await fillDisk();
+  assert.is((await statfs(stateDir)).bfree, 0);
+  await startDaemon();
+  session = new ApiSession(api);
+  const unlock = await call('POST', '/api/v1/crypto/unlock', { password: NEW_PASSWORD });
+  assert.is(unlock.status, 200, JSON.stringify(unlock.body));
+  assert.is(unlock.body.state, 'unlocked');
+  const released = daemon!.logs.find((l) => l.msg === 'released the disk reserve');
+  assert.is(released?.why, 'to open the control store');
+  assert.is(reserveSize(), 0);
+});
+
+test('a restart on a full disk: the unlock answers 507 disk_full and the device waits, degraded but ready; freeing space opens it by itself, without another restart', async () => {
+  // No reserve left this time (the last start used it, and there has been no room to make it again).
+  await daemon!.kill('SIGTERM');
+  await rm(filler);
+  await fillDisk();
+  assert.is(reserveSize(), 0);
   await startDaemon();
   session = new ApiSession(api);
   assert.is((await call('GET', '/api/v1/setup/status')).body.state, 'locked');
@@ -239,8 +287,8 @@ test('a restart on a full disk: the unlock answers 507 disk_full and the device 
   const apps = await waitFor(async () => {
     const answer = await call('GET', '/api/v1/apps');
     return answer.status === 200 ? answer.body : undefined;
-  }, 30_000, 'apps available');
-  assert.ok(JSON.stringify(apps).includes(`"${app}"`), JSON.stringify(apps));
+  }, 90_000, 'apps available after the store opened');
+  assert.equal(apps.apps.map((a: any) => a.name), [app]);
 });
 
 test.run();

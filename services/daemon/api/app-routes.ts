@@ -33,6 +33,8 @@ export interface AppRoutesDeps {
   secrets?: AppSecretStore;
   /** Room for the images to pull, checked before an install or update is accepted (507 when they do not fit). */
   imageSpace?: Pick<ImageSpaceCheck, 'assertRoomFor'>;
+  /** On a full state disk, frees the disk reserve (system/disk-space.ts) so an uninstall can still be recorded. */
+  beforeFreeingSpace?: (why: string) => Promise<unknown>;
 }
 
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
@@ -130,6 +132,8 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const { confirm, purge = false } = await schema.body<{ confirm: string; purge?: boolean }>(req, 'uninstallApp');
       // Destructive: the caller types the app's name, as a person confirming in the portal would.
       if (confirm !== name) throw new BadRequestError(`confirm: type the app's name (${name}) to uninstall it`);
+      // Removing an app is how a person frees space: on a full disk it must still be recordable.
+      await deps.beforeFreeingSpace?.(`to uninstall ${name}`);
       const job = await apps().uninstall(name!, { purge });
       // The secrets opened the data; with the data gone, a new install starts with new ones.
       if (purge) await deps.secrets?.forget(name!);

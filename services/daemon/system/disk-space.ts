@@ -4,9 +4,15 @@
 // blocks writes: each write just tries again, so they resume by themselves once space is back,
 // and this watch notices that on its own (it polls faster while full). What uses the space is
 // measured only when asked (du of the known folders, the engine's image size).
-import { lstat, opendir, readdir, stat, statfs } from 'node:fs/promises';
+//
+// It also keeps a reserve: a file of random bytes in the state folder, given up when the disk is
+// full and space is needed to get out of it (opening the store, which writes its lock file; an
+// uninstall, whose job is recorded in the store). Without it a disk filled to the last byte could
+// not even be emptied through the portal. It is made again once there is room for it twice over.
+import { randomBytes } from 'node:crypto';
+import { lstat, opendir, readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { freeBytesAt } from '../../common/durable.js';
+import { freeBytesAt, writeFileDurable } from '../../common/durable.js';
 import type { Module } from '../../common/lifecycle.js';
 import type { Logger } from '../../common/logger.js';
 
@@ -19,7 +25,7 @@ export interface DiskSpaceStatus {
   reason?: string;
 }
 
-export type DiskUsageName = 'store' | 'apps' | 'media' | 'images' | 'other';
+export type DiskUsageName = 'store' | 'apps' | 'media' | 'images' | 'reserve' | 'other';
 
 export interface DiskUsageEntry {
   name: DiskUsageName;
@@ -51,7 +57,12 @@ export interface DiskSpaceOptions {
   lowBytes?: number;
   /** The container engine's images: their size and where they are stored. */
   images?: () => Promise<{ bytes: number; dir: string | undefined }>;
+  /** Size of the reserve file; 0 keeps none. */
+  reserveBytes?: number;
 }
+
+/** In the state folder, outside the encrypted volumes: it holds nothing but random bytes. */
+export const RESERVE_FILE = 'disk-reserve';
 
 /** Room a refused write needs besides its own bytes: file system blocks and the temp file's inode. */
 const WRITE_MARGIN_BYTES = 64 * 1024;
@@ -96,6 +107,46 @@ export class DiskSpaceWatch implements Module {
     await this.checking;
   }
 
+  /**
+   * Gives the reserve up so that `why` (e.g. an uninstall) has room on a full disk. Resolves
+   * with whether there was one to give. Only while full: otherwise nothing needs it.
+   */
+  async releaseReserveIfFull(why: string): Promise<boolean> {
+    await this.check();
+    return this.current.full ? this.releaseReserve(why) : false;
+  }
+
+  /** Gives the reserve up (see releaseReserveIfFull); for a caller that was just refused space. */
+  async releaseReserve(why: string): Promise<boolean> {
+    const file = this.reserveFile;
+    const bytes = await stat(file).then((s) => s.size, () => 0);
+    if (!bytes) return false;
+    await rm(file, { force: true });
+    this.options.logger.warn('released the disk reserve', { why, bytes });
+    this.usageCache = undefined;
+    await this.check();
+    return true;
+  }
+
+  private get reserveFile(): string {
+    return path.join(this.options.stateDir, RESERVE_FILE);
+  }
+
+  /** Makes the reserve when it is missing and there is room for it twice over (so it never fills the disk). */
+  private async keepReserve(free: number | undefined): Promise<void> {
+    const bytes = this.options.reserveBytes ?? 0;
+    if (!bytes || free === undefined || this.refusedWriteBytes !== undefined || this.stopped) return;
+    if ((await stat(this.reserveFile).then((s) => s.size, () => 0)) >= bytes) return;
+    if (free < 2 * bytes + WRITE_MARGIN_BYTES) return;
+    try {
+      // Random, not zeros: a compressing file system (btrfs compress on the Pi) stores zeros in nothing.
+      await writeFileDurable(this.reserveFile, randomBytes(bytes), 0o600);
+      this.options.logger.info('disk reserve in place', { bytes });
+    } catch (err) {
+      this.options.logger.warn('could not make the disk reserve', { err });
+    }
+  }
+
   /** Reads statfs and reports a change; concurrent callers share one reading. */
   check(): Promise<void> {
     this.checking ??= this.read().finally(() => (this.checking = undefined));
@@ -126,6 +177,7 @@ export class DiskSpaceWatch implements Module {
     if (full) next.reason = free === undefined ? 'state disk full' : `state disk full: ${free} bytes free`;
     const previous = this.current;
     this.current = next;
+    if (!next.full) await this.keepReserve(free);
     if (previous.full === next.full && previous.reason === next.reason) return;
     if (next.full) this.options.logger.error('state disk full: writes fail until space is freed', { freeBytes: free, refusedWriteBytes: refused });
     else if (previous.full) this.options.logger.info('state disk has room again: writes resume', { freeBytes: free });
@@ -153,6 +205,8 @@ export class DiskSpaceWatch implements Module {
       { name: 'apps', bytes: apps, onStateDisk: true },
     ];
     if (media) usage.push({ name: 'media', bytes: media, onStateDisk: true });
+    const reserve = await du(this.reserveFile);
+    if (reserve) usage.push({ name: 'reserve', bytes: reserve, onStateDisk: true });
     const images = await this.options.images?.().catch((err) => void this.options.logger.warn('cannot read the images\' size', { err }));
     if (images) usage.push({ name: 'images', bytes: images.bytes, onStateDisk: images.dir ? await sameFilesystem(images.dir, stateDir) : false });
     const total = await totalBytesAt(stateDir);

@@ -13,6 +13,7 @@ const LABELS: Record<DiskUsageName, string> = {
   apps: 'App data (app volumes)',
   media: 'Shared media folders',
   images: 'App images',
+  reserve: 'Kept free for getting out of a full disk',
   other: 'Other files on this disk',
 };
 
