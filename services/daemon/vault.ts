@@ -336,7 +336,7 @@ export class Vault implements Module {
   }
 
   /** A folder of an app's mounted volume as a file system of at most `bytes` (volumes/size-limited.ts). */
-  async limitAppFolder(app: string, volume: string, bytes: number, field: string): Promise<void> {
+  async limitAppFolder(app: string, volume: string, bytes: number | undefined, field: string): Promise<void> {
     await this.queue.run(async () => {
       this.assertUnlocked();
       const status = await this.volumes.status(`app-${app}`);

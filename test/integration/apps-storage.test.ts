@@ -12,7 +12,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-storage-'));
@@ -23,6 +23,7 @@ let api: ApiSession;
 let image = '';
 let writer = '';
 let reader = '';
+let fillerImage = '';
 /** Written by the writer app into the shared folder; a word no file system holds by chance. */
 const SECRET_LINE = `shared-by-writer-${Date.now().toString(36)}`;
 
@@ -135,7 +136,7 @@ test('the shared folders and each app\'s media mounts are listed, as the portal 
 });
 
 /** An app that fills its limited volume and its limited tmpfs, and serves what dd said. */
-const limitedSpec = (name: string, fillerImage: string) =>
+const limitedSpec = (name: string, fillerImage: string, dataLimit = '8Mi') =>
   [
     `name: ${name}`,
     `image: ${fillerImage}`,
@@ -143,13 +144,13 @@ const limitedSpec = (name: string, fillerImage: string) =>
     '  - { name: web, guest_port: 80, protocol: http }',
     'storage:',
     '  persistent:',
-    '    data: { container: /data, size_limit: 8Mi }',
+    `    data: { container: /data, size_limit: ${dataLimit} }`,
     '  temporary:',
     '    scratch: { container: /scratch, size_limit: 4Mi }',
   ].join('\n');
 
 test('size limits: a write past a volume\'s size_limit (persistent and temporary) fails with ENOSPC in the app', async () => {
-  const fillerImage = await podman.buildBusyboxImage('filler', {
+  fillerImage = await podman.buildBusyboxImage('filler', {
     applets: ['sh', 'httpd', 'dd', 'echo', 'cat', 'ls', 'wc'],
     files: {
       '/fill.sh': {
@@ -200,6 +201,63 @@ test('size limits: a write past a volume\'s size_limit (persistent and temporary
   await jobDone(api, uninstall.body.job, 120_000);
   const after = execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' });
   assert.not.ok(after.includes(`app-${name}`), after);
+});
+
+/** The size of the file system mounted at `dir`, in bytes (df). */
+const fileSystemBytes = (dir: string) => Number(execFileSync('df', ['-B1', '--output=size', dir], { encoding: 'utf8' }).split('\n')[1]!.trim());
+
+test('a limit is fixed once the volume is made: an update that changes, drops or adds one is refused with a 400 naming the field', async () => {
+  const name = `${podman.prefix}fixed`;
+  const installed = await api.call('POST', '/api/v1/apps', { spec: limitedSpec(name, fillerImage) });
+  assert.is(installed.status, 202, JSON.stringify(installed.body));
+  await jobDone(api, installed.body.job, 180_000);
+  const data = path.join(stateDir, 'volumes', `app-${name}`, 'mnt', 'data');
+  const size = fileSystemBytes(data);
+  assert.ok(size > 6 * 2 ** 20 && size <= 8 * 2 ** 20, String(size));
+  for (const [limit, expected] of [
+    ['16Mi', 'storage.persistent.data.size_limit: cannot change from 8Mi to 16Mi: the volume data is its own file system of 8Mi, fixed when it was made'],
+    ['4Mi', 'storage.persistent.data.size_limit: cannot change from 8Mi to 4Mi: the volume data is its own file system of 8Mi, fixed when it was made'],
+  ] as const) {
+    for (const [method, route] of [['PUT', `/api/v1/apps/${name}`], ['POST', '/api/v1/apps/preview']] as const) {
+      const refused = await api.call(method, route, { spec: limitedSpec(name, fillerImage, limit) });
+      assert.is(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.error.details, [expected]);
+    }
+  }
+  const dropped = await api.call('PUT', `/api/v1/apps/${name}`, { spec: limitedSpec(name, fillerImage).replace(', size_limit: 8Mi', '') });
+  assert.is(dropped.status, 400);
+  assert.equal(dropped.body.error.details, ['storage.persistent.data.size_limit: cannot be removed: the volume data is its own file system of 8Mi; keep size_limit: 8Mi']);
+  const view = await api.call('GET', `/api/v1/apps/${name}`);
+  assert.is(view.body.revision, 1);
+  assert.is(view.body.state, 'running');
+  assert.is(fileSystemBytes(data), size);
+  // The same limit is no change: the update goes through, the file system and its data stay.
+  const same = await api.call('PUT', `/api/v1/apps/${name}`, { spec: `${limitedSpec(name, fillerImage)}\nenvironment: { MODE: two }` });
+  assert.is(same.status, 202, JSON.stringify(same.body));
+  await jobDone(api, same.body.job, 180_000);
+  assert.ok(Number(execFileSync('stat', ['-c', '%s', path.join(data, 'fill')], { encoding: 'utf8' })) > 4 * 2 ** 20);
+});
+
+test('lock closes the limited folders, the app volumes and the shared media volume; unlock brings them back with their files', async () => {
+  const locked = await api.call('POST', '/api/v1/crypto/lock', { confirm: true });
+  assert.is(locked.status, 200, JSON.stringify(locked.body));
+  const mounts = execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' }).split('\n').filter((m) => m.startsWith(stateDir));
+  assert.equal(mounts, [], 'nothing of the device stays open');
+  const unlocked = await api.call('POST', '/api/v1/crypto/unlock', { password: TEST_PASSWORD });
+  assert.is(unlocked.status, 200, JSON.stringify(unlocked.body));
+  const name = `${podman.prefix}fixed`;
+  await waitFor(async () => ((await api.call('GET', `/api/v1/apps/${name}`)).body.state === 'running' ? true : undefined), 120_000, 'the app runs again');
+  const data = path.join(stateDir, 'volumes', `app-${name}`, 'mnt', 'data');
+  const limited = await waitFor(async () => (execFileSync('findmnt', ['-rn', '-o', 'TARGET,FSTYPE'], { encoding: 'utf8' }).includes(`${data} ext4`) ? true : undefined), 30_000, 'the limited folder is mounted again');
+  assert.ok(limited);
+  assert.ok(Number(execFileSync('stat', ['-c', '%s', path.join(data, 'fill')], { encoding: 'utf8' })) > 4 * 2 ** 20, 'with its files');
+  // The reader serves the writer's file again, from the reopened shared volume.
+  const port = await hostPort(reader);
+  const text = await waitFor(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/notes/from-writer.txt`).catch(() => undefined);
+    return res?.ok ? res.text() : undefined;
+  }, 60_000, 'the shared file after unlock');
+  assert.is(text.trim(), SECRET_LINE);
 });
 
 test('resources.limits.storage is refused with a 400 naming the field and why, at install and preview', async () => {

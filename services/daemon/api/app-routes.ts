@@ -13,6 +13,7 @@ import { importCompose, importUmbrelApp, type AppAbout, type ComposeImportOption
 import type { AppSecretStore } from '../apps/spec/import/secrets.js';
 import { checkGrants, neededPermissions, type GrantCheck, type PreviousGrants } from '../apps/spec/permissions.js';
 import { previewInstall } from '../apps/spec/preview.js';
+import { assertLimitsKept } from '../apps/spec/storage-limits.js';
 import { mainService, type AppSpec } from '../apps/spec/types.js';
 import { parseAppSpec } from '../apps/spec/validate.js';
 import type { AuditLog } from '../auth/audit.js';
@@ -109,6 +110,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       assertHostLabelsFree(spec, installed);
       checkDependencies({ ...Object.fromEntries(installed.map((app) => [app.name, app.spec as AppSpec])), [spec.name]: spec });
       const current = installed.find((app) => app.name === spec.name);
+      if (current) assertLimitsKept(current.spec, spec);
       // Kept already: the password the preview shows (Umbrel's defaultPassword) is the one the install uses.
       await keepSecrets(imported);
       return { body: { ...previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }), ...(about && { about }) } };
@@ -122,6 +124,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const current = await apps().get(name!);
       // What was granted before holds for no more than it was granted for; anything new is asked again.
       const grants = grantsOf(spec, body, { spec: current.spec, granted: current.granted ?? [] });
+      assertLimitsKept(current.spec, spec);
       await deps.imageSpace?.assertRoomFor(spec.services.map((service) => service.image));
       await keepSecrets(imported);
       const job = await apps().update(name!, spec, { granted: grants.granted });
@@ -146,6 +149,9 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     .on('GET', '/api/v1/apps/:name/history', signedIn(async (_req, { name }) => ({ body: { history: apps().history(name!) } })))
     .on('POST', '/api/v1/apps/:name/revert', signedIn(async (req, { name }) => {
       const { revision } = await schema.body<{ revision: number }>(req, 'revertApp');
+      const history = apps().history(name!);
+      const target = history.find((entry) => entry.revision === revision);
+      if (target) assertLimitsKept(history[0]!.spec, target.spec);
       return accepted(await apps().revert(name!, revision));
     }))
     // The terminal itself is a WebSocket (apps/terminal.ts); a plain GET is told so, once the

@@ -184,8 +184,9 @@ export class Converger {
     if (Object.keys(spec.storage.persistent).length) {
       const volumeDir = await this.options.volumes.ensure(name);
       for (const [volume, { size_limit_bytes: limit }] of Object.entries(spec.storage.persistent)) {
-        if (limit === undefined) await mkdir(path.join(volumeDir, volume), { recursive: true });
-        else if (this.options.volumes.limit) await this.options.volumes.limit(name, volume, limit, `storage.persistent.${volume}.size_limit`);
+        // Every volume goes through limit() where there is one: a volume made with a limit keeps its file system.
+        if (this.options.volumes.limit) await this.options.volumes.limit(name, volume, limit, `storage.persistent.${volume}.size_limit`);
+        else if (limit === undefined) await mkdir(path.join(volumeDir, volume), { recursive: true });
         // Never silently unlimited: refused here when the device's volumes cannot limit a folder.
         else throw new Error(`app ${name}: storage.persistent.${volume}.size_limit cannot be enforced by this device's volumes`);
       }

@@ -13,10 +13,11 @@ export interface AppVolumes {
   close?(app: string): Promise<void>;
   /**
    * Makes the folder `volume` of the app's (ensured) volume a file system of at most `bytes`
-   * (storage.persistent.<volume>.size_limit, named by `field` in errors); absent where folders
-   * cannot be limited, and then a size limit is refused, never ignored.
+   * (storage.persistent.<volume>.size_limit, named by `field` in errors), or mounts the one it
+   * was made with; undefined and never limited: a plain folder. Absent where folders cannot be
+   * limited, and then a size limit is refused, never ignored.
    */
-  limit?(app: string, volume: string, bytes: number, field: string): Promise<void>;
+  limit?(app: string, volume: string, bytes: number | undefined, field: string): Promise<void>;
   /** The host folder of a shared media folder (Media, Downloads...), made the first time; absent where the device has none. */
   media?(name: string): Promise<string>;
 }

@@ -6,7 +6,7 @@
 // with them, and gocryptfs' encrypted names hide which folder a file belongs to). The image lives
 // INSIDE the app's mounted gocryptfs volume (<volume>/.size-limits/<name>.ext4), so what the app
 // writes is as encrypted at rest as the rest of its data, and a write past the limit fails with
-// ENOSPC in the app. The image is sparse: it takes on disk what the app has stored (plus the
+// ENOSPC in the app. A limit is fixed once its file system is made. The image is sparse: it takes on disk what the app has stored (plus the
 // file system's bookkeeping), not the limit; the limit is a ceiling, the disk's free space still
 // the other one. The limit counts the file system's own bookkeeping (about 2-5% of it).
 //
@@ -22,7 +22,7 @@ import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mo
 /** Where the images live in the volume: a name no volume has (volume names are DNS labels). */
 export const SIZE_LIMIT_DIR = '.size-limits';
 
-/** A limit that cannot be put in place (made, grown, or added to a folder that already holds data). */
+/** A limit that cannot be put in place (made, or added to a folder that already holds data). */
 export class SizeLimitError extends PiccoloError {
   constructor(field: string, message: string, detail?: string) {
     super(409, 'size_limit_unavailable', `${field}: ${message}`, { field, ...(detail && { detail }) });
@@ -39,16 +39,22 @@ export class SizeLimitedFolders {
   constructor(private readonly options: SizeLimitedFoldersOptions) {}
 
   /**
-   * Makes `<root>/<folder>` a file system of `bytes` (created the first time, grown when the limit
-   * grew). `field` names the spec field in errors. A limit cannot shrink below the file system's
-   * size, and cannot be added to a folder that already holds data: both are refused.
+   * Makes `<root>/<folder>` the volume's own file system of `bytes`, or mounts the one it already
+   * has. A limit is fixed once its file system exists (the API refuses to change it: growing an
+   * ext4 online needs CAP_SYS_RESOURCE, offline it needs the app stopped); `bytes` undefined
+   * mounts an existing image (its data must not be hidden) or leaves a plain folder. `field` names
+   * the spec field in errors. A limit cannot be added to a folder that already holds data.
    */
-  async ensure(root: string, folder: string, bytes: number, field: string): Promise<void> {
+  async ensure(root: string, folder: string, bytes: number | undefined, field: string): Promise<void> {
     // Canonical, as the kernel writes mount points in mountinfo.
     const canonical = await realpath(root);
     const target = path.join(canonical, folder);
     const image = path.join(canonical, SIZE_LIMIT_DIR, `${folder}.ext4`);
     const size = await stat(image).then((s) => s.size, () => undefined);
+    if (size === undefined && bytes === undefined) {
+      await mkdir(target, { recursive: true });
+      return;
+    }
     if (size === undefined) {
       if (await holdsFiles(target)) {
         throw new SizeLimitError(field, `the volume ${folder} already holds data without a size limit; a limit can only be set when the volume is first made (uninstall with "delete data", or leave the limit out)`);
@@ -64,25 +70,17 @@ export class SizeLimitedFolders {
       // sparse image stays small, and gocryptfs underneath cannot punch holes anyway.
       await this.tool(field, 'mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1', image]);
       this.options.logger.info('size-limited folder made', { folder, bytes });
-    } else if (bytes < size) {
-      throw new SizeLimitError(field, `cannot shrink from ${size} to ${bytes} bytes: the volume's file system only grows; keep the limit at ${size} bytes or more`);
+    } else if (bytes !== size) {
+      // The API refuses an update that changes a limit; this is a reinstall over data kept from an
+      // earlier install (or another spec asking for it): refused, never a different limit in silence.
+      throw new SizeLimitError(field, `the volume ${folder} was made with a limit of ${size} bytes (its data is kept from before), and a limit is fixed when a volume is made: set size_limit to ${size} bytes, or uninstall with "delete data" first`);
     }
-    let mount = await this.mountAt(target);
-    if (!mount) {
-      await mkdir(target, { recursive: true });
-      // noinit_itable: the kernel would otherwise write out every inode table in the background,
-      // filling the sparse image (gocryptfs stores zeros encrypted, not as holes).
-      await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, target]);
-      mount = await this.mountAt(target);
-      if (!mount) throw new SizeLimitError(field, 'mount reported success but nothing is mounted', target);
-    }
-    if (size !== undefined && bytes > size) {
-      // Online growth: a bigger file, the loop device told of it, then the file system.
-      await truncate(image, bytes);
-      await this.tool(field, 'losetup', ['-c', mount.source]);
-      await this.tool(field, 'resize2fs', [mount.source]);
-      this.options.logger.info('size-limited folder grown', { folder, from: size, to: bytes });
-    }
+    if (await this.mountAt(target)) return;
+    await mkdir(target, { recursive: true });
+    // noinit_itable: the kernel would otherwise write out every inode table in the background,
+    // filling the sparse image (gocryptfs stores zeros encrypted, not as holes).
+    await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, target]);
+    if (!(await this.mountAt(target))) throw new SizeLimitError(field, 'mount reported success but nothing is mounted', target);
   }
 
   /** The loop-mounted ext4 at `target`, if any. */
@@ -108,8 +106,24 @@ export async function unmountUnder(dir: string, options: { mountInfoFile?: strin
   const nested = (await readMountInfo(options.mountInfoFile ?? SELF_MOUNTINFO)).filter((entry) => entry.mountPoint.startsWith(prefix));
   const points = [...new Set(nested.map((entry) => entry.mountPoint))].sort((a, b) => b.length - a.length);
   for (const point of points) {
+    const source = nested.filter((entry) => entry.mountPoint === point).at(-1)?.source;
     const result = await runTool('umount', [point], { timeoutMs: options.timeoutMs ?? 30_000 });
     if (result.code !== 0) throw new PiccoloError(409, 'volume_busy', `${point} is in use (open files or a process inside it) and cannot be unmounted`, { detail: stderrTail(result.stderr) });
+    if (source) await loopReleased(source, options.timeoutMs ?? 30_000);
+  }
+}
+
+/**
+ * The kernel detaches an auto-clearing loop device after its last unmount, asynchronously; until
+ * then it holds its image open, and the volume the image is in cannot be unmounted (busy).
+ */
+async function loopReleased(device: string, timeoutMs: number): Promise<void> {
+  const loop = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
+  if (!loop) return;
+  const deadline = Date.now() + timeoutMs;
+  while (await stat(`/sys/block/${loop}/loop/backing_file`).then(() => true, () => false)) {
+    if (Date.now() > deadline) throw new PiccoloError(409, 'volume_busy', `${device} still holds its image after the unmount`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
