@@ -12,7 +12,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -230,6 +230,11 @@ test('space freed: without a restart the banner goes, daemon.store is ok, and th
   const install = await call('POST', '/api/v1/apps', { spec: spec() });
   assert.is(install.status, 202, JSON.stringify(install.body));
   await jobDone(session, install.body.job, 120_000);
+  // The audit log's appends failed while full; none left half a line behind.
+  const lines = readFileSync(path.join(stateDir, 'audit.log'), 'utf8').trimEnd().split('\n');
+  for (const line of lines) assert.type(JSON.parse(line).event, 'string', line);
+  const events = (await call('GET', '/api/v1/system/audit?limit=200')).body.entries.map((e: any) => e.event);
+  assert.ok(events.includes('auth.password-change'), events.join(' '));
   assert.ok(logMessages().filter((m) => m === 'vault start failed' || m === 'fatal persistence fault').length === 0);
 });
 
