@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { FAKE_BIN, FakeSystem } from '../fixtures/os-update-fake/fake-system.js';
 import { ApiSession } from '../support/api-session.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-os-updates-'));
@@ -23,9 +23,9 @@ const fake = FakeSystem.create(path.join(dir, 'fake-os'), { dup: { mode: 'update
 const running: ServiceProcess[] = [];
 let base = '';
 let api: ApiSession;
+let daemonProc: ServiceProcess;
 
-test.before(async () => {
-  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+async function startDaemon(): Promise<void> {
   const daemon = await startTestDaemon(stateDir, {
     PICCOLO_OS_UPDATE_PATH: `${FAKE_BIN}:${process.env.PATH}`,
     PICCOLO_FAKE_OS_STATE: fake.dir,
@@ -33,7 +33,13 @@ test.before(async () => {
     PICCOLO_PODMAN_SOCKET: path.join(dir, 'no-podman.sock'),
   });
   running.push(daemon.proc);
+  daemonProc = daemon.proc;
   base = daemon.api;
+}
+
+test.before(async () => {
+  await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
+  await startDaemon();
   api = await setUpDevice(base, stateDir);
 });
 
@@ -82,7 +88,8 @@ test('status: the snapshots, the one running and the one next, the root file sys
   assert.is(s.defaultSnapshot, 2);
   assert.is(s.rebootPending, false);
   assert.equal(s.root, { source: '/dev/vda3[/@/.snapshots/2/snapshot]', fstype: 'btrfs', readOnly: true });
-  assert.equal(s.unit, { name: 'piccolo-os-update.service', activeState: 'inactive', result: 'success' });
+  assert.is(s.unit, undefined, 'no run, no unit');
+  assert.equal(s.journal, []);
   assert.is(s.lastRun, undefined);
   assert.is(s.rolledBack, undefined);
   assert.ok(fake.calls().includes('snapper --utc --iso --json list'), fake.calls().join('\n'));
@@ -149,8 +156,12 @@ test('apply: one at a time (the second gets 409), progress on the events stream,
   assert.is(updates.at(-1).data.state, 'finished');
   assert.is(updates.at(-1).data.run.result, 'updated');
 
-  const run = fake.calls().find((c) => c.startsWith('systemd-run'));
-  assert.is(run, `systemd-run --unit piccolo-os-update.service --collect --pipe --wait --quiet -p RuntimeMaxSec=${TIMEOUT_MS / 1000 + 60} transactional-update --non-interactive dup`);
+  // Its own unit, waited for; progress read from that unit's journal, not through a pipe.
+  const unit = done.lastRun.unit;
+  assert.match(unit, /^piccolo-os-update-\d{17}\.service$/);
+  assert.equal(done.unit, { name: unit, activeState: 'inactive', result: 'success' });
+  assert.ok(fake.calls().includes(`systemd-run --unit ${unit} --collect --wait --quiet -p RuntimeMaxSec=${TIMEOUT_MS / 1000 + 60} transactional-update --non-interactive dup`), fake.calls().join('\n'));
+  assert.ok(fake.calls().includes(`journalctl -u ${unit} -f -n all -o cat --no-pager`));
   // The refused second apply and the refused reboot are on the record too.
   assert.equal(auditEvents().map((e) => `${e.event}:${e.outcome}`).slice(-4).sort(), ['os.reboot:error', 'os.update.apply:error', 'os.update.apply:ok', 'os.update.result:ok']);
 });
@@ -226,12 +237,38 @@ test('an update that hangs is stopped at the timeout; the next one may run', asy
   const elapsed = Date.now() - t0;
   assert.is(done.lastRun.result, 'timed-out');
   assert.ok(elapsed >= TIMEOUT_MS && elapsed < TIMEOUT_MS + 15_000, `stopped after ${elapsed} ms`);
-  assert.ok(fake.calls().includes('systemctl stop piccolo-os-update.service'), 'the unit is stopped, not only its systemd-run');
+  assert.ok(fake.calls().includes(`systemctl stop ${done.lastRun.unit}`), 'the unit is stopped, not only its systemd-run');
   // The status read may have begun just before the stop; the unit is inactive right after it.
-  await waitFor(async () => ((await status()).unit.activeState !== 'active' ? true : undefined), 5000, 'the update unit stopped');
+  await waitFor(async () => ((await status()).unit?.activeState !== 'active' ? true : undefined), 5000, 'the update unit stopped');
   fake.change((s) => void (s.dup.mode = 'nothing'));
   assert.is((await api.call('POST', '/api/v1/updates/os/apply', {})).status, 202, 'the lock is free again');
   assert.is((await finishedRun()).lastRun.result, 'up-to-date');
+});
+
+test('a daemon restarted mid-run finds the run again: still running (a second apply gets 409), then its result', async () => {
+  // Slow enough to outlast a restart and an unlock; sped up once seen.
+  fake.change((s) => void ((s.dup.mode = 'update'), (s.dup.stepMs = 1500)));
+  assert.is((await api.call('POST', '/api/v1/updates/os/apply', {})).status, 202);
+  await waitFor(async () => ((await status()).running?.progress?.phase === 'downloading' ? true : undefined), 10_000, 'the run downloading');
+  const unit = (await status()).running.run.unit;
+  await daemonProc.kill('SIGKILL');
+  await startDaemon();
+  // The restarted device is locked (no TPM here): the password opens it and signs in.
+  api = new ApiSession(base);
+  const unlock = await api.call('POST', '/api/v1/crypto/unlock', { password: TEST_PASSWORD });
+  assert.is(unlock.status, 200, JSON.stringify(unlock.body));
+  const during = await status();
+  assert.is(during.running?.run.unit, unit, `the unit outlived the daemon: ${JSON.stringify(during.unit)}`);
+  assert.is(during.unit.activeState, 'active');
+  const again = await api.call('POST', '/api/v1/updates/os/apply', {});
+  assert.is(again.status, 409);
+  assert.match(again.body.error.message, /already running .*started before the daemon restarted/);
+  fake.change((s) => void (s.dup.stepMs = 50));
+  const done = await finishedRun();
+  assert.is(done.lastRun.result, 'updated', JSON.stringify(done.lastRun));
+  assert.is(done.lastRun.snapshot, 5);
+  assert.is(done.defaultSnapshot, 5);
+  assert.match(done.lastRun.message, /snapshot 5 is ready/);
 });
 
 test('an image without transactional-update (the Debian image): "not available on this image", not an error', async () => {

@@ -12,8 +12,11 @@ import { newSnapshotOf, parseFindmnt, parseSnapperJson, parseSystemctlShow, pars
 import type { CommandRunner } from './runner.js';
 import type { OsRollback, OsSnapshot, OsUpdateEvent, OsUpdateProgress, OsUpdateRun, OsUpdateStatus } from './types.js';
 
-/** The transient unit an apply runs in: its name is how a daemon restarted mid-run finds it again. */
-export const UPDATE_UNIT = 'piccolo-os-update.service';
+/**
+ * Each apply runs in its own transient unit, piccolo-os-update-<time>.service: its journal is that
+ * run's alone, and the record names it, which is how a daemon restarted mid-run finds it again.
+ */
+export const UNIT_PREFIX = 'piccolo-os-update-';
 export const NOT_AVAILABLE = 'OS updates are not available on this image: it has no transactional-update (only the MicroOS images update themselves).';
 const JOURNAL_LINES = 40;
 
@@ -58,12 +61,13 @@ export class OsUpdateManager {
     if (!this.available) return { available: false, reason: NOT_AVAILABLE };
     // A run of ours that was going when this read began is never "reconciled" as lost.
     const ownRunGoing = this.running !== undefined;
-    const [snapshots, root, unit, journal, version] = await Promise.all([this.snapshots(), this.root(), this.unit(), this.journal(), this.toolVersion()]);
+    const unitName = (await this.load()).lastRun?.unit;
+    const [snapshots, root, unit, journal, version] = await Promise.all([this.snapshots(), this.root(), this.unit(unitName), this.journal(unitName), this.toolVersion()]);
     const loaded = await this.load();
-    const record = ownRunGoing || this.running ? loaded : await this.reconcile(loaded, snapshots, unit.activeState);
+    const record = ownRunGoing || this.running ? loaded : await this.reconcile(loaded, snapshots, unit?.activeState);
     const current = snapshots.find((s) => s.current)?.number;
     const next = snapshots.find((s) => s.default)?.number;
-    const adopted = !this.running && record.lastRun?.result === 'running' && isActive(unit.activeState) ? { run: record.lastRun } : undefined;
+    const adopted = !this.running && record.lastRun?.result === 'running' && isActive(unit?.activeState) ? { run: record.lastRun } : undefined;
     return {
       available: true,
       version,
@@ -76,7 +80,7 @@ export class OsUpdateManager {
       lastRun: record.lastRun,
       lastRollback: record.lastRollback,
       rolledBack: rolledBack(record, current, next),
-      unit: { name: UPDATE_UNIT, ...unit },
+      unit: unit && unitName ? { name: unitName, ...unit } : undefined,
       journal,
     };
   }
@@ -87,10 +91,11 @@ export class OsUpdateManager {
     this.claim('apply');
     let run: OsUpdateRun;
     try {
-      const unit = await this.unit();
-      if (isActive(unit.activeState)) throw new ConflictError(`an OS update is already running (${UPDATE_UNIT}); wait for it to finish`);
+      const previous = (await this.load()).lastRun?.unit;
+      if (previous && isActive((await this.unit(previous))?.activeState)) throw new ConflictError(`an OS update is already running (${previous}, started before the daemon restarted); wait for it to finish`);
       const before = (await this.snapshots()).find((s) => s.default)?.number;
-      run = { startedAt: this.iso(), result: 'running', fromSnapshot: before };
+      const startedAt = this.iso();
+      run = { startedAt, unit: `${UNIT_PREFIX}${startedAt.replace(/\D/g, '').slice(0, 17)}.service`, result: 'running', fromSnapshot: before };
       this.running = { run, progress: { phase: 'preparing', percent: 0 } };
       await this.save({ ...(await this.load()), lastRun: run });
     } catch (err) {
@@ -138,25 +143,42 @@ export class OsUpdateManager {
 
   private async execute(run: OsUpdateRun): Promise<void> {
     const { runner, timeoutMs, logger } = this.options;
-    // systemd stops the unit a minute after our own timeout, should this daemon be gone by then.
-    const args = ['--unit', UPDATE_UNIT, '--collect', '--pipe', '--wait', '--quiet', '-p', `RuntimeMaxSec=${Math.ceil(timeoutMs / 1000) + 60}`, 'transactional-update', '--non-interactive', 'dup'];
-    let finished: OsUpdateRun;
-    try {
-      const result = await runner.stream('systemd-run', args, {
-        timeoutMs,
+    const unit = run.unit!;
+    // Progress from the unit's journal, not from a pipe: the unit must outlive a daemon restart,
+    // and a service writing to a dead daemon's pipe would die of SIGPIPE.
+    const lines: string[] = [];
+    const follow = new AbortController();
+    const following = runner
+      .stream('journalctl', ['-u', unit, '-f', '-n', 'all', '-o', 'cat', '--no-pager'], {
+        timeoutMs: timeoutMs + 120_000,
+        signal: follow.signal,
         onLine: (line) => {
+          lines.push(line);
+          if (lines.length > 200) lines.shift();
           if (!this.running) return;
           const progress = progressOf(line) ?? { ...this.running.progress, phase: this.running.progress?.phase ?? 'preparing', line };
           this.running.progress = progress;
           this.publish({ state: 'running', run, progress });
         },
-      });
-      if (result.timedOut) await runner.run('systemctl', ['stop', UPDATE_UNIT]).catch((err) => logger.warn('could not stop the timed-out update', { err }));
+      })
+      .catch((err) => logger.warn('could not follow the update journal', { err }));
+    // systemd stops the unit a minute after our own timeout, should this daemon be gone by then.
+    const args = ['--unit', unit, '--collect', '--wait', '--quiet', '-p', `RuntimeMaxSec=${Math.ceil(timeoutMs / 1000) + 60}`, 'transactional-update', '--non-interactive', 'dup'];
+    let finished: OsUpdateRun;
+    try {
+      const result = await runner.run('systemd-run', args, timeoutMs);
+      if (result.timedOut) await runner.run('systemctl', ['stop', unit]).catch((err) => logger.warn('could not stop the timed-out update', { err }));
+      // The journal's last lines arrive just after the unit ends.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const output = lines.join('\n');
       const after = await this.snapshots().catch(() => undefined);
-      const nextDefault = after?.find((s) => s.default)?.number ?? newSnapshotOf(result.stdout);
-      finished = { ...run, finishedAt: this.iso(), exitCode: result.code, ...outcome(result, run.fromSnapshot, nextDefault, timeoutMs) };
+      const nextDefault = after?.find((s) => s.default)?.number ?? newSnapshotOf(output);
+      finished = { ...run, finishedAt: this.iso(), exitCode: result.code, ...outcome({ ...result, output }, run.fromSnapshot, nextDefault, timeoutMs) };
     } catch (err) {
       finished = { ...run, finishedAt: this.iso(), result: 'failed', message: `the update could not start: ${(err as Error).message}` };
+    } finally {
+      follow.abort();
+      await following;
     }
     const updated = finished.result === 'updated' ? { lastUpdate: finished } : {};
     await this.save({ ...(await this.load()), lastRun: finished, ...updated }).catch((err) => logger.error('could not record the OS update run', { err }));
@@ -166,7 +188,7 @@ export class OsUpdateManager {
   }
 
   /** A run recorded as running that no unit carries any more: the daemon restarted meanwhile. */
-  private async reconcile(record: Record_, snapshots: OsSnapshot[], activeState: string): Promise<Record_> {
+  private async reconcile(record: Record_, snapshots: OsSnapshot[], activeState: string | undefined): Promise<Record_> {
     const run = record.lastRun;
     if (!run || run.result !== 'running' || isActive(activeState)) return record;
     const nextDefault = snapshots.find((s) => s.default)?.number;
@@ -208,14 +230,16 @@ export class OsUpdateManager {
     }
   }
 
-  private async unit(): Promise<{ activeState: string; result: string }> {
-    const result = await this.options.runner.run('systemctl', ['show', UPDATE_UNIT, '-p', 'ActiveState,Result']).catch(() => undefined);
+  private async unit(name: string | undefined): Promise<{ activeState: string; result: string } | undefined> {
+    if (!name) return undefined;
+    const result = await this.options.runner.run('systemctl', ['show', name, '-p', 'ActiveState,Result']).catch(() => undefined);
     const values = result?.code === 0 ? parseSystemctlShow(result.stdout) : {};
     return { activeState: values.ActiveState ?? 'unknown', result: values.Result ?? 'unknown' };
   }
 
-  private async journal(): Promise<string[]> {
-    const result = await this.options.runner.run('journalctl', ['-u', UPDATE_UNIT, '-n', String(JOURNAL_LINES), '-o', 'cat', '--no-pager']).catch(() => undefined);
+  private async journal(name: string | undefined): Promise<string[]> {
+    if (!name) return [];
+    const result = await this.options.runner.run('journalctl', ['-u', name, '-n', String(JOURNAL_LINES), '-o', 'cat', '--no-pager']).catch(() => undefined);
     return result?.code === 0 ? result.stdout.split('\n').filter((line) => line.trim()) : [];
   }
 
@@ -248,13 +272,13 @@ export class OsUpdateManager {
   }
 }
 
-function isActive(state: string): boolean {
+function isActive(state: string | undefined): boolean {
   return state === 'active' || state === 'activating' || state === 'deactivating' || state === 'reloading';
 }
 
-function outcome(result: { code: number | null; stderr: string; timedOut: boolean }, from: number | undefined, nextDefault: number | undefined, timeoutMs: number): Pick<OsUpdateRun, 'result' | 'snapshot' | 'message'> {
+function outcome(result: { code: number | null; output: string; timedOut: boolean }, from: number | undefined, nextDefault: number | undefined, timeoutMs: number): Pick<OsUpdateRun, 'result' | 'snapshot' | 'message'> {
   if (result.timedOut) return { result: 'timed-out', message: `the update did not finish within ${Math.round(timeoutMs / 60_000) || '<1'} min and was stopped; the system is unchanged` };
-  if (result.code !== 0) return { result: 'failed', message: stderrTail(result.stderr, 3) || `transactional-update exited with status ${result.code}` };
+  if (result.code !== 0) return { result: 'failed', message: failureOf(result.output) ?? `transactional-update exited with status ${result.code}` };
   if (nextDefault !== undefined && nextDefault !== from) return { result: 'updated', snapshot: nextDefault, message: `snapshot ${nextDefault} is ready; reboot to start it` };
   return { result: 'up-to-date', message: 'nothing to update: the system is up to date' };
 }
@@ -268,4 +292,12 @@ function rolledBack(record: Record_, current: number | undefined, next: number |
   if (run?.snapshot === undefined || next === undefined || run.snapshot === next) return undefined;
   const byOwner = record.lastRollback !== undefined && run.finishedAt !== undefined && record.lastRollback.at >= run.finishedAt;
   return { snapshot: run.snapshot, by: byOwner ? 'owner' : 'automatic', runningSnapshot: current };
+}
+
+/** The lines that say why: transactional-update's ERROR lines, else the output's last lines. */
+function failureOf(output: string): string | undefined {
+  const lines = output.split('\n').filter((line) => line.trim());
+  const errors = lines.filter((line) => /\bERROR\b|Couldn't get lock|\[error\]/i.test(line));
+  const chosen = (errors.length ? errors : lines).slice(-3);
+  return chosen.length ? chosen.join('\n') : undefined;
 }

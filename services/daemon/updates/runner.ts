@@ -19,6 +19,8 @@ export interface StreamOptions {
   timeoutMs: number;
   /** Each line of stdout and stderr, as it comes. */
   onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Ends the tool (a follower such as journalctl -f) when aborted. */
+  signal?: AbortSignal;
 }
 
 export interface CommandRunner {
@@ -61,7 +63,7 @@ export function pathRunner(searchPath: string, env: NodeJS.ProcessEnv = process.
       const result = await runTool(resolve(tool), args, { env: childEnv, timeoutMs });
       return { code: result.code, stdout: result.stdout.toString('utf8'), stderr: result.stderr, timedOut: result.timedOut };
     },
-    stream(tool, args, { timeoutMs, onLine }) {
+    stream(tool, args, { timeoutMs, onLine, signal }) {
       const file = resolve(tool);
       return new Promise((done, fail) => {
         const child = spawn(file, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,6 +76,7 @@ export function pathRunner(searchPath: string, env: NodeJS.ProcessEnv = process.
         }, timeoutMs);
         createInterface({ input: child.stdout }).on('line', (line) => ((stdout += `${line}\n`), onLine(line, 'stdout')));
         createInterface({ input: child.stderr }).on('line', (line) => ((stderr += `${line}\n`), onLine(line, 'stderr')));
+        signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
         child.on('error', (err) => (clearTimeout(timer), fail(err)));
         child.on('close', (code) => (clearTimeout(timer), done({ code, stdout, stderr, timedOut })));
       });

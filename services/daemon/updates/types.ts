@@ -18,6 +18,8 @@ export type RunResult = 'running' | 'updated' | 'up-to-date' | 'failed' | 'timed
 /** One `transactional-update dup`, started by this device's owner through the API. */
 export interface OsUpdateRun {
   startedAt: string;
+  /** The transient unit it runs in (one per run, so its journal is its own). */
+  unit?: string;
   finishedAt?: string;
   result: RunResult;
   /** The default snapshot before the run. */
@@ -68,8 +70,8 @@ export type OsUpdateStatus =
       lastRollback?: OsRollback;
       /** The last update's snapshot is neither running nor next: rolled back, by the owner or by health-checker after a failed boot. */
       rolledBack?: { snapshot: number; by: 'owner' | 'automatic'; runningSnapshot?: number };
-      /** systemctl show of the update unit. */
-      unit: { name: string; activeState: string; result: string };
-      /** The update unit's journal, oldest line first. */
+      /** systemctl show of the last run's unit. */
+      unit?: { name: string; activeState: string; result: string };
+      /** The last run's journal, oldest line first. */
       journal: string[];
     };

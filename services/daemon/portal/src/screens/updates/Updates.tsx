@@ -76,7 +76,11 @@ function Available({ status, progress, reload }: { status: AvailableStatus; prog
       </div>
       <Snapshots status={status} reload={reload} />
       <Card title="Update log" id="os-journal">
-        <p class="muted">The last lines of the update unit's journal ({status.unit.name}, {status.unit.activeState}).</p>
+        {status.unit && (
+          <p class="muted">
+            The last lines of the last run's journal ({status.unit.name}, {status.unit.activeState}).
+          </p>
+        )}
         {status.journal.length ? <pre class="journal" tabIndex={0} aria-label="Update log">{status.journal.join('\n')}</pre> : <p>Nothing logged yet.</p>}
       </Card>
     </>
