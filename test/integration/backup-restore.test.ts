@@ -98,6 +98,15 @@ async function assertStillFresh(what: string): Promise<void> {
 }
 
 test.before(async () => {
+  await setUpDeviceA().catch((err) => {
+    // uvu reports a failing hook as nothing at all: say it, and fail the run.
+    console.error('setting up device A failed:', err);
+    process.exitCode = 1;
+    throw err;
+  });
+});
+
+async function setUpDeviceA(): Promise<void> {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   podman = await startPodman();
   app = `${podman.prefix}notes`;
@@ -106,11 +115,11 @@ test.before(async () => {
   const baseA = `http://${await daemonA.address('http')}`;
   ({ api: apiA, recoveryKey } = await claimAndSetUp(baseA, stateA, PASSWORD_A));
   await waitFor(async () => ((await apiA.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps on A');
-  const spec = [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', 'storage:', '  persistent:', '    notes:', '      container: /www/saved'].join('\n');
+  const spec = [`name: ${app}`, `image: ${image}`, 'stop_grace_period: 1s', 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', 'storage:', '  persistent:', '    notes:', '      container: /www/saved'].join('\n');
   const install = await apiA.call('POST', '/api/v1/apps', { spec });
   assert.is(install.status, 202, JSON.stringify(install.body));
   await jobDone(apiA, install.body.job, 120_000);
-});
+}
 
 test.after(async () => {
   await daemonA?.kill('SIGTERM');
@@ -204,6 +213,16 @@ test('device B (fresh): a tampered, a truncated and a foreign-key archive are re
   assert.is(foreign.body.error.code, 'wrong_recovery_key');
   await assertStillFresh('after a wrong recovery key');
 
+  // An upload that breaks off halfway: nobody is left to answer, but the device must not be left half-restored.
+  await new Promise<void>((resolve) => {
+    const url = new URL('/api/v1/restore', baseB);
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress: '127.0.0.8', headers: { 'content-type': 'application/octet-stream', 'content-length': archive.length, 'x-restore-credentials': Buffer.from(JSON.stringify(credentials)).toString('base64url') } });
+    req.on('error', () => resolve());
+    req.write(archive.subarray(0, Math.floor(archive.length / 2)), () => setTimeout(() => (req.destroy(), resolve()), 500));
+  });
+  await waitFor(async () => ((await (await fetch(`${baseB}/api/v1/restore/status`)).json()).state === 'failed' ? true : undefined), 20_000, 'the broken-off restore to fail');
+  await assertStillFresh('after an upload that broke off');
+
   const typo = await restore(archive, { ...credentials, recoveryKey: recoveryKey.replace(/^\S+/, 'notaword') }, '127.0.0.5');
   assert.is(typo.status, 400);
   assert.is(typo.body.error.code, 'invalid_recovery_phrase');
@@ -226,10 +245,15 @@ test('device B: the real archive restores; the app comes back running with the d
   assert.is(status.state, 'succeeded');
   assert.is(status.bytes, statSync(archiveFile).size);
 
+  let last: unknown;
   const view = await waitFor(async () => {
     const { status: code, body } = await apiB.call('GET', `/api/v1/apps/${app}`);
+    last = body;
     return code === 200 && body.state === 'running' ? body : undefined;
-  }, 120_000, 'the restored app running on B');
+  }, 120_000, 'the restored app running on B').catch((err) => {
+    const problems = daemonB.logs.filter((entry) => entry.level === 'error' || entry.level === 'warn').slice(-8);
+    throw new Error(`${(err as Error).message}; last answer ${JSON.stringify(last)}; daemon warnings ${JSON.stringify(problems)}`);
+  });
   const port = view.services[0].hostBindPort as number;
   assert.is((await waitFor(() => served(port, 'saved/note.txt'), 30_000, 'the note on B'))!.trim(), NOTE);
   const mount = path.join(stateB, 'volumes', `app-${app}`, 'mnt', 'notes');
