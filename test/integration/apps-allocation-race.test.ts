@@ -1,8 +1,8 @@
 // Two daemons on one engine (as the test suites run them) install an app each at the same moment
-// and both reach for the same /24: each read the engine's networks before either had made its
-// own. The engine (real Podman) refuses the second network; that daemon's app moves to a free /24
-// and converges again. Both apps end up running, each on its own subnet, its record and its real
-// network agreeing.
+// and both reach for the same /24, or the same host-bind port: each read the engine before either
+// had made anything. The engine (real Podman) refuses the second network, and the second container
+// cannot start on the port the first one holds; that daemon's app moves to a free /24 or port and
+// converges again. Both apps end up running, each on its own, its record and the engine agreeing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,8 +11,8 @@ import path from 'node:path';
 import { createLogger } from '../../services/common/logger.js';
 import { CONTROL_MIGRATIONS, CONTROL_SCHEMA_VERSION, initialControlDocument, type ControlDocument } from '../../services/daemon/control-document.js';
 import { ControlStore } from '../../services/daemon/store/store.js';
-import { Engine, type EngineOptions } from '../../services/daemon/apps/engine.js';
-import type { NetworkSpec } from '../../services/daemon/apps/container-spec.js';
+import { Engine } from '../../services/daemon/apps/engine.js';
+import type { ContainerSpec, NetworkSpec } from '../../services/daemon/apps/container-spec.js';
 import { AppManager } from '../../services/daemon/apps/manager.js';
 import { hostPortProbe, type PortProbe } from '../../services/daemon/apps/ports.js';
 import { normalizeSpec } from '../../services/daemon/apps/spec/normalize.js';
@@ -23,18 +23,21 @@ const logger = createLogger({ service: 'test', level: process.env.PICCOLO_TEST_L
 /** A pool of this suite's own: the other suites' daemons use the default one. */
 const POOL = '10.213.0.0/16';
 
-/** The real engine; each network creation waits until both daemons have come to theirs, so they truly race. */
+/** The real engine; a gated creation waits until both daemons have come to theirs, so they truly race. */
 class RacingEngine extends Engine {
   readonly tried: string[] = [];
-
-  constructor(options: EngineOptions, private readonly gate: () => Promise<void>) {
-    super(options);
-  }
+  readonly started: string[] = [];
+  gates: { network?: () => Promise<void>; container?: () => Promise<void> } = {};
 
   override async createNetwork(spec: NetworkSpec): Promise<void> {
     this.tried.push(spec.subnet);
-    await this.gate();
+    await this.gates.network?.();
     return super.createNetwork(spec);
+  }
+
+  override async createContainer(spec: ContainerSpec, configHash: string): Promise<void> {
+    await this.gates.container?.();
+    return super.createContainer(spec, configHash);
   }
 }
 
@@ -49,12 +52,11 @@ function barrier(count: number): () => Promise<void> {
   };
 }
 
-/**
- * Only the subnets are to race: the two daemons' host ports are kept apart (even and odd), as
- * each would otherwise pick the same lowest free one before either container publishes it.
- */
+/** While `apart`, the two daemons' host ports are kept apart (even and odd), so that only what a test races for collides. */
+let apart = true;
+let sameSubnets = true;
 function portsOf(parity: 0 | 1): PortProbe {
-  return { isFree: async (port) => port % 2 === parity && (await hostPortProbe.isFree(port)), holder: hostPortProbe.holder };
+  return { isFree: async (port) => (!apart || port % 2 === parity) && (await hostPortProbe.isFree(port)), holder: hostPortProbe.holder };
 }
 
 interface Daemon {
@@ -68,7 +70,7 @@ let dir = '';
 let image = '';
 const daemons: Daemon[] = [];
 
-async function openDaemon(name: string, parity: 0 | 1, gate: () => Promise<void>): Promise<Daemon> {
+async function openDaemon(name: string, parity: 0 | 1): Promise<Daemon> {
   const store = await ControlStore.open<ControlDocument>({
     dir: path.join(dir, name),
     logger,
@@ -77,7 +79,7 @@ async function openDaemon(name: string, parity: 0 | 1, gate: () => Promise<void>
     initial: initialControlDocument,
   });
   // Each its own instance label: neither takes the other's containers or networks for strays.
-  const engine = new RacingEngine({ docker: podman.docker, logger, stopTimeoutS: 2, instance: `subnet-race-${name}-${podman.prefix}` }, gate);
+  const engine = new RacingEngine({ docker: podman.docker, logger, stopTimeoutS: 2, instance: `allocation-race-${name}-${podman.prefix}` });
   const manager = new AppManager({
     store,
     engine,
@@ -85,8 +87,8 @@ async function openDaemon(name: string, parity: 0 | 1, gate: () => Promise<void>
     logger,
     ports: portsOf(parity),
     subnetPool: POOL,
-    // Both start their search at the pool's first /24: the collision every random start risks.
-    subnetStart: () => 0,
+    // Both start their search at the pool's first /24 (the collision every random start risks), unless kept apart.
+    subnetStart: () => (sameSubnets ? 0 : parity * 128),
   });
   await manager.open();
   const daemon = { store, engine, manager };
@@ -114,8 +116,9 @@ test.after(async () => {
 });
 
 test('two daemons install at once onto the same /24: the refused one moves to the next free one; both run', async () => {
+  const [a, b] = [await openDaemon('a', 0), await openDaemon('b', 1)];
   const gate = barrier(2);
-  const [a, b] = [await openDaemon('a', 0, gate), await openDaemon('b', 1, gate)];
+  a.engine.gates.network = b.engine.gates.network = gate;
   const names = [`${podman.prefix}race-a`, `${podman.prefix}race-b`];
   const spec = (name: string) => normalizeSpec({ name, image, listeners: [{ name: 'web', guest_port: 80, protocol: 'http' }] });
   const jobs = await Promise.all([a.manager.install(spec(names[0]!)), b.manager.install(spec(names[1]!))]);
@@ -141,6 +144,35 @@ test('two daemons install at once onto the same /24: the refused one moves to th
   }
   assert.is.not(subnets[0], subnets[1], 'two networks, two subnets');
   assert.ok(subnets.every((subnet) => subnet.startsWith('10.213.')), `both from the pool: ${subnets}`);
+});
+
+test('two daemons install at once onto the same host-bind port: the one that cannot start moves to a free port; both run', async () => {
+  const [a, b] = daemons;
+  a!.engine.gates = {};
+  b!.engine.gates = {};
+  // The ports race this time, the subnets not.
+  apart = false;
+  sameSubnets = false;
+  const gate = barrier(2);
+  a!.engine.gates.container = b!.engine.gates.container = gate;
+  const names = [`${podman.prefix}port-a`, `${podman.prefix}port-b`];
+  const spec = (name: string) => normalizeSpec({ name, image, listeners: [{ name: 'web', guest_port: 80, protocol: 'http' }] });
+  const jobs = await Promise.all([a!.manager.install(spec(names[0]!)), b!.manager.install(spec(names[1]!))]);
+  const allocated = [a!.store.data.apps[names[0]!]!.ports.web!.hostBind, b!.store.data.apps[names[1]!]!.ports.web!.hostBind];
+  assert.is(allocated[0], allocated[1], `both were given one port: ${allocated}`);
+  const finished = await Promise.all([a!.manager.waitForJob(jobs[0]!.id), b!.manager.waitForJob(jobs[1]!.id)]);
+  assert.equal(finished.map((job) => job.status), ['succeeded', 'succeeded'], JSON.stringify(finished.map((job) => job.error)));
+  const ports: number[] = [];
+  for (const [i, daemon] of [a!, b!].entries()) {
+    const name = names[i]!;
+    const hostBind = daemon.store.data.apps[name]!.ports.web!.hostBind;
+    const inspected = await podman.docker.getContainer(`piccolo-${name}`).inspect();
+    assert.equal(inspected.HostConfig.PortBindings['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: String(hostBind) }], `${name}: the container publishes the port its record says`);
+    assert.is(await fetch(`http://127.0.0.1:${hostBind}/`).then((res) => res.text()), 'racing\n', `${name} serves its page`);
+    ports.push(hostBind);
+  }
+  // Given one port, now on two: at least one moved, which only the retry does.
+  assert.is.not(ports[0], ports[1], 'two containers, two ports');
 });
 
 test.run();

@@ -24,7 +24,7 @@ import { JobBook } from './jobs.js';
 import { EngineHealthchecks } from './engine-healthchecks.js';
 import { LiveEngineState } from './live-state.js';
 import { dependentsOf, withDependencies } from './order.js';
-import { allocatePorts, hostPortProbe, type PortProbe } from './ports.js';
+import { allocatePorts, freeHostBindPort, hostPortProbe, takenHostPort, type PortProbe } from './ports.js';
 import { assertHostLabelsFree } from './routes-from-apps.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
@@ -402,7 +402,7 @@ export class AppManager {
   /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
   private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
     await this.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
-    const failures = await this.retryTakenSubnets(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
+    const failures = await this.retryTaken(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
     // Read back before the job is said to be done: the answers that follow show what it did.
     await this.live.refresh().catch((err) => this.options.logger.warn('cannot read the engine state', { err }));
     for (const name of scope ?? Object.keys(this.doc.apps)) {
@@ -625,22 +625,48 @@ export class AppManager {
   }
 
   /**
-   * Another daemon on the engine may make a network on an app's /24 between this one's check
-   * (moveTakenSubnets) and its network's creation: both read the engine's networks, then both
-   * create, and the engine refuses the second. The apps refused that way move to a free /24 and
-   * converge again (their dependents too, skipped for them), a few times at most.
+   * Another daemon on the engine may take what this one chose for an app between the choice and
+   * its use: both read the engine, then both create. A network on the same /24 is refused by the
+   * engine; a container on the same host-bind port cannot start. The apps refused that way move
+   * to a free /24 or host-bind port (no one else sees a host-bind port: the proxy's route follows
+   * the store) and converge again with their dependents, a few times at most.
    */
-  private async retryTakenSubnets(failures: Map<string, Error>, options: Omit<ReconcileOptions, 'scope'>): Promise<Map<string, Error>> {
-    for (let attempt = 1; attempt <= SUBNET_ATTEMPTS; attempt++) {
-      const refused = new Set([...failures].filter(([, err]) => isSubnetTaken(err)).map(([app]) => app));
-      if (!refused.size) break;
-      this.options.logger.warn('the engine refused an app network: its subnet was taken meanwhile; moving and trying again', { apps: [...refused], attempt });
-      await this.moveTakenSubnets(refused);
-      const again = await this.converger.reconcile({ ...options, scope: refused });
-      for (const app of refused) failures.delete(app);
+  private async retryTaken(failures: Map<string, Error>, options: Omit<ReconcileOptions, 'scope'>): Promise<Map<string, Error>> {
+    for (let attempt = 1; attempt <= TAKEN_ATTEMPTS; attempt++) {
+      const subnets = new Set<string>();
+      const ports = new Map<string, number>();
+      for (const [app, err] of failures) {
+        if (isSubnetTaken(err)) subnets.add(app);
+        const port = takenHostPort(err);
+        if (port !== undefined && Object.values(this.doc.apps[app]?.ports ?? {}).some((p) => p.hostBind === port)) ports.set(app, port);
+      }
+      const moved = new Set([...subnets, ...ports.keys()]);
+      if (!moved.size) break;
+      const retry = new Set([...moved, ...[...failures.keys()].filter((app) => [...moved].some((dependency) => failures.get(app)!.message.startsWith(`dependency ${dependency} failed`)))]);
+      this.options.logger.warn('another daemon took what an app was given meanwhile; moving it and trying again', { subnets: [...subnets], ports: Object.fromEntries(ports), attempt });
+      if (subnets.size) await this.moveTakenSubnets(subnets);
+      if (ports.size) await this.moveTakenHostPorts(ports);
+      const again = await this.converger.reconcile({ ...options, scope: retry });
+      for (const app of retry) failures.delete(app);
       for (const [app, err] of again) failures.set(app, err);
     }
     return failures;
+  }
+
+  /** Each app's listener on the given host-bind port gets a free one; its public port stays. */
+  private async moveTakenHostPorts(taken: ReadonlyMap<string, number>): Promise<void> {
+    const inUse = await this.options.engine.portsInUse();
+    await this.store.commit(async (draft) => {
+      const owned = new Set<number>([...inUse, ...taken.values()]);
+      for (const record of Object.values(draft.apps)) for (const ports of Object.values(record.ports)) owned.add(ports.hostBind).add(ports.public);
+      for (const [app, port] of taken) {
+        const entry = Object.entries(draft.apps[app]?.ports ?? {}).find(([, ports]) => ports.hostBind === port);
+        if (!entry) continue;
+        entry[1].hostBind = await freeHostBindPort(owned, this.portProbe);
+        owned.add(entry[1].hostBind);
+        this.options.logger.warn('the app\'s host-bind port was taken by another container; it moves', { app, listener: entry[0], from: port, to: entry[1].hostBind });
+      }
+    });
   }
 
   private async allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
@@ -691,8 +717,8 @@ function assertContainerNamesFree(draft: ControlDocument, spec: AppSpec): void {
   }
 }
 
-/** How many times an app whose network the engine refused for its subnet moves and tries again. */
-const SUBNET_ATTEMPTS = 3;
+/** How many times an app whose subnet or host-bind port another daemon took moves and tries again. */
+const TAKEN_ATTEMPTS = 3;
 
 /** An update that failed and was undone: the job failed, the app runs as before. */
 class UpdateRolledBackError extends Error {}

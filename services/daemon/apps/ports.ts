@@ -80,6 +80,22 @@ export async function allocatePorts(
   return result;
 }
 
+/**
+ * The host port a start failed on because something holds it: our own check's PortInUseError, or
+ * the engine's words when another container took it between that check and the start
+ * ("listen tcp4 127.0.0.1:15000: bind: address already in use").
+ */
+export function takenHostPort(err: unknown): number | undefined {
+  if (err instanceof PortInUseError) return err.port;
+  const match = /127\.0\.0\.1:(\d+): bind: address already in use/.exec(err instanceof Error ? err.message : String(err));
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The lowest host-bind port free of `owned` and of anything on the machine: for a listener whose one another daemon took. */
+export function freeHostBindPort(owned: ReadonlySet<number>, probe: Pick<PortProbe, 'isFree'>, range = HOST_BIND_PORTS): Promise<number> {
+  return lowestFree(range, owned, probe);
+}
+
 async function assertPublicPortFree(
   port: number,
   protocol: 'tcp' | 'udp',
