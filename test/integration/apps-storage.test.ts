@@ -238,6 +238,60 @@ test('a limit is fixed once the volume is made: an update that changes, drops or
   assert.ok(Number(execFileSync('stat', ['-c', '%s', path.join(data, 'fill')], { encoding: 'utf8' })) > 4 * 2 ** 20);
 });
 
+test('files kept from an install without a limit move into the limit at a reinstall; files that do not fit are refused and stay', async () => {
+  const keeper = await podman.buildBusyboxImage('keeper', {
+    applets: ['sh', 'httpd', 'dd', 'cp', 'echo'],
+    files: {
+      '/start.sh': {
+        mode: 0o755,
+        content: '#!/bin/sh\nif [ ! -f /data/marker ]; then echo "$MARK" > /data/marker; dd if=/dev/zero of=/data/blob bs=1048576 count=12 2>/dev/null; fi\ncp /data/marker /www/marker\nexec httpd -f -p 80 -h /www\n',
+      },
+    },
+    cmd: ['/start.sh'],
+  });
+  const name = `${podman.prefix}keeper`;
+  const spec = (limit?: string) =>
+    [`name: ${name}`, `image: ${keeper}`, 'environment: { MARK: first-install }', 'listeners:', '  - { name: web, guest_port: 80, protocol: http }', 'storage:', '  persistent:', `    data: { container: /data${limit ? `, size_limit: ${limit}` : ''} }`].join('\n');
+  const install = async (limit?: string) => {
+    const answer = await api.call('POST', '/api/v1/apps', { spec: spec(limit) });
+    assert.is(answer.status, 202, JSON.stringify(answer.body));
+    return waitFor(async () => {
+      const { body } = await api.call('GET', `/api/v1/jobs/${answer.body.job.id}`);
+      return body.status === 'running' ? undefined : body;
+    }, 180_000, 'the install job');
+  };
+  const uninstallKeepingData = async () => {
+    const answer = await api.call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: false });
+    assert.is(answer.status, 202, JSON.stringify(answer.body));
+    await jobDone(api, answer.body.job, 120_000);
+  };
+  const first = await install();
+  assert.is(first.status, 'succeeded', JSON.stringify(first));
+  await waitFor(async () => ((await fetch(`http://127.0.0.1:${await hostPort(name)}/marker`).catch(() => undefined))?.ok ? true : undefined), 30_000, 'the first install writes its data');
+  await uninstallKeepingData();
+  // 12 MiB of files do not fit in 8 MiB: refused by name, and the files stay where they were.
+  const tooSmall = await install('8Mi');
+  assert.is(tooSmall.status, 'failed');
+  assert.match(tooSmall.error, /storage\.persistent\.data\.size_limit: the files already in the volume data do not fit in its limit/);
+  await uninstallKeepingData();
+  const volume = path.join(stateDir, 'volumes', `app-${name}`);
+  const cipherBytes = Number(execFileSync('du', ['-sb', path.join(volume, 'cipher')], { encoding: 'utf8' }).split('\t')[0]);
+  assert.ok(cipherBytes > 12 * 2 ** 20, `the files are still stored (${cipherBytes} bytes)`);
+  // Enough room: they move in, and the app finds its first install's data there.
+  const roomy = await install('32Mi');
+  assert.is(roomy.status, 'succeeded', JSON.stringify(roomy));
+  const marker = await waitFor(async () => {
+    const res = await fetch(`http://127.0.0.1:${await hostPort(name)}/marker`).catch(() => undefined);
+    return res?.ok ? res.text() : undefined;
+  }, 30_000, 'the marker served');
+  assert.is(marker.trim(), 'first-install');
+  const data = path.join(volume, 'mnt', 'data');
+  assert.ok(execFileSync('findmnt', ['-rn', '-o', 'TARGET,FSTYPE'], { encoding: 'utf8' }).split('\n').includes(`${data} ext4`));
+  assert.is(Number(execFileSync('stat', ['-c', '%s', path.join(data, 'blob')], { encoding: 'utf8' })), 12 * 2 ** 20);
+  const purge = await api.call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: true });
+  await jobDone(api, purge.body.job, 120_000);
+});
+
 test('lock closes the limited folders, the app volumes and the shared media volume; unlock brings them back with their files', async () => {
   const locked = await api.call('POST', '/api/v1/crypto/lock', { confirm: true });
   assert.is(locked.status, 200, JSON.stringify(locked.body));

@@ -12,17 +12,17 @@
 //
 // Nothing is remembered here: whether a folder is mounted comes from /proc/self/mountinfo, so a
 // restarted daemon finds the loop mounts it left and keeps them.
-import { mkdir, readdir, realpath, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PiccoloError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { runTool, stderrTail } from '../../common/run-tool.js';
+import { runTool, stderrTail, type ToolResult } from '../../common/run-tool.js';
 import { readMountInfo, SELF_MOUNTINFO, topMountAt, type MountEntry } from './mountinfo.js';
 
 /** Where the images live in the volume: a name no volume has (volume names are DNS labels). */
 export const SIZE_LIMIT_DIR = '.size-limits';
 
-/** A limit that cannot be put in place (made, or added to a folder that already holds data). */
+/** A limit that cannot be put in place (made, or the files already in the folder do not fit). */
 export class SizeLimitError extends PiccoloError {
   constructor(field: string, message: string, detail?: string) {
     super(409, 'size_limit_unavailable', `${field}: ${message}`, { field, ...(detail && { detail }) });
@@ -43,7 +43,9 @@ export class SizeLimitedFolders {
    * has. A limit is fixed once its file system exists (the API refuses to change it: growing an
    * ext4 online needs CAP_SYS_RESOURCE, offline it needs the app stopped); `bytes` undefined
    * mounts an existing image (its data must not be hidden) or leaves a plain folder. `field` names
-   * the spec field in errors. A limit cannot be added to a folder that already holds data.
+   * the spec field in errors. Files already in a folder that gets its limit now (a restored
+   * backup, data kept from an install without it) are moved in, or refused when they do not fit.
+   * The API never adds a limit to a running app's volume: its files would change under the copy.
    */
   async ensure(root: string, folder: string, bytes: number | undefined, field: string): Promise<void> {
     // Canonical, as the kernel writes mount points in mountinfo.
@@ -56,9 +58,6 @@ export class SizeLimitedFolders {
       return;
     }
     if (size === undefined) {
-      if (await holdsFiles(target)) {
-        throw new SizeLimitError(field, `the volume ${folder} already holds data without a size limit; a limit can only be set when the volume is first made (uninstall with "delete data", or leave the limit out)`);
-      }
       await mkdir(path.dirname(image), { recursive: true, mode: 0o700 });
       // A sparse file of the limit's size: it takes on disk only what is written into it.
       await writeFile(image, '', { mode: 0o600 })
@@ -70,6 +69,8 @@ export class SizeLimitedFolders {
       // sparse image stays small, and gocryptfs underneath cannot punch holes anyway.
       await this.tool(field, 'mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1', image]);
       this.options.logger.info('size-limited folder made', { folder, bytes });
+      // Files already there (a restored backup, data kept from an install without the limit) move in.
+      if (await holdsFiles(target)) await this.moveInto(image, target, field);
     } else if (bytes !== size) {
       // The API refuses an update that changes a limit; this is a reinstall over data kept from an
       // earlier install (or another spec asking for it): refused, never a different limit in silence.
@@ -81,6 +82,32 @@ export class SizeLimitedFolders {
     // filling the sparse image (gocryptfs stores zeros encrypted, not as holes).
     await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, target]);
     if (!(await this.mountAt(target))) throw new SizeLimitError(field, 'mount reported success but nothing is mounted', target);
+  }
+
+  /**
+   * Copies the folder's files into the new file system, then removes them from the folder: all
+   * or nothing for the limit (what does not fit leaves the folder as it was and no image). A crash
+   * between the copy and the removal leaves the originals under the mount, hidden, and the copy
+   * in use: nothing is lost.
+   */
+  private async moveInto(image: string, target: string, field: string): Promise<void> {
+    const staging = `${image}.mnt`;
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, staging]);
+    let copied: ToolResult | undefined;
+    try {
+      copied = await runTool('cp', ['-a', '--', `${target}/.`, `${staging}/`], { timeoutMs: this.options.timeoutMs ?? 10 * 60_000 });
+    } finally {
+      await unmountUnder(path.dirname(staging), this.options);
+      await rm(staging, { recursive: true, force: true });
+    }
+    if (copied.code !== 0) {
+      await rm(image, { force: true });
+      const full = /No space left/i.test(copied.stderr);
+      throw new SizeLimitError(field, full ? `the files already in the volume ${path.basename(target)} do not fit in its limit; raise size_limit or make room` : 'cannot move the files already in the volume into its limit', stderrTail(copied.stderr));
+    }
+    for (const entry of await readdir(target)) await rm(path.join(target, entry), { recursive: true, force: true });
+    this.options.logger.info('moved existing files into a size-limited folder', { folder: path.basename(target) });
   }
 
   /** The loop-mounted ext4 at `target`, if any. */
