@@ -153,6 +153,10 @@ test('device A: the app writes into its volume, and the backup streams an archiv
   });
   assert.is(res.status, 200);
   assert.match(res.headers.get('content-disposition') ?? '', /attachment; filename=".+\.piccolo-backup"/);
+  // One at a time: a second backup while this one streams is refused.
+  const second = await apiA.call('POST', '/api/v1/backup', { password: PASSWORD_A });
+  assert.is(second.status, 409, JSON.stringify(second.body));
+  assert.is(second.body.error.code, 'backup_busy');
   const archive = Buffer.from(await res.arrayBuffer());
   writeFileSync(archiveFile, archive);
   console.log(`  backup: ${archive.length} bytes in ${Date.now() - started} ms`);
@@ -178,7 +182,7 @@ test('device A: the app writes into its volume, and the backup streams an archiv
 
   const entries: { event: string; outcome: string }[] = (await apiA.call('GET', '/api/v1/system/audit')).body.entries;
   const outcomes = entries.filter((entry) => entry.event === 'backup').map((entry) => entry.outcome).sort();
-  assert.equal(outcomes, ['denied', 'ok'], JSON.stringify(entries.slice(-5)));
+  assert.equal(outcomes, ['denied', 'error', 'ok'], JSON.stringify(entries.slice(-5)));
 
   // The old device goes away: its app and data with it (B will take the same container name and port).
   const purge = await apiA.call('DELETE', `/api/v1/apps/${app}`, { confirm: app, purge: true });

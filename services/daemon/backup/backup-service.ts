@@ -58,29 +58,18 @@ export class BackupService {
    * as truncated rather than restored short.
    */
   async backup(password: string): Promise<{ stream: Readable; filename: string; apps: string[] }> {
-    const { vault, logger } = this.options;
+    const { logger } = this.options;
     if (this.busy) throw new BackupBusyError(this.busy);
-    const { dataKey, slot } = await vault.backupKeys(password);
-    let key: Buffer;
-    let header: ReturnType<typeof newArchive>['header'];
-    try {
-      ({ key, header } = newArchive(dataKey.bytes, slot, { chunkBytes: this.options.chunkBytes, now: this.date() }));
-    } finally {
-      dataKey.wipe();
-    }
-    const store = vault.controlStore;
-    const apps = Object.keys(store.data.apps).sort();
-    const controlFile = encodeStoreFile({ schemaVersion: CONTROL_SCHEMA_VERSION, rev: store.rev, data: store.data });
-    const volumes = ['bootstrap', ...(await vault.appVolumeNames())];
-    const manifest: BackupManifest = {
-      format: CONTENTS_FORMAT,
-      createdAt: header.createdAt,
-      device: { name: this.options.deviceName(), version: this.options.version },
-      control: { schemaVersion: CONTROL_SCHEMA_VERSION, rev: store.rev },
-      volumes,
-      apps,
-    };
+    // Taken before the first await: two backups asked at once must not both start.
     this.busy = 'backup';
+    let prepared: Awaited<ReturnType<BackupService['prepareBackup']>>;
+    try {
+      prepared = await this.prepareBackup(password);
+    } catch (err) {
+      this.busy = undefined;
+      throw err;
+    }
+    const { key, header, apps, volumes, controlFile, manifest } = prepared;
     const writer = new ContentsWriter();
     const sealer = new ArchiveSealer(key, header);
     key.fill(0);
@@ -180,6 +169,36 @@ export class BackupService {
       source.off('error', interrupted);
       dataKey?.wipe();
       this.busy = undefined;
+    }
+  }
+
+  /** The password checked, the archive's key and header, and what goes in as of now. */
+  private async prepareBackup(password: string) {
+    const { vault } = this.options;
+    const { dataKey, slot } = await vault.backupKeys(password);
+    let archive: ReturnType<typeof newArchive>;
+    try {
+      archive = newArchive(dataKey.bytes, slot, { chunkBytes: this.options.chunkBytes, now: this.date() });
+    } finally {
+      dataKey.wipe();
+    }
+    try {
+      const store = vault.controlStore;
+      const apps = Object.keys(store.data.apps).sort();
+      const controlFile = encodeStoreFile({ schemaVersion: CONTROL_SCHEMA_VERSION, rev: store.rev, data: store.data });
+      const volumes = ['bootstrap', ...(await vault.appVolumeNames())];
+      const manifest: BackupManifest = {
+        format: CONTENTS_FORMAT,
+        createdAt: archive.header.createdAt,
+        device: { name: this.options.deviceName(), version: this.options.version },
+        control: { schemaVersion: CONTROL_SCHEMA_VERSION, rev: store.rev },
+        volumes,
+        apps,
+      };
+      return { ...archive, apps, volumes, controlFile, manifest };
+    } catch (err) {
+      archive.key.fill(0);
+      throw err;
     }
   }
 
