@@ -116,7 +116,7 @@ const WORDING: { [I in PermissionId]: Wording } = {
       return [`sees ${what}`, `see ${what}`];
     },
     risk: (items, spec) =>
-      `It can ${writesMedia(spec) ? 'read, change and delete' : 'read'} every file in ${items.join(', ')}, including what other apps and people put there. These folders are shared, not inside the app's own encrypted volume.`,
+      `It can ${writesMedia(spec) ? 'read, change and delete' : 'read'} every file in ${items.join(', ')}, including what other apps and people put there. These folders are shared with every app granted them: they are stored encrypted in the device's shared volume, not the app's own, and stay when the app is uninstalled.`,
   },
 };
 
