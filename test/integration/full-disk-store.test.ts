@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { open, rm, statfs } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DiskFullError } from '../../services/common/errors.js';
@@ -14,6 +14,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { KeyRing } from '../../services/daemon/crypto/keyring.js';
 import { ControlStore, type WriteOutcome } from '../../services/daemon/store/store.js';
 import { DiskSpaceWatch, type DiskSpaceStatus } from '../../services/daemon/system/disk-space.js';
+import { fillFileSystem, mountTmpfs } from '../support/full-disk.js';
 import { waitFor } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-full-disk-store-'));
@@ -26,18 +27,10 @@ interface Doc {
   items: string[];
 }
 
-/** Writes zeros until the file system refuses; resolves with the filler's path. */
+/** Fills the tmpfs; resolves with the filler's path. */
 async function fill(name = 'filler'): Promise<string> {
   const file = path.join(mnt, name);
-  const handle = await open(file, 'a');
-  const chunk = Buffer.alloc(4096);
-  try {
-    for (;;) await handle.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await handle.close();
-  }
+  await fillFileSystem(file);
   return file;
 }
 
@@ -48,7 +41,7 @@ const freeBytes = async () => {
 
 test.before(() => {
   mkdirSync(mnt);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mnt]);
+  mountTmpfs(mnt, '512k');
 });
 
 test.after(() => {

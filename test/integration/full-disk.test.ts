@@ -13,12 +13,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { open, rm, statfs } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSession } from '../support/api-session.js';
+import { fillFileSystem, mountTmpfs } from '../support/full-disk.js';
 import { jobDone } from '../support/jobs.js';
 import { checkScreen, launchChromium, setUpDevice, signedInPage, TEST_PASSWORD } from '../support/portal.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
@@ -54,18 +55,7 @@ async function healthComponent(name: string): Promise<{ state: string; reason?: 
   return detail.components.find((c: any) => c.component === name);
 }
 
-/** Writes zeros until the tmpfs refuses: afterwards not one more page fits. */
-async function fillDisk(): Promise<void> {
-  const handle = await open(filler, 'a');
-  const chunk = Buffer.alloc(4096);
-  try {
-    for (;;) await handle.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await handle.close();
-  }
-}
+const fillDisk = () => fillFileSystem(filler);
 
 async function startDaemon(): Promise<void> {
   ({ proc: daemon, api } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_HEALTH_SOCKET: healthSocket, PICCOLO_HEALTH_INTERVAL_MS: '300', PICCOLO_HEALTH_URL: healthUrl, PICCOLO_DISK_RESERVE_BYTES: String(RESERVE_BYTES) }));
@@ -74,7 +64,7 @@ async function startDaemon(): Promise<void> {
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   mkdirSync(stateDir);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', stateDir]);
+  mountTmpfs(stateDir, '2m');
   podman = await startPodman();
   app = `${podman.prefix}web`;
   kept = `${podman.prefix}kept`;
