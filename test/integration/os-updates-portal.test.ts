@@ -16,8 +16,9 @@ import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../suppo
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-os-updates-portal-'));
-// Slow enough to see the bar move and to leave the page while it runs.
-const fake = FakeSystem.create(path.join(dir, 'fake-os'), { dup: { mode: 'update', packages: 6, stepMs: 1500 } });
+// The test holds the run (dup.paused) while it looks, so the bar is seen in each phase.
+const fake = FakeSystem.create(path.join(dir, 'fake-os'), { dup: { mode: 'update', packages: 6, stepMs: 300 } });
+const hold = (paused: boolean) => fake.change((s) => void (s.dup.paused = paused));
 const running: ServiceProcess[] = [];
 let browser: Browser;
 let page: Page;
@@ -68,6 +69,7 @@ test('apply: a progress bar that moves, kept after leaving the page, then a snap
   const bar = page.locator('#os-apply progress');
   await bar.waitFor();
   await page.locator('#os-apply .progress-label', { hasText: 'Downloading packages' }).waitFor();
+  hold(true);
   const first = Number(await bar.getAttribute('value'));
   await checkScreen(page, 'updates-applying');
   // Leave and come back: the run is read back from the API and the events.
@@ -75,6 +77,7 @@ test('apply: a progress bar that moves, kept after leaving the page, then a snap
   await page.getByTestId('os-updates').getByText('an update is being applied.').waitFor();
   await page.goto(`${base}/system/updates`);
   await page.locator('#os-apply progress').waitFor();
+  hold(false);
   const later = await waitFor(async () => {
     const value = Number(await page.locator('#os-apply progress').getAttribute('value').catch(() => '0'));
     return value > first ? value : undefined;
@@ -83,8 +86,9 @@ test('apply: a progress bar that moves, kept after leaving the page, then a snap
   await page.locator('#os-apply .progress-label', { hasText: 'Installing into a new snapshot' }).waitFor({ timeout: 20_000 }).catch(async (err) => {
     throw new Error(`${err.message}\n#os-apply: ${await page.locator('#os-apply').innerText()}`);
   });
+  hold(true);
   assert.ok(await page.getByRole('button', { name: 'Reboot…' }).isDisabled(), 'no reboot while the update runs');
-  fake.change((s) => void (s.dup.stepMs = 100)); // seen enough: the rest quickly
+  fake.change((s) => void ((s.dup.stepMs = 50), (s.dup.paused = false))); // seen enough: the rest quickly
   await page.getByTestId('os-reboot-pending').waitFor({ timeout: 30_000 });
   assert.is(await page.getByTestId('os-reboot-pending').innerText(), 'Snapshot 3 is ready: reboot to start it.');
   assert.match(await fact('Last update'), /^updated\b/);

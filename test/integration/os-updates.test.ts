@@ -246,10 +246,10 @@ test('an update that hangs is stopped at the timeout; the next one may run', asy
 });
 
 test('a daemon restarted mid-run finds the run again: still running (a second apply gets 409), then its result', async () => {
-  // Slow enough to outlast a restart and an unlock; sped up once seen.
-  fake.change((s) => void ((s.dup.mode = 'update'), (s.dup.stepMs = 1500)));
+  // Held before its first package while the daemon is away, so it is surely still going when it is back.
+  fake.change((s) => void ((s.dup.mode = 'update'), (s.dup.paused = true)));
   assert.is((await api.call('POST', '/api/v1/updates/os/apply', {})).status, 202);
-  await waitFor(async () => ((await status()).running?.progress?.phase === 'downloading' ? true : undefined), 10_000, 'the run downloading');
+  await waitFor(async () => (/packages are going to be upgraded/.test((await status()).running?.progress?.line ?? '') ? true : undefined), 10_000, 'the run under way');
   const unit = (await status()).running.run.unit;
   await daemonProc.kill('SIGKILL');
   await startDaemon();
@@ -263,7 +263,7 @@ test('a daemon restarted mid-run finds the run again: still running (a second ap
   const again = await api.call('POST', '/api/v1/updates/os/apply', {});
   assert.is(again.status, 409);
   assert.match(again.body.error.message, /already running .*started before the daemon restarted/);
-  fake.change((s) => void (s.dup.stepMs = 50));
+  fake.change((s) => void (s.dup.paused = false));
   const done = await finishedRun();
   assert.is(done.lastRun.result, 'updated', JSON.stringify(done.lastRun));
   assert.is(done.lastRun.snapshot, 5);
