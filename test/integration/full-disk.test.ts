@@ -21,7 +21,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSession } from '../support/api-session.js';
 import { fillFileSystem, mountTmpfs } from '../support/full-disk.js';
 import { jobDone } from '../support/jobs.js';
-import { checkScreen, launchChromium, setUpDevice, signedInPage, TEST_PASSWORD } from '../support/portal.js';
+import { checkScreen, launchChromium, signedInPage, TEST_PASSWORD } from '../support/portal.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import { ServiceProcess, mountsUnder, startTestDaemon, waitFor } from '../support/processes.js';
 
@@ -45,6 +45,7 @@ let app = '';
 /** Installed before the disk fills, removed while it is full. */
 let kept = '';
 let image = '';
+let recoveryKey = '';
 
 const spec = (name = app, storage: string[] = []) => [`name: ${name}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', ...storage].join('\n');
 const call = (method: string, route: string, body?: unknown) => session.call(method, route, body);
@@ -74,7 +75,11 @@ test.before(async () => {
   await health.notified('READY=1');
   healthUrl = `http://${await health.address('http')}`;
   await startDaemon();
-  session = await setUpDevice(api, stateDir);
+  // Set up as setUpDevice does, keeping the recovery key the claim hands out.
+  session = new ApiSession(api);
+  const claim = await call('POST', '/api/v1/setup/claim', { claimCode: readFileSync(path.join(stateDir, 'claim-code'), 'utf8').trim() });
+  recoveryKey = claim.body.recoveryKey;
+  assert.is((await call('POST', '/api/v1/setup', { setupToken: claim.body.setupToken, password: TEST_PASSWORD, recoveryKeySaved: true })).status, 201);
   await waitFor(async () => ((await call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
   await waitFor(async () => (await healthComponent('daemon.store'))?.state === 'ok', 10_000, 'daemon.store ok');
   const install = await call('POST', '/api/v1/apps', { spec: spec(kept, ['storage:', '  persistent:', '    data:', '      container: /data']) });
@@ -121,6 +126,11 @@ test('disk full: install, rename and password change each answer 507 disk_full; 
   const messages = daemon!.logs.slice(logsBefore).map((l) => l.msg);
   assert.ok(messages.includes('admin passphrase change failed; the old passphrase still works'), messages.join(' | '));
   assert.not.ok(messages.includes('admin passphrase changed'));
+  // A reset with the recovery key is refused the same way, all or nothing.
+  const reset = await call('POST', '/api/v1/crypto/reset-password', { recoveryKey, newPassword: NEW_PASSWORD });
+  assert.is(reset.status, 507, JSON.stringify(reset.body));
+  assert.is(reset.body.error.code, 'disk_full');
+  assert.not.ok(daemon!.logs.slice(logsBefore).some((l) => l.msg === 'admin passphrase changed'));
   // The session survived (nothing changed), and the old password is the one that signs in.
   assert.is((await call('GET', '/api/v1/apps')).status, 200);
   assert.is((await call('POST', '/api/v1/auth/login', { password: NEW_PASSWORD })).status, 401);
