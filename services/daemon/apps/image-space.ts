@@ -8,6 +8,7 @@
 // A layer the engine already holds is counted too (the manifest names compressed digests, the
 // engine its unpacked ones): the check errs on the side of refusing.
 import { stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { ImageSpaceError } from './errors.js';
 
@@ -190,7 +191,15 @@ export class ImageSpaceCheck {
    */
   async assertRoom(images: readonly string[]): Promise<void> {
     if (!images.length) return;
-    const storage = await this.options.storage();
+    let storage: EngineStorage;
+    try {
+      storage = await this.options.storage();
+    } catch (err) {
+      // An engine that cannot say where it keeps images (not Podman's API) cannot be checked;
+      // refusing every install for that would be worse than the pull's own disk-full error.
+      this.options.logger.warn('the engine does not say where it keeps images; room not checked', { images, err });
+      return;
+    }
     let compressed = 0;
     for (const image of images) {
       try {
@@ -218,6 +227,8 @@ export class ImageSpaceCheck {
 }
 
 async function freeAt(dir: string): Promise<{ freeBytes: number; fsId: string }> {
+  // A folder the engine has not made yet (a fresh graphRoot) is on its parent's file system.
+  while (dir !== path.dirname(dir) && !(await stat(dir).then(() => true, () => false))) dir = path.dirname(dir);
   const [space, info] = await Promise.all([statfs(dir), stat(dir)]);
   // bavail: what an unprivileged writer may use (root's reserved blocks are not counted as free).
   return { freeBytes: space.bavail * space.bsize, fsId: String(info.dev) };
