@@ -29,7 +29,8 @@ const archiveFile = path.join(dir, 'device.piccolo-backup');
 const PASSWORD_A = 'Backup-Test-Pass-41';
 const PASSWORD_B = 'Restored-Pass-Word-77';
 const NOTE = `written on device A at ${new Date().toISOString()}`;
-const BLOB = randomBytes(600 * 1024);
+// PICCOLO_BACKUP_TEST_MB makes it larger, to measure (the default keeps the suite quick).
+const BLOB = randomBytes(Math.round(Number(process.env.PICCOLO_BACKUP_TEST_MB ?? 0.6) * 1024 * 1024));
 let podman: TestPodman;
 let daemonA: ServiceProcess;
 let daemonB: ServiceProcess;
@@ -75,6 +76,11 @@ function restore(body: Buffer | string, credentials: Record<string, string>, loc
     if (typeof body === 'string') createReadStream(body).pipe(req);
     else req.end(body);
   });
+}
+
+/** A daemon's last warnings and errors, for a failure's message. */
+function warningsOf(daemon: ServiceProcess): unknown[] {
+  return daemon.logs.filter((entry) => entry.level === 'error' || entry.level === 'warn').slice(-8);
 }
 
 async function containerOf(name: string): Promise<string> {
@@ -176,7 +182,9 @@ test('device A: the app writes into its volume, and the backup streams an archiv
 
   // Stopped for the copy (a new container start time), then running again with its data.
   await waitFor(async () => ((await apiA.call('GET', `/api/v1/apps/${app}`)).body.state === 'running' ? true : undefined), 60_000, 'the app running again after the backup');
-  await waitFor(async () => ((await served(port, 'saved/note.txt'))?.trim() === NOTE ? true : undefined), 30_000, 'the note served again');
+  await waitFor(async () => ((await served(port, 'saved/note.txt'))?.trim() === NOTE ? true : undefined), 60_000, 'the note served again').catch((err) => {
+    throw new Error(`${(err as Error).message}; daemon warnings ${JSON.stringify(warningsOf(daemonA))}`);
+  });
   const { stdout } = await execFileAsync('podman', ['inspect', '--format', '{{.State.StartedAt}}', container]);
   assert.ok(new Date(stdout.trim().replace(/ \+0000 UTC.*$/, 'Z').replace(' ', 'T')).getTime() >= started - 2000, `restarted during the backup (started at ${stdout.trim()})`);
 
@@ -255,8 +263,7 @@ test('device B: the real archive restores; the app comes back running with the d
     last = body;
     return code === 200 && body.state === 'running' ? body : undefined;
   }, 120_000, 'the restored app running on B').catch((err) => {
-    const problems = daemonB.logs.filter((entry) => entry.level === 'error' || entry.level === 'warn').slice(-8);
-    throw new Error(`${(err as Error).message}; last answer ${JSON.stringify(last)}; daemon warnings ${JSON.stringify(problems)}`);
+    throw new Error(`${(err as Error).message}; last answer ${JSON.stringify(last)}; daemon warnings ${JSON.stringify(warningsOf(daemonB))}`);
   });
   const port = view.services[0].hostBindPort as number;
   assert.is((await waitFor(() => served(port, 'saved/note.txt'), 30_000, 'the note on B'))!.trim(), NOTE);
