@@ -147,11 +147,11 @@ test('a fatal component: check fails (MicroOS then rolls back), naming it; passe
   assert.ok(run.ms >= 1500, `passed after ${run.ms} ms, once the fault cleared`);
 });
 
-test('stop: stops the proxy and the tunnel (systemctl faked for this call), keeps daemon and health', async () => {
+test('stop: stops all four Piccolo units, the doors first (systemctl faked for this call)', async () => {
   const fake = FakeSystem.create(path.join(dir, 'fake-os'));
   const run = await plugin('stop', { PATH: `${FAKE_BIN}:${process.env.PATH}`, PICCOLO_FAKE_OS_STATE: fake.dir });
   assert.is(run.code, 0, run.stderr);
-  assert.equal(fake.calls(), ['systemctl stop piccolo-proxy.service piccolo-tunnel.service']);
+  assert.equal(fake.calls(), ['systemctl stop piccolo-tunnel.service piccolo-proxy.service piccolo-daemon.service piccolo-health.service']);
   // A systemctl that fails makes stop fail too, so health-checker's log shows it.
   const broken = path.join(dir, 'bin-broken');
   mkdirSync(broken);

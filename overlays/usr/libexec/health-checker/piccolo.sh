@@ -77,10 +77,10 @@ run_checks() {
 }
 
 # health-checker calls `stop` when the device never came up, or when a reboot did not help, and no
-# rollback is left. Stop what exposes apps to the network (the proxy, and the tunnel to the relay);
-# keep the daemon and health running, so the apps' data stays mounted and a local look is possible.
+# rollback is left: stop all of Piccolo, the doors first (tunnel, proxy), then the daemon (its
+# gocryptfs mounts stay, see KillMode in its unit, so no data is cut off mid-write) and health.
 stop_services() {
-	systemctl stop piccolo-proxy.service piccolo-tunnel.service
+	systemctl stop piccolo-tunnel.service piccolo-proxy.service piccolo-daemon.service piccolo-health.service
 }
 
 case "$1" in
