@@ -75,6 +75,7 @@ test('apps that need more than the defaults ask for exactly what they use, and s
   // Pi-hole answers DNS over both transports.
   const pihole = catalog.catalogEntry('pihole').spec.listeners;
   assert.equal(pihole.filter((l) => l.guest_port === 53).map((l) => l.protocol).sort(), ['raw', 'udp']);
+  assert.equal(pihole.filter((l) => l.guest_port === 53).map((l) => l.public_port), [53, 53], "on the device's own port 53, where a network's devices look for DNS");
   for (const entry of catalog.listCatalog()) {
     const preview = previewInstall(entry.spec);
     assert.is(preview.containers.length, entry.spec.services.length, entry.name);
