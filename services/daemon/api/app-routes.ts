@@ -38,6 +38,15 @@ export interface AppRoutesDeps {
   beforeFreeingSpace?: (why: string) => Promise<unknown>;
 }
 
+const JSON_TYPE = { 'content-type': 'application/json' };
+/** The list's JSON, made once per list: the manager gives the same array while nothing changed. */
+const listBodies = new WeakMap<object, Buffer>();
+function listBody(list: readonly object[]): Buffer {
+  let body = listBodies.get(list);
+  if (!body) listBodies.set(list, (body = Buffer.from(JSON.stringify({ apps: list }))));
+  return body;
+}
+
 /** An app.yaml may be 64 KiB; JSON escaping can double it. */
 const SOURCE_LIMIT_BYTES = 160 * 1024;
 
@@ -87,7 +96,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
   };
 
   return router
-    .on('GET', '/api/v1/apps', signedIn(async () => ({ body: { apps: await apps().list() } })))
+    .on('GET', '/api/v1/apps', signedIn(async () => ({ body: listBody(await apps().list()), headers: JSON_TYPE })))
     .on('POST', '/api/v1/apps', signedIn(async (req) => {
       const body = await schema.body<InstallBody>(req, 'installApp', SOURCE_LIMIT_BYTES);
       const imported = fromBody(body);

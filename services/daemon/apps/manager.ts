@@ -31,7 +31,7 @@ import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
 import { allocateSubnet, DEFAULT_SUBNET_POOL, isSubnetTaken, overlapsAny } from './subnets.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
-import { appState, appView, serviceEntries, type AppEvent, type AppView, type ServiceEntry } from './views.js';
+import { appState, appView, factsKey, serviceEntries, ViewsMemo, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
 export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
@@ -76,6 +76,7 @@ export class AppManager {
   private readonly probe = new HealthProbe();
   private readonly live: LiveEngineState;
   private readonly healthchecks: EngineHealthchecks;
+  private readonly listed = new ViewsMemo();
   private stopFollowingEngine: (() => void) | undefined;
   private readonly listeners = new Set<(event: AppEvent) => void>();
   /** Serializes jobs, reconciles and supervision rounds. */
@@ -151,9 +152,12 @@ export class AppManager {
 
   // ---- reading (from the engine state kept in memory, not from the engine per request) ----
 
+  /** Every app's view; the same array while nothing it shows changed (do not change it). */
   async list(): Promise<AppView[]> {
     const engine = this.live.current();
-    return Object.keys(this.doc.apps).sort().map((name) => this.view(name, engine));
+    const names = Object.keys(this.doc.apps).sort();
+    const key = names.map((name) => factsKey(name, this.facts(name), this.probe.verdict(name))).join('\n');
+    return this.listed.get([this.doc, engine, key], () => names.map((name) => this.view(name, engine)));
   }
 
   async get(name: string): Promise<AppView> {

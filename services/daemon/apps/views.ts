@@ -148,3 +148,28 @@ export function serviceEntries(name: string, record: DeepReadonly<AppRecord>): S
     };
   });
 }
+
+/**
+ * The last list of views, given again while everything it was made from is the same: the same
+ * store data and engine state (by identity: each commit and each engine read makes new ones) and
+ * the same facts (`key`). Under a load of reads most answers are then the same array, which the
+ * API serializes once. Callers must not change what they get.
+ */
+export class ViewsMemo {
+  private last: { inputs: readonly unknown[]; views: AppView[] } | undefined;
+
+  get(inputs: readonly unknown[], build: () => AppView[]): AppView[] {
+    const last = this.last;
+    if (last && last.inputs.length === inputs.length && last.inputs.every((input, i) => input === inputs[i])) return last.views;
+    const views = build();
+    this.last = { inputs, views };
+    return views;
+  }
+}
+
+/** What of an app's facts and health verdict its view shows: the restart countdown in whole seconds, as deriveState words it. */
+export function factsKey(name: string, facts: RuntimeFacts, verdict: HealthVerdict): string {
+  const { backoff } = facts;
+  const countdown = backoff ? `${backoff.attempts}:${Math.max(0, Math.ceil((backoff.nextAt - facts.now) / 1000))}` : '';
+  return [name, facts.run, facts.activeJob ?? '', facts.failure ?? '', countdown, verdict.health, verdict.reason ?? ''].join('\u0000');
+}
