@@ -12,7 +12,7 @@
 //
 // Nothing is remembered here: whether a folder is mounted comes from /proc/self/mountinfo, so a
 // restarted daemon finds the loop mounts it left and keeps them.
-import { mkdir, readdir, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PiccoloError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -59,18 +59,28 @@ export class SizeLimitedFolders {
     }
     if (size === undefined) {
       await mkdir(path.dirname(image), { recursive: true, mode: 0o700 });
-      // A sparse file of the limit's size: it takes on disk only what is written into it.
-      await writeFile(image, '', { mode: 0o600 })
-        .then(() => truncate(image, bytes))
-        .catch((err: Error) => {
-          throw new SizeLimitError(field, `cannot make its ${bytes}-byte file system`, err.message);
-        });
-      // No reserved blocks (-m 0): the app may use the whole limit. Lazy init and no discard: the
-      // sparse image stays small, and gocryptfs underneath cannot punch holes anyway.
-      await this.tool(field, 'mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1', image]);
+      // Made under another name and renamed when whole: a crash midway leaves no half-made image
+      // that would be taken for the volume's file system.
+      const making = `${image}.new`;
+      try {
+        // A sparse file of the limit's size: it takes on disk only what is written into it.
+        await writeFile(making, '', { mode: 0o600 })
+          .then(() => truncate(making, bytes))
+          .catch((err: Error) => {
+            throw new SizeLimitError(field, `cannot make its ${bytes}-byte file system`, err.message);
+          });
+        // No reserved blocks (-m 0): the app may use the whole limit. Lazy init and no discard: the
+        // sparse image stays small, and gocryptfs underneath cannot punch holes anyway.
+        await this.tool(field, 'mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'nodiscard,lazy_itable_init=1,lazy_journal_init=1', making]);
+        // Files already there (a restored backup, data kept from an install without the limit) move in.
+        if (await holdsFiles(target)) await this.copyInto(making, target, field);
+      } catch (err) {
+        await rm(making, { force: true });
+        throw err;
+      }
+      await rename(making, image);
+      await emptyFolder(target);
       this.options.logger.info('size-limited folder made', { folder, bytes });
-      // Files already there (a restored backup, data kept from an install without the limit) move in.
-      if (await holdsFiles(target)) await this.moveInto(image, target, field);
     } else if (bytes !== size) {
       // The API refuses an update that changes a limit; this is a reinstall over data kept from an
       // earlier install (or another spec asking for it): refused, never a different limit in silence.
@@ -85,12 +95,12 @@ export class SizeLimitedFolders {
   }
 
   /**
-   * Copies the folder's files into the new file system, then removes them from the folder: all
-   * or nothing for the limit (what does not fit leaves the folder as it was and no image). A crash
-   * between the copy and the removal leaves the originals under the mount, hidden, and the copy
-   * in use: nothing is lost.
+   * Copies the folder's files into the new file system (the caller then empties the folder): all
+   * or nothing for the limit, since what does not fit leaves the folder as it was and no image. A
+   * crash between the rename and the emptying leaves the originals under the mount, hidden, and
+   * the copy in use: nothing is lost.
    */
-  private async moveInto(image: string, target: string, field: string): Promise<void> {
+  private async copyInto(image: string, target: string, field: string): Promise<void> {
     const staging = `${image}.mnt`;
     await mkdir(staging, { recursive: true, mode: 0o700 });
     await this.tool(field, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', image, staging]);
@@ -102,12 +112,10 @@ export class SizeLimitedFolders {
       await rm(staging, { recursive: true, force: true });
     }
     if (copied.code !== 0) {
-      await rm(image, { force: true });
       const full = /No space left/i.test(copied.stderr);
       throw new SizeLimitError(field, full ? `the files already in the volume ${path.basename(target)} do not fit in its limit; raise size_limit or make room` : 'cannot move the files already in the volume into its limit', stderrTail(copied.stderr));
     }
-    for (const entry of await readdir(target)) await rm(path.join(target, entry), { recursive: true, force: true });
-    this.options.logger.info('moved existing files into a size-limited folder', { folder: path.basename(target) });
+    this.options.logger.info('copied existing files into a size-limited folder', { folder: path.basename(target) });
   }
 
   /** The loop-mounted ext4 at `target`, if any. */
@@ -152,6 +160,12 @@ async function loopReleased(device: string, timeoutMs: number): Promise<void> {
     if (Date.now() > deadline) throw new PiccoloError(409, 'volume_busy', `${device} still holds its image after the unmount`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Removes what is in a folder, keeping the folder (absent: nothing to do). */
+async function emptyFolder(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) await rm(path.join(dir, entry), { recursive: true, force: true });
 }
 
 async function holdsFiles(dir: string): Promise<boolean> {
