@@ -17,6 +17,7 @@ import { pack as packFolder } from 'tar-fs';
 import { extract as tarExtract, pack as tarPack, type Headers, type Pack } from 'tar-stream';
 import { PiccoloError } from '../../common/errors.js';
 import { validateVolumeName } from '../volumes/volumes.js';
+import { SIZE_LIMIT_DIR } from '../volumes/size-limited.js';
 import { BackupArchiveError } from './errors.js';
 
 export const MANIFEST_NAME = 'piccolo-backup.json';
@@ -60,6 +61,9 @@ export class ContentsWriter {
         umask: 0,
         strict: false,
         sort: true,
+        // A size-limited volume's image (volumes/size-limited.ts) is sparse and mounted: its files
+        // come through the mounted folder, and a restore moves them into a new image.
+        ignore: (file) => path.relative(dir, file) === SIZE_LIMIT_DIR,
         map: (header) => {
           this.bytes += header.size ?? 0;
           return { ...header, name: header.name === '.' ? `${prefix}/` : `${prefix}/${header.name}` };

@@ -45,6 +45,8 @@ declare module 'tar-fs' {
     /** false: skip what tar cannot hold (fifos, devices) instead of failing. */
     strict?: boolean;
     sort?: boolean;
+    /** true: the path (cwd joined with the entry's) and what is below it are left out. */
+    ignore?: (file: string) => boolean;
   }
 
   export function pack(cwd: string, options?: PackOptions): Pack;
