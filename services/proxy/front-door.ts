@@ -48,6 +48,9 @@ export function clientHttpServer(limits: ClientLimits): http.Server {
     // Node checks the two timeouts above on this interval; its default (30 s) lets slow clients linger.
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
     noDelay: true,
+    // llhttp's strict mode is what refuses smuggling framings (CL+TE, obs-fold, bare LF, NUL):
+    // pinned here so a --insecure-http-parser in NODE_OPTIONS cannot turn it off.
+    insecureHTTPParser: false,
   });
 }
 
