@@ -75,6 +75,35 @@ test('TLS 1.1 and older are refused', async () => {
   assert.is.not(err, 'connected');
 });
 
+/** One handshake by the openssl client; the negotiated suite, or undefined with what it printed. */
+async function opensslHandshake(port: number, args: string[]): Promise<{ cipher: string | undefined; output: string }> {
+  const { execFile } = await import('node:child_process');
+  const output = await new Promise<string>((resolve) => {
+    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'piccolo.local', ...args], { timeout: 10_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
+    child.stdin!.end();
+  });
+  const cipher = /Cipher is ([A-Z0-9_-]+)/.exec(output)?.[1];
+  return { cipher: cipher === '0000' || cipher === 'NONE' ? undefined : cipher, output };
+}
+
+test('openssl s_client: TLS 1.2 offers AEAD suites only (a CBC suite is refused, GCM and ChaCha20 work), TLS 1.3 works, TLS 1.1 is refused', async () => {
+  for (const suite of ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305']) {
+    const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite]);
+    assert.is(cipher, suite, output);
+  }
+  for (const suite of ['ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA256', 'ECDHE-RSA-AES256-SHA384', 'AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256']) {
+    const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite]);
+    assert.is(cipher, undefined, `${suite}: ${output}`);
+    assert.match(output, /handshake failure/, suite);
+  }
+  const tls13 = await opensslHandshake(appPort, ['-tls1_3', '-ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256']);
+  assert.is(tls13.cipher, 'TLS_CHACHA20_POLY1305_SHA256', tls13.output);
+  // SECLEVEL=0 lets this openssl offer TLS 1.1 at all: the refusal is the proxy's.
+  const old = await opensslHandshake(appPort, ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+  assert.is(old.cipher, undefined, old.output);
+  assert.match(old.output, /alert protocol version/);
+});
+
 test('certificates in the store win by exact name, then wildcard; a new file is picked up without a restart', async () => {
   const other = LocalCa.create('test');
   const wildcard = other.issue(['*.example.test']);
