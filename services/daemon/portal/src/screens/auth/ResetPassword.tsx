@@ -7,21 +7,10 @@ import { api, type ApiError } from '../../api/client.js';
 import { device, startSession, type SessionReply, type VaultState } from '../../api/session.js';
 import { Alert } from '../../ui/Alert.js';
 import { Button } from '../../ui/Button.js';
-import { Field } from '../../ui/Field.js';
 import { Page } from '../../ui/Page.js';
 import { NewPasswordFields, newPasswordReady } from './NewPassword.js';
+import { RECOVERY_WORDS, RecoveryKeyField, recoveryWords } from './RecoveryKeyField.js';
 import { useAttempt, useFocusOnError } from './use-attempt.js';
-
-export const RECOVERY_WORDS = 24;
-
-/** People paste the key with line breaks, numbers ("1. word"), capitals and double spaces. */
-export function recoveryWords(text: string): string[] {
-  return text
-    .toLowerCase()
-    .replace(/\b\d+[.)]?(?=\s|$)/g, ' ')
-    .split(/[\s,;]+/)
-    .filter(Boolean);
-}
 
 function recoveryError(error: ApiError | undefined): string | undefined {
   if (!error) return undefined;
@@ -63,18 +52,12 @@ export default function ResetPassword() {
       </ul>
       <p>Your apps and their data are kept.</p>
       <form ref={form} onSubmit={submit} noValidate>
-        <Field
-          label="Recovery key"
-          multiline
-          rows={4}
+        <RecoveryKeyField
           value={key}
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
-          hint={`The 24 words, in order, separated by spaces or line breaks. ${words.length} of ${RECOVERY_WORDS} words so far.`}
-          error={keyError ?? (words.length > RECOVERY_WORDS ? `That is ${words.length} words: the key has ${RECOVERY_WORDS}.` : undefined)}
-          onInput={(e) => {
-            setKey(e.currentTarget.value);
+          hint="The 24 words, in order, separated by spaces or line breaks"
+          error={keyError}
+          onInput={(text) => {
+            setKey(text);
             attempt.clearError();
           }}
         />

@@ -13,7 +13,7 @@ import { Page } from '../../ui/Page.js';
 import { ProgressBar } from '../../ui/ProgressBar.js';
 import type { BackupProgress } from '../../../../backup/progress.js';
 import { NewPasswordFields, newPasswordReady } from '../auth/NewPassword.js';
-import { RECOVERY_WORDS, recoveryWords } from '../auth/ResetPassword.js';
+import { RECOVERY_WORDS, RecoveryKeyField, recoveryWords } from '../auth/RecoveryKeyField.js';
 import { useAttempt, useFocusOnError } from '../auth/use-attempt.js';
 
 export type RestoreReply = SessionReply & { state?: VaultState; apps: string[] };
@@ -117,18 +117,12 @@ export function RestoreStep({ setupToken, onRestored, onExpired, onBack }: { set
             attempt.clearError();
           }}
         />
-        <Field
-          label="Recovery key"
-          multiline
-          rows={4}
+        <RecoveryKeyField
           value={key}
-          autocomplete="off"
-          autocapitalize="off"
-          spellcheck={false}
-          hint={`The old device's 24 words, in order. ${words.length} of ${RECOVERY_WORDS} words so far.`}
-          error={recoveryError ?? (words.length > RECOVERY_WORDS ? `That is ${words.length} words: the key has ${RECOVERY_WORDS}.` : undefined)}
-          onInput={(e) => {
-            setKey(e.currentTarget.value);
+          hint="The old device's 24 words, in order"
+          error={recoveryError}
+          onInput={(text) => {
+            setKey(text);
             attempt.clearError();
           }}
         />

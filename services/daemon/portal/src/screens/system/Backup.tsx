@@ -7,13 +7,13 @@ import { api, type ApiError } from '../../api/client.js';
 import { useEvent } from '../../api/events.js';
 import { asApiError } from '../../api/use-resource.js';
 import { formatBytes } from '../../format.js';
-import { Alert, Notice } from '../../ui/Alert.js';
+import { Notice } from '../../ui/Alert.js';
 import { Button } from '../../ui/Button.js';
 import { downloadText } from '../../ui/CopyButton.js';
-import { Field } from '../../ui/Field.js';
 import { Card } from '../../ui/Page.js';
 import { ProgressBar } from '../../ui/ProgressBar.js';
 import type { BackupProgress } from '../../../../backup/progress.js';
+import { ConfirmPassword } from './ConfirmPassword.js';
 
 function stepText(step: string | undefined): string {
   if (!step || step === 'control') return 'Saving the settings';
@@ -60,16 +60,7 @@ export function Backup() {
           if (password && !busy) void backUp();
         }}
       >
-        <Field
-          label="Password"
-          type="password"
-          name="password"
-          autocomplete="current-password"
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-          error={error?.status === 401 ? 'This is not the password.' : error?.field('password')}
-        />
-        {error && error.status !== 401 && !error.field('password') && <Alert error={error} />}
+        <ConfirmPassword password={password} onPassword={setPassword} error={error} />
         {busy && <ProgressBar label={stepText(progress?.step)} detail={progress ? `${formatBytes(progress.bytes)} so far` : undefined} />}
         <div class="actions">
           <Button type="submit" busy={busy} disabled={!password}>

@@ -4,11 +4,12 @@
 import { useState } from 'preact/hooks';
 import { api, type ApiError } from '../../api/client.js';
 import { asApiError } from '../../api/use-resource.js';
-import { Alert, Notice } from '../../ui/Alert.js';
+import { Notice } from '../../ui/Alert.js';
 import { Button } from '../../ui/Button.js';
 import { CopyButton, downloadText } from '../../ui/CopyButton.js';
-import { Checkbox, Field } from '../../ui/Field.js';
+import { Checkbox } from '../../ui/Field.js';
 import { Card } from '../../ui/Page.js';
+import { ConfirmPassword } from './ConfirmPassword.js';
 
 export function RecoveryKey() {
   const [password, setPassword] = useState('');
@@ -69,16 +70,7 @@ export function RecoveryKey() {
           if (password) void rotate();
         }}
       >
-        <Field
-          label="Password"
-          type="password"
-          name="password"
-          autocomplete="current-password"
-          value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)}
-          error={error?.status === 401 ? 'This is not the password.' : error?.field('password')}
-        />
-        {error && error.status !== 401 && !error.field('password') && <Alert error={error} />}
+        <ConfirmPassword password={password} onPassword={setPassword} error={error} />
         <div class="actions">
           <Button type="submit" busy={busy} disabled={!password}>
             Make a new recovery key
