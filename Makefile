@@ -1,6 +1,6 @@
 # Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
 # Each target installs what it needs first (scripts/setup.sh is quick when all is there).
-.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy bench-tunnel clean
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy bench-tunnel bench-apps clean
 
 NODE_BIN := node_modules/.bin
 
@@ -35,7 +35,7 @@ soak-store: setup
 	@$(NODE_BIN)/tsx scripts/soak-store.ts 1000
 
 # Benchmarks against peers run in the same run (ratios in bench/results/); not part of make test.
-bench: bench-proxy bench-tunnel
+bench: bench-proxy bench-tunnel bench-apps
 
 bench-proxy:
 	@scripts/setup.sh bench
@@ -46,6 +46,11 @@ bench-proxy:
 bench-tunnel:
 	@scripts/setup.sh bench
 	@$(NODE_BIN)/tsx bench/tunnel.ts
+
+# GET /api/v1/apps with 20 apps on real Podman under keep-alive load (wrk), against nginx serving the same body. About 3 minutes.
+bench-apps:
+	@scripts/setup.sh bench
+	@$(NODE_BIN)/tsx bench/apps-read.ts
 
 clean:
 	rm -rf build .dev
