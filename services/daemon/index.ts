@@ -54,6 +54,9 @@ import { VERSION } from '../common/version.js';
 import { OsUpdateManager } from './updates/manager.js';
 import { addOsUpdateRoutes } from './updates/routes.js';
 import { pathRunner } from './updates/runner.js';
+import { AvahiResponder } from './mdns/avahi.js';
+import { MdnsPublisher } from './mdns/publisher.js';
+import { hostLabel } from './apps/routes-from-apps.js';
 
 async function main(env: NodeJS.ProcessEnv) {
   ensureWebCrypto();
@@ -93,6 +96,9 @@ async function main(env: NodeJS.ProcessEnv) {
       osUpdatePath: field('PICCOLO_OS_UPDATE_PATH', String, ''),
       // An OS update (transactional-update dup) still running after this long is stopped.
       osUpdateTimeoutMs: field('PICCOLO_OS_UPDATE_TIMEOUT_MS', parsePositiveInt, 2 * 60 * 60_000),
+      // mDNS through Avahi (mdns/): <name>.local and the apps' names on the LAN, polled this often.
+      mdns: field('PICCOLO_MDNS', parseBoolean, true),
+      mdnsPollMs: field('PICCOLO_MDNS_POLL_MS', parsePositiveInt, 5_000),
       // Kept free on the engine's storage beyond an image, when checking room before a pull.
       imageSpaceReserveBytes: field('PICCOLO_IMAGE_SPACE_RESERVE_BYTES', parsePositiveInt, DEFAULT_RESERVE_BYTES),
     },
@@ -182,9 +188,18 @@ async function main(env: NodeJS.ProcessEnv) {
     version: VERSION,
   });
   const deviceName = () => system.deviceName.current;
+  // The name the LAN reaches the device at (piccolo-2 when another host holds piccolo.local): the
+  // apps' host names hang below it, in the proxy's routes and in the addresses the API shows.
+  const lanName = () => system.deviceName.inUse;
+  const mdns = config.mdns
+    ? new MdnsPublisher({ responder: new AvahiResponder(), chosenName: deviceName, pollMs: config.mdnsPollMs, onChange: (status) => system.deviceName.setAnnounced(status), logger: logger.child({ module: 'mdns' }) })
+    : undefined;
   // The engine's state in memory, fed by its event stream: what the apps API and the dashboard read.
   const live = new LiveEngineState({ engine, logger: logger.child({ module: 'engine-state' }), now });
-  const appsHost = new AppsHost({ engine, live, vault, health, hub, logger, deviceName, leadership, onRoutes: (routes) => remote.setAppRoutes(routes) });
+  const appsHost = new AppsHost({ engine, live, vault, health, hub, logger, deviceName: lanName, leadership, onRoutes: (routes) => {
+    remote.setAppRoutes(routes);
+    mdns?.setAppLabels(routes.map((route) => hostLabel(route.app, route.listener)));
+  } });
   const schema = new ApiSchema(openApiText);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });
@@ -216,7 +231,7 @@ async function main(env: NodeJS.ProcessEnv) {
     deviceName,
     portal: new PortalAssets(portalBundle),
     backup,
-  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace, beforeFreeingSpace: (why) => diskSpace.releaseReserveIfFull(why) }), { schema, remote, audit, lookup, requireSession });
+  }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName: lanName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace, beforeFreeingSpace: (why) => diskSpace.releaseReserveIfFull(why) }), { schema, remote, audit, lookup, requireSession });
   system.addRoutes(routes, { schema, requireSession, audit, store: () => vault.controlStore });
   addStorageRoutes(routes, { apps: () => appsHost.apps, vault, requireSession });
   addDiskRoutes(routes, { requireSession, disk: diskSpace });
@@ -265,7 +280,7 @@ async function main(env: NodeJS.ProcessEnv) {
   // The portal route goes to the proxy once the daemon's own port and socket are bound, and
   // again (with the apps' routes) whenever the device is renamed.
   let portalBound = false;
-  const publishPortal = () => remote.setPortal({ hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [system.deviceName.info.hostname] });
+  const publishPortal = () => remote.setPortal({ hostBindPort: http.port, socketPath: config.portalSocket, hostnames: [...new Set([system.deviceName.info.hostname, `${lanName()}.local`])] });
   const portalRoute = {
     name: 'portal-route',
     start: async () => {
@@ -274,9 +289,13 @@ async function main(env: NodeJS.ProcessEnv) {
     },
     stop: async () => void (portalBound = false),
   };
+  let lastChosen = deviceName();
   system.deviceName.onChange(() => {
     if (portalBound) publishPortal();
     appsHost.refreshRoutes();
+    // A new name is asked of the responder at once (its own status changes come through here too).
+    if (deviceName() !== lastChosen) void mdns?.tick();
+    lastChosen = deviceName();
   });
   // Listed after the apps, so it stops before them: the containers stop, then the volumes close.
   const stopAppsOnExit = {
@@ -299,7 +318,7 @@ async function main(env: NodeJS.ProcessEnv) {
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
   // The health reporter first, so that a vault fault during start is reported. The events stream
   // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, diskSpace, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi] });
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, diskSpace, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi, ...(mdns ? [mdns] : [])] });
 }
 
 void runMain('daemon', () => main(process.env));

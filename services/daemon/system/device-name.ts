@@ -11,6 +11,7 @@ import { writeFileDurable } from '../../common/durable.js';
 import { BadRequestError } from '../../common/errors.js';
 import type { ControlDocument } from '../control-document.js';
 import type { ControlStore } from '../store/store.js';
+import type { MdnsStatus } from '../mdns/publisher.js';
 import type { DeviceInfo } from './types.js';
 
 const LABEL = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
@@ -49,8 +50,25 @@ export class DeviceName implements Module {
   }
 
   get info(): DeviceInfo {
-    return deviceInfo(this.value);
+    return { ...deviceInfo(this.value), ...(this.announced && { mdns: this.announced }) };
   }
+
+  /**
+   * The label the LAN reaches the device at: the responder's (piccolo-2 when another host holds
+   * piccolo.local), as long as it is this name or a rename of it; otherwise the chosen name.
+   */
+  get inUse(): string {
+    const base = this.announced?.state === 'off' ? undefined : this.announced?.hostname.replace(/\.local$/, '');
+    return base && (base === this.value || new RegExp(`^${this.value}-\\d+$`).test(base)) ? base : this.value;
+  }
+
+  /** What the mDNS responder says (mdns/publisher.ts); listeners hear of it as of a rename. */
+  setAnnounced(status: MdnsStatus): void {
+    this.announced = status;
+    for (const listener of this.listeners) listener(this.info);
+  }
+
+  private announced: MdnsStatus | undefined;
 
   /** The cached name, unless the unlocked store already said (a TPM unlock can come first). */
   async start(): Promise<void> {

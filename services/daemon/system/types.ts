@@ -1,6 +1,7 @@
 // The system API's answers, shared with the portal by type-only imports (the portal's screens
 // read these shapes; /work/brief/system-api.md and openapi.yaml describe them in words).
 import type { AuditOutcome } from '../auth/audit.js';
+import type { MdnsStatus } from '../mdns/publisher.js';
 
 export interface CpuMetrics {
   /** Busy share of all cores over the last sampling window, 0-100. */
@@ -57,6 +58,8 @@ export interface DeviceInfo {
   name: string;
   /** <name>.local */
   hostname: string;
+  /** The name the LAN actually reaches the device at (mdns/publisher.ts): another host may hold <name>.local. */
+  mdns?: MdnsStatus;
 }
 
 export interface SystemStatus {
