@@ -255,7 +255,7 @@ test('a restart on a full disk with the reserve in place: the store opens on the
   assert.is(reserveSize(), 0);
 });
 
-test('a restart on a full disk: the unlock answers 507 disk_full and the device waits, degraded but ready; freeing space opens it by itself, without another restart', async () => {
+test('a restart on a full disk: the unlock answers 507 disk_full and the device waits, daemon.store degraded (not a readiness reason); freeing space opens it by itself, without another restart', async () => {
   // No reserve left this time (the last start used it, and there has been no room to make it again).
   await daemon!.kill('SIGTERM');
   await rm(filler);
