@@ -9,6 +9,8 @@ APT_PACKAGES=(
   podman runc uidmap slirp4netns gocryptfs fuse swtpm swtpm-tools tpm2-tools iproute2 busybox-static systemd socat nftables curl python3 chromium pebble
   # a real OCI registry on loopback for the pull tests (test/support/registry.ts)
   docker-registry
+  # mDNS tests (test/integration/mdns.test.ts): Avahi in network namespaces, avahi-resolve as the client
+  avahi-daemon avahi-utils
   # image build (KIWI on Debian) and boot
   kiwi kiwi-systemdeps-core kiwi-systemdeps-filesystems jing rsync fdisk grub-pc-bin dbus
   qemu-system-x86 qemu-utils
