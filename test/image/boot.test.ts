@@ -12,7 +12,8 @@ import { findAptMirror } from '../../image/mirror.js';
 import { buildImage, defaultBuildOptions, stageByCommand } from '../../image/build.js';
 import { bootGuest, chooseAccel, freePort, httpStatus, waitFor, type Guest } from '../../image/qemu.js';
 
-const UNITS = ['piccolo-health', 'piccolo-daemon', 'piccolo-proxy', 'piccolo-tunnel'];
+// piccolo-firewall: a oneshot that stays active once `nft -f` has loaded its table, sandbox and all.
+const UNITS = ['piccolo-firewall', 'piccolo-health', 'piccolo-daemon', 'piccolo-proxy', 'piccolo-tunnel'];
 const READY_TIMEOUT_MS = 10 * 60_000; // TCG boot is ~60 s to a login prompt; leave room for slow hosts
 const REPORT_TIMEOUT_MS = 5 * 60_000;
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

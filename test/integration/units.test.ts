@@ -129,6 +129,60 @@ test('verify catches a broken unit', async () => {
   assert.match(output, /sometimes/);
 });
 
+// Exposure as `systemd-analyze security --offline=yes` scores it (0 safe, 10 unsafe). The daemon
+// keeps root, its mounts' namespace and most of root's file capabilities (its unit says why).
+const MAX_EXPOSURE: Record<string, number> = { 'piccolo-daemon.service': 5.0 };
+const DEFAULT_MAX_EXPOSURE = 2.5;
+
+function exposure(unit: string): { score: number; failing: string } {
+  const res = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', path.join(root, UNIT_DIR, unit)], {
+    encoding: 'utf8',
+    env: { ...process.env, SYSTEMD_LOG_COLOR: '0', SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' },
+  });
+  if (res.error) throw res.error;
+  const match = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(res.stdout);
+  assert.ok(match, `no score from systemd-analyze security for ${unit}:\n${res.stdout}${res.stderr}`);
+  const failing = res.stdout.split('\n').filter((line) => line.startsWith('✗')).join('\n');
+  return { score: Number(match![1]), failing };
+}
+
+for (const unit of UNITS) {
+  const max = MAX_EXPOSURE[unit] ?? DEFAULT_MAX_EXPOSURE;
+  test(`${unit}: systemd-analyze security exposure at most ${max}`, () => {
+    const { score, failing } = exposure(unit);
+    console.log(`  FIGURE ${unit} exposure ${score}`);
+    assert.ok(score <= max, `${unit} scores ${score} (> ${max}); what it lacks:\n${failing}`);
+  });
+}
+
+test('the exposure check fails a unit that loses its hardening', async () => {
+  const file = path.join(root, UNIT_DIR, 'piccolo-proxy.service');
+  const text = await readFile(file, 'utf8');
+  const weakened = path.join(tmp, 'weakened');
+  await mkdir(path.join(weakened, UNIT_DIR), { recursive: true });
+  await writeFile(path.join(weakened, UNIT_DIR, 'piccolo-proxy.service'), text.replace(/^(NoNewPrivileges|CapabilityBoundingSet|ProtectSystem|SystemCallFilter|RestrictNamespaces|PrivateDevices)=.*$/gm, ''));
+  const res = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', path.join(weakened, UNIT_DIR, 'piccolo-proxy.service')], { encoding: 'utf8' });
+  const score = Number(/Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(res.stdout)?.[1]);
+  assert.ok(score > DEFAULT_MAX_EXPOSURE, `the weakened proxy unit scores ${score}`);
+});
+
+test('the daemon unit names, in a comment, every capability it keeps', async () => {
+  const text = await readFile(path.join(root, UNIT_DIR, 'piccolo-daemon.service'), 'utf8');
+  const kept = (await unitEntries('piccolo-daemon.service')).filter(([key]) => key === 'CapabilityBoundingSet').flatMap(([, value]) => value.split(/\s+/));
+  assert.ok(kept.length > 0, 'the daemon has a capability bounding set');
+  const comments = text.split('\n').filter((line) => line.startsWith('#')).join('\n');
+  for (const capability of kept) assert.ok(comments.includes(capability), `${capability} is kept without a comment saying why`);
+});
+
+test('the firewall oneshot keeps CAP_NET_ADMIN only, in the host network namespace', async () => {
+  const entries = await unitEntries('piccolo-firewall.service');
+  const get = (key: string) => entries.filter(([k]) => k === key).map(([, v]) => v);
+  assert.equal(get('CapabilityBoundingSet'), ['CAP_NET_ADMIN']);
+  assert.equal(get('RestrictAddressFamilies'), ['AF_NETLINK']);
+  // A private network (or user) namespace would load the table where no traffic passes.
+  for (const key of ['PrivateNetwork', 'PrivateUsers', 'NetworkNamespacePath']) assert.equal(get(key), [], `${key}=`);
+});
+
 test('sysusers.d creates the service users, all in group piccolo', async () => {
   const sysRoot = path.join(tmp, 'sysusers');
   await mkdir(path.join(sysRoot, 'etc'), { recursive: true });
@@ -161,6 +215,14 @@ test('nftables ruleset parses', () => {
   }
   assert.is(res.status, 0, res.stderr);
   assert.is((res.stdout + res.stderr).trim(), '');
+});
+
+test('the firewall opens the public port range the daemon allocates app listeners from', async () => {
+  const { PUBLIC_PORTS } = await import('../../services/daemon/apps/ports.js');
+  const text = await readFile(path.join(root, 'etc/nftables.d/piccolo.nft'), 'utf8');
+  const range = /^define APP_PORTS = (\d+)-(\d+)$/m.exec(text);
+  assert.ok(range, 'piccolo.nft defines APP_PORTS');
+  assert.equal([Number(range![1]), Number(range![2])], [PUBLIC_PORTS.first, PUBLIC_PORTS.last]);
 });
 
 // health-checker plugin. Async exec: the HTTP server answering it lives in this process.

@@ -5,7 +5,7 @@
 #   PICCOLO-REPORT times <name> start=<us> ready=<us>   (CLOCK_MONOTONIC microseconds)
 #   PICCOLO-REPORT log <name> <journal line>            (only for units that are not active)
 #   PICCOLO-REPORT done
-units="piccolo-health piccolo-daemon piccolo-proxy piccolo-tunnel"
+units="piccolo-firewall piccolo-health piccolo-daemon piccolo-proxy piccolo-tunnel"
 out=/dev/ttyS0
 prop() { systemctl show -p "$2" --value "$1.service"; }
 uptime_s() { cut -d. -f1 /proc/uptime; }
