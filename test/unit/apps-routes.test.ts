@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError } from '../../services/common/errors.js';
-import { assertHostLabelsFree, routesFromApps } from '../../services/daemon/apps/routes-from-apps.js';
+import { assertHostLabelsFree, routesFromApps, routesFromRecords } from '../../services/daemon/apps/routes-from-apps.js';
+import type { AppRecord } from '../../services/daemon/control-document.js';
 import type { AppView } from '../../services/daemon/apps/manager.js';
 import { normalizeSpec } from '../../services/daemon/apps/spec/normalize.js';
 
@@ -35,6 +36,17 @@ test('routes: one per listener, private by default for user apps, with both host
   assert.equal(routes.map((r) => [r.app, r.listener, r.access, r.hostnames.join(' ')]), [
     ['blog', 'web', 'private', 'web-blog.nas.local 35000-blog'],
     ['api', 'rest', 'public', 'rest-api.nas.local 35000-api'],
+  ]);
+});
+
+test('routes from the store records alone (no engine state): the allocated ports, the same routes as from the views', () => {
+  const record = (name: string, listeners: string[], base: number) =>
+    ({ spec: spec(name, listeners), ports: Object.fromEntries(listeners.map((l, i) => [l, { hostBind: base + i, public: base + 20000 + i }])) }) as unknown as AppRecord;
+  const routes = routesFromRecords({ wiki: record('wiki', ['web', 'api'], 15010), blog: record('blog', ['web'], 15020) }, 'nas');
+  assert.equal(routes.map((r) => [r.app, r.listener, r.hostBindPort, r.publicPort, r.hostnames.join(' ')]), [
+    ['blog', 'web', 15020, 35020, 'web-blog.nas.local 35020-blog'],
+    ['wiki', 'web', 15010, 35010, 'web-wiki.nas.local 35010-wiki'],
+    ['wiki', 'api', 15011, 35011, 'api-wiki.nas.local 35011-wiki'],
   ]);
 });
 
