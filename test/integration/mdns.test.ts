@@ -19,7 +19,8 @@ import { startNetnsAvahi, type NetnsAvahi } from '../support/avahi.js';
 import { jobDone } from '../support/jobs.js';
 import { addNetns, removeAll, run, uniqueId } from '../support/netns.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import type { Browser } from 'playwright-core';
+import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const id = uniqueId();
@@ -38,6 +39,8 @@ let daemon: ServiceProcess | undefined;
 let api: ApiSession;
 let app = '';
 let image = '';
+let base = '';
+let browser: Browser | undefined;
 const cleanups: Array<() => unknown> = [];
 
 /** A veth pair between two namespaces, up with multicast, an address on each end. */
@@ -86,11 +89,13 @@ test.before(async () => {
   // In this namespace, as Podman's bridges are: the daemon reaches the device's Avahi over its D-Bus socket alone.
   const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, DBUS_SYSTEM_BUS_ADDRESS: deviceAvahi.bus, PICCOLO_MDNS_POLL_MS: '300' });
   daemon = started.proc;
-  api = await setUpDevice(started.api, stateDir);
+  base = started.api;
+  api = await setUpDevice(base, stateDir);
   await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
 });
 
 test.after(async () => {
+  await browser?.close();
   await daemon?.kill('SIGTERM');
   await clientAvahi?.stop();
   await deviceAvahi?.stop();
@@ -131,6 +136,21 @@ test('another host holding piccolo.local: the device takes piccolo-2.local, the 
   const info = await device();
   assert.is(info.name, 'piccolo', 'the chosen name is kept');
   assert.is(info.hostname, 'piccolo.local');
+});
+
+test("the portal shows the name in use: System's device card says piccolo.local is taken, the app's page its name below piccolo-2.local", async () => {
+  browser = await launchChromium();
+  const page = await signedInPage(browser, base, api);
+  await page.goto(`${base}/system`);
+  const card = page.locator('#device-name');
+  await card.getByText('On your network this device is piccolo-2.local', { exact: false }).waitFor();
+  await card.getByText('piccolo.local is taken on your network').waitFor();
+  await checkScreen(page, 'system-mdns-renamed');
+  await page.goto(`${base}/apps/${app}`);
+  await page.getByText(`On your network: ${hostLabel(app, 'web')}.piccolo-2.local`).waitFor();
+  await checkScreen(page, 'app-mdns-name');
+  const services = await api.call('GET', `/api/v1/apps/${app}/services`);
+  assert.equal(services.body.services.map((s: { hostname?: string }) => s.hostname), [`${hostLabel(app, 'web')}.piccolo-2.local`]);
 });
 
 test('an uninstalled app stops resolving (goodbye)', async () => {

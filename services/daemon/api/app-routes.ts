@@ -7,7 +7,8 @@ import type { Router } from '../../common/http.js';
 import type { AppManager } from '../apps/manager.js';
 import type { Catalog } from '../apps/catalog/catalog.js';
 import type { ImageSpaceCheck } from '../apps/image-space.js';
-import { assertHostLabelsFree } from '../apps/routes-from-apps.js';
+import { assertHostLabelsFree, hostLabel } from '../apps/routes-from-apps.js';
+import type { ServiceEntry } from '../apps/views.js';
 import { checkDependencies } from '../apps/dependencies.js';
 import { importCompose, importUmbrelApp, type AppAbout, type ComposeImportOptions } from '../apps/spec/compose.js';
 import type { AppSecretStore } from '../apps/spec/import/secrets.js';
@@ -95,6 +96,11 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     if (newlyGranted.length) await audit.record({ event: 'app.grant', outcome: 'ok', client: clientAddress(req), detail: `${app}: ${newlyGranted.join(', ')}` });
   };
 
+  // Each listener's name on the LAN (published over mDNS, mdns/publisher.ts), below the name the
+  // device is known by there: the portal shows it with the app's addresses.
+  const named = (services: readonly ServiceEntry[]) =>
+    services.map((service) => ({ ...service, ...(deps.deviceName && { hostname: `${hostLabel(service.app, service.listener)}.${deps.deviceName()}.local` }) }));
+
   return router
     .on('GET', '/api/v1/apps', signedIn(async () => ({ body: listBody(await apps().list()), headers: JSON_TYPE })))
     .on('POST', '/api/v1/apps', signedIn(async (req) => {
@@ -124,7 +130,10 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       await keepSecrets(imported);
       return { body: { ...previewInstall(spec, { installed: current?.spec, granted: current?.granted, warnings, deviceName: deps.deviceName?.() }), ...(about && { about }) } };
     }))
-    .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => ({ body: await apps().get(name!) })))
+    .on('GET', '/api/v1/apps/:name', signedIn(async (_req, { name }) => {
+      const view = await apps().get(name!);
+      return { body: { ...view, services: named(view.services) } };
+    }))
     .on('PUT', '/api/v1/apps/:name', signedIn(async (req, { name }) => {
       const body = await schema.body<InstallBody>(req, 'updateApp', SOURCE_LIMIT_BYTES);
       const imported = fromBody({ ...body, name: body.name ?? name });
@@ -173,7 +182,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
     .on('GET', '/api/v1/apps/:name/permissions', signedIn(async (_req, { name }) => ({
       body: { permissions: previewInstall((await apps().get(name!)).spec, { deviceName: deps.deviceName?.() }).permissions },
     })))
-    .on('GET', '/api/v1/apps/:name/services', signedIn(async (_req, { name }) => ({ body: { services: apps().services(name!) } })))
+    .on('GET', '/api/v1/apps/:name/services', signedIn(async (_req, { name }) => ({ body: { services: named(apps().services(name!)) } })))
     // ?service= picks one container of a multi-container app; the main one by default.
     .on('GET', '/api/v1/apps/:name/stats', signedIn(async (req, { name }) => ({ body: await apps().stats(name!, serviceParam(req)) })))
     .on('GET', '/api/v1/apps/:name/logs', signedIn(async (req, { name }) => {
@@ -183,7 +192,7 @@ export function addAppRoutes(router: Router, deps: AppRoutesDeps): Router {
       const stream = await apps().logs(name!, { tail, follow: query.get('follow') === 'true', service: serviceParam(req) });
       return { headers: { 'content-type': 'text/plain; charset=utf-8' }, body: stream };
     }))
-    .on('GET', '/api/v1/services', signedIn(() => ({ body: { services: apps().services() } })))
+    .on('GET', '/api/v1/services', signedIn(() => ({ body: { services: named(apps().services()) } })))
     // With the in-memory pull progress of running jobs, as GET /api/v1/jobs/{id} gives it.
     .on('GET', '/api/v1/jobs', signedIn(() => ({ body: { jobs: apps().jobs().map((job) => apps().job(job.id) ?? job) } })))
     .on('GET', '/api/v1/jobs/:id', signedIn((_req, { id }) => {

@@ -17,6 +17,8 @@ export interface ServiceEntry {
   publicPort: number;
   /** Reachable from the device itself. */
   localUrl: string;
+  /** <listener>-<app>.<device name in use>.local, on the LAN over mDNS (added by the API, api/app-routes.ts). */
+  hostname?: string;
   protocol: ListenerProtocol;
   flow: ListenerFlow;
 }

@@ -9,6 +9,8 @@ export function OpenLinks({ app, remote }: { app: AppView; remote: RemoteStatus 
   if (!canOpen(app)) return <p class="muted no-link">No Open link while the app is {app.state}: its address does not answer.</p>;
   const links = appLinks(app.services, remote);
   const several = links.length > 1;
+  // Each listener's own name on the network (mDNS), below the name the device answers at there.
+  const hostnames = new Map(app.services.map((service) => [service.listener, service.hostname]));
   return (
     <ul class="open-links">
       {links.map((link) => (
@@ -29,6 +31,11 @@ export function OpenLinks({ app, remote }: { app: AppView; remote: RemoteStatus 
               )}
               <span class="muted mono link-address">{link.localUrl}</span>
             </>
+          )}
+          {hostnames.get(link.listener) && (
+            <span class="muted link-address">
+              On your network: <span class="mono">{hostnames.get(link.listener)}</span>
+            </span>
           )}
         </li>
       ))}

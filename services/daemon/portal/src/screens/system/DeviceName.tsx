@@ -29,6 +29,35 @@ export function DeviceName() {
   );
 }
 
+/** The name the network knows the device by: the responder's (another device may hold <name>.local), else the chosen one. */
+export function lanHostname(info: DeviceInfo): string {
+  return info.mdns && info.mdns.state !== 'off' ? info.mdns.hostname : info.hostname;
+}
+
+/** Says when the network does not know the device by the name chosen here, and why. */
+function LanNameNotice({ info }: { info: DeviceInfo }) {
+  if (info.mdns?.state === 'renamed') {
+    return (
+      <Notice tone="warn" title={`${info.hostname} is taken on your network`}>
+        <p>
+          Another device on your network already answers as <span class="mono">{info.hostname}</span>, so this one answers as <strong class="mono">{info.mdns.hostname}</strong>. Rename one of
+          them to get a name of its own.
+        </p>
+      </Notice>
+    );
+  }
+  if (info.mdns?.state === 'off') {
+    return (
+      <Notice tone="warn" title="Not announced on your network">
+        <p>
+          Other devices cannot find <span class="mono">{info.hostname}</span> by name right now: {info.mdns.reason ?? 'the name service (Avahi) does not answer'}. Its address still works.
+        </p>
+      </Notice>
+    );
+  }
+  return null;
+}
+
 function RenameForm({ info, onRenamed }: { info: DeviceInfo; onRenamed: (info: DeviceInfo) => void }) {
   const [name, setName] = useState(info.name);
   const [busy, setBusy] = useState(false);
@@ -55,8 +84,9 @@ function RenameForm({ info, onRenamed }: { info: DeviceInfo; onRenamed: (info: D
       }}
     >
       <p>
-        On your network this device is <strong class="mono">{info.hostname}</strong>, and each app is below it (for example <span class="mono">web-blog.{info.hostname}</span>).
+        On your network this device is <strong class="mono">{lanHostname(info)}</strong>, and each app is below it (for example <span class="mono">web-blog.{lanHostname(info)}</span>).
       </p>
+      <LanNameNotice info={info} />
       <Field
         label="Name"
         name="name"
