@@ -12,7 +12,8 @@ import tls from 'node:tls';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { CertificatePair } from '../common/route-table.js';
-import { LocalCa, type KeyAndCert } from './local-ca.js';
+// Types only: local-ca.ts (and node-forge with it) is imported on first need, see signer().
+import type { KeyAndCert, LocalCa } from './local-ca.js';
 
 export interface CertStoreOptions {
   dir: string;
@@ -44,7 +45,9 @@ export class CertStore implements Module {
   private fromTable = new Map<string, tls.SecureContext>();
   /** The table's certificates as last applied, so an unchanged list is not parsed again. */
   private tableText = '[]';
-  private ca!: LocalCa;
+  /** The local CA's key and certificate; parsed into a signer only when one must be issued. */
+  private caRoot!: KeyAndCert;
+  private signerLoaded: LocalCa | undefined;
   private device!: { names: string[]; pair: KeyAndCert; context: tls.SecureContext };
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -65,8 +68,8 @@ export class CertStore implements Module {
       this.persistent = false;
       this.options.logger.warn('certificate folder not writable; the local CA is kept in memory and changes on restart', { err, dir: this.options.dir });
     }
-    this.ca = (await this.readCa()) ?? (await this.createCa());
-    this.setDevice((await this.readDevicePair()) ?? this.issueDevice(ALWAYS_ON_DEVICE_CERT));
+    this.caRoot = (await this.readCaRoot()) ?? (await this.createCa());
+    this.setDevice((await this.readDevicePair()) ?? (await this.issueDevice(ALWAYS_ON_DEVICE_CERT)));
     await this.reload();
     if (this.persistent) {
       // Reload a moment after the last change: a writer replacing several files fires many events.
@@ -101,7 +104,7 @@ export class CertStore implements Module {
   }
 
   get caCertificate(): string {
-    return this.ca.root.cert;
+    return this.caRoot.cert;
   }
 
   onDeviceCertificate(listener: (pair: KeyAndCert) => void): void {
@@ -112,8 +115,7 @@ export class CertStore implements Module {
   async coverDeviceNames(hostnames: string[]): Promise<void> {
     const names = [...new Set([...hostnames.flatMap((name) => [name, `*.${name}`]), ...ALWAYS_ON_DEVICE_CERT])].sort();
     if (names.every((name) => this.device.names.includes(name))) return;
-    const pair = this.issueDevice(names);
-    if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), pair.key + pair.cert, { mode: 0o600 });
+    const pair = await this.issueDevice(names);
     this.setDevice(pair);
     this.options.logger.info('device certificate issued by the local CA', { names });
   }
@@ -157,25 +159,46 @@ export class CertStore implements Module {
     for (const listener of this.deviceListeners) listener(pair);
   }
 
-  private issueDevice(names: string[]): KeyAndCert {
-    return this.ca.issue(names);
+  /**
+   * A new device certificate, stored at once: one not on disk was issued again on every start
+   * (an RSA key and a forge signature, seconds of blocked start-up on a slow board).
+   */
+  private async issueDevice(names: string[]): Promise<KeyAndCert> {
+    const pair = (await this.signer()).issue(names);
+    if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), pair.key + pair.cert, { mode: 0o600 });
+    return pair;
   }
 
-  private async readCa(): Promise<LocalCa | undefined> {
+  /**
+   * node-forge builds the certificates; loading it and parsing the CA key with it is most of the
+   * proxy's start-up CPU and several MiB of heap. A device whose CA and device certificate are on
+   * disk (every start after the first, unless its names change) never needs it.
+   */
+  private async signer(): Promise<LocalCa> {
+    if (!this.signerLoaded) {
+      const { LocalCa } = await import('./local-ca.js');
+      this.signerLoaded = new LocalCa(this.caRoot);
+    }
+    return this.signerLoaded;
+  }
+
+  private async readCaRoot(): Promise<KeyAndCert | undefined> {
     if (!this.persistent) return undefined;
     const [key, cert] = await Promise.all(['ca.key.pem', 'ca.cert.pem'].map((file) => readFile(path.join(this.caDir, file), 'utf8').catch(() => undefined)));
-    return key && cert ? new LocalCa({ key, cert }) : undefined;
+    return key && cert ? { key, cert } : undefined;
   }
 
-  private async createCa(): Promise<LocalCa> {
+  private async createCa(): Promise<KeyAndCert> {
+    const { LocalCa } = await import('./local-ca.js');
     const ca = LocalCa.create(new Date().toISOString().slice(0, 10));
+    this.signerLoaded = ca;
     if (this.persistent) {
       // Key first: a CA certificate without its key on disk would be useless after a crash.
       await writeFile(path.join(this.caDir, 'ca.key.pem'), ca.root.key, { mode: 0o600 });
       await writeFile(path.join(this.caDir, 'ca.cert.pem'), ca.root.cert, { mode: 0o644 });
     }
     this.options.logger.info('local CA created', { persistent: this.persistent });
-    return ca;
+    return ca.root;
   }
 
   private async readDevicePair(): Promise<KeyAndCert | undefined> {
@@ -183,7 +206,7 @@ export class CertStore implements Module {
     try {
       const pair = splitPem(await readFile(path.join(this.caDir, 'device.pem'), 'utf8'));
       // A device certificate from an older CA (the CA was replaced) would not chain: issue anew.
-      return new X509Certificate(pair.cert).checkIssued(new X509Certificate(this.ca.root.cert)) ? pair : undefined;
+      return new X509Certificate(pair.cert).checkIssued(new X509Certificate(this.caRoot.cert)) ? pair : undefined;
     } catch {
       return undefined;
     }

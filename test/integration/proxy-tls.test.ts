@@ -104,6 +104,27 @@ test('openssl s_client: TLS 1.2 offers AEAD suites only (a CBC suite is refused,
   assert.match(old.output, /alert protocol version/);
 });
 
+test('the device certificate is stored when first issued: a restart serves the same one, with no new CA or key', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const certDir = mkdtempSync(path.join(tmpdir(), 'piccolo-proxy-certs-'));
+  const served: string[] = [];
+  for (let start = 0; start < 2; start++) {
+    // No portal names in the table: the certificate issued at start is the only one, and must be kept.
+    const proxy = await startProxy({ PICCOLO_PROXY_CERT_DIR: certDir });
+    try {
+      const socket = await handshake(proxy.portalPort, { rejectUnauthorized: false });
+      served.push(socket.getPeerX509Certificate()!.fingerprint256);
+      socket.destroy();
+      if (start === 1) assert.is(proxy.proxy.logs.find((l) => l.msg === 'local CA created'), undefined);
+    } finally {
+      await proxy.stop();
+    }
+  }
+  assert.is(served[1], served[0]);
+  assert.ok(readFileSync(path.join(certDir, 'local-ca', 'device.pem'), 'utf8').includes('PRIVATE KEY'));
+});
+
 test('certificates in the store win by exact name, then wildcard; a new file is picked up without a restart', async () => {
   const other = LocalCa.create('test');
   const wildcard = other.issue(['*.example.test']);

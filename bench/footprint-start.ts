@@ -1,0 +1,86 @@
+// Start cost of one service bundle, started alone as the tests start it (ServiceProcess: a
+// notification socket like systemd's): the time from spawn to READY=1, and the resident memory
+// 1 s after READY. Runs each service `runs` times one after another and prints the medians, so a
+// change to start-up can be measured before and after on the same (possibly loaded) machine.
+//   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]
+// The proxy runs with a certificate folder its first run filled (the device's steady state: the
+// local CA and device certificate on disk); the daemon with a fresh state folder (locked, not set up).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bundleServices, BUNDLE_DIR } from '../image/bundle.js';
+import { InternalApi } from '../services/daemon/internal/internal-api.js';
+import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
+import { createLogger } from '../services/common/logger.js';
+import { rssMiB } from '../test/support/proxy-harness.js';
+import { ServiceProcess } from '../test/support/processes.js';
+
+export interface StartSample {
+  readyMs: number;
+  rssMiB: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<StartSample> {
+  const env: Record<string, string> =
+    service === 'proxy'
+      ? {
+          PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
+          PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
+          PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
+          PICCOLO_PROXY_CERT_DIR: path.join(dir, 'certs'),
+          PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
+        }
+      : {
+          PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
+          PICCOLO_DAEMON_LISTEN: '127.0.0.1:0',
+          PICCOLO_STATE_DIR: mkdtempSync(path.join(dir, 'state-')),
+          PICCOLO_TPM_TCTI: 'none',
+          PICCOLO_CONSOLE: 'none',
+          PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(dir, 'daemon-internal.sock'),
+        };
+  const spawnedAt = Date.now();
+  const proc = await ServiceProcess.start(service, env, BUNDLE_DIR);
+  const ready = await proc.notified('READY=1', 60_000);
+  const readyMs = ready.t * 1000 - spawnedAt;
+  await sleep(1000);
+  const rss = rssMiB(proc.pid);
+  await proc.kill('SIGTERM');
+  return { readyMs, rssMiB: rss };
+}
+
+export async function measureStart(service: 'proxy' | 'daemon', runs: number): Promise<StartSample[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), `piccolo-start-${service}-`));
+  // The proxy needs the daemon's internal API to answer its route long-poll.
+  const api = service === 'proxy'
+    ? new InternalApi({ socketPath: path.join(dir, 'internal.sock'), routes: new InMemoryRouteSource(), sessions: { check: async () => ({ valid: false }) }, challenges: { get: () => undefined }, logger: createLogger({ service: 'bench', level: 'error' }), longPollMs: 2000 })
+    : undefined;
+  await api?.start();
+  try {
+    // The first proxy run creates the CA and device certificate; it is not counted.
+    if (service === 'proxy') await startOnce(service, dir);
+    const samples: StartSample[] = [];
+    for (let i = 0; i < runs; i++) samples.push(await startOnce(service, dir));
+    return samples;
+  } finally {
+    await api?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const runs = Number(process.argv[2] ?? 5);
+  const services = (process.argv[3] ?? 'proxy,daemon').split(',') as ('proxy' | 'daemon')[];
+  await bundleServices();
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  for (const service of services) {
+    const samples = await measureStart(service, runs);
+    console.log(
+      `${service}: READY median ${median(samples.map((s) => s.readyMs)).toFixed(0)} ms, RSS median ${median(samples.map((s) => s.rssMiB)).toFixed(1)} MiB ` +
+        `(runs: ${samples.map((s) => `${s.readyMs.toFixed(0)} ms/${s.rssMiB.toFixed(1)} MiB`).join(', ')})`,
+    );
+  }
+  console.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
