@@ -163,4 +163,12 @@ test('an uninstalled app stops resolving (goodbye)', async () => {
   await resolvesTo(name, undefined, 20_000);
 });
 
+test('renamed in the portal: the device answers at the new name at once, and the old one goes', async () => {
+  const renamed = await api.call('PUT', '/api/v1/system/device', { name: 'homebox' });
+  assert.is(renamed.status, 200, JSON.stringify(renamed.body));
+  await reported('announced', 'homebox.local');
+  await resolvesTo('homebox.local', LAN.device);
+  await resolvesTo('piccolo-2.local', undefined, 20_000);
+});
+
 test.run();
