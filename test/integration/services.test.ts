@@ -84,12 +84,12 @@ test('daemon serves the portal shell, its script and its version', async () => {
   assert.is((await getJson(base + '/api/v1/nothing')).status, 404);
 });
 
-test('proxy binds every configured listener and answers 404 without a route', async () => {
+test('proxy binds every configured listener and, with no route table from a daemon yet, answers 503 "starting"', async () => {
   const proxy = running.find((p) => p.service === 'proxy')!;
   for (const listener of ['listener-0', 'listener-1']) {
     const res = await getJson(`http://${await proxy.address(listener)}/some/app`);
-    assert.is(res.status, 404);
-    assert.match(res.body.error.message, /no route/);
+    assert.is(res.status, 503);
+    assert.match(res.body.error.message, /starting/);
   }
 });
 
