@@ -1,6 +1,6 @@
 # Piccolo OS. `make qemu` boots the image (building it if needed); `make test` runs every suite.
 # Each target installs what it needs first (scripts/setup.sh is quick when all is there).
-.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy bench-tunnel bench-apps clean
+.PHONY: setup build typecheck test test-unit test-integration test-image run image qemu soak-store bench bench-proxy bench-tunnel bench-apps bench-footprint clean
 
 NODE_BIN := node_modules/.bin
 
@@ -35,7 +35,7 @@ soak-store: setup
 	@$(NODE_BIN)/tsx scripts/soak-store.ts 1000
 
 # Benchmarks against peers run in the same run (ratios in bench/results/); not part of make test.
-bench: bench-proxy bench-tunnel bench-apps
+bench: bench-proxy bench-tunnel bench-apps bench-footprint
 
 bench-proxy:
 	@scripts/setup.sh bench
@@ -51,6 +51,11 @@ bench-tunnel:
 bench-apps:
 	@scripts/setup.sh bench
 	@$(NODE_BIN)/tsx bench/apps-read.ts
+
+# The four services as `make run` starts them: each one's idle RSS after 30 s and under light load,
+# then each start alone (time to READY, RSS after it). About 3 minutes.
+bench-footprint: setup
+	@$(NODE_BIN)/tsx bench/footprint.ts
 
 clean:
 	rm -rf build .dev
