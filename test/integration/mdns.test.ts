@@ -14,13 +14,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { hostLabel } from '../../services/daemon/apps/routes-from-apps.js';
-import type { ApiSession } from '../support/api-session.js';
+import { ApiSession } from '../support/api-session.js';
 import { startNetnsAvahi, type NetnsAvahi } from '../support/avahi.js';
 import { jobDone } from '../support/jobs.js';
 import { addNetns, removeAll, run, uniqueId } from '../support/netns.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import type { Browser } from 'playwright-core';
-import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
+import { checkScreen, launchChromium, setUpDevice, signedInPage, TEST_PASSWORD } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const id = uniqueId();
@@ -76,6 +76,13 @@ async function resolvesTo(name: string, address: string | undefined, timeoutMs =
   await waitFor(async () => ((last = await clientAvahi!.resolve(name)) === address ? true : undefined), timeoutMs, `${name} → ${address ?? 'nothing'} (last: ${last})`);
 }
 
+/** The daemon beside Podman; it reaches the device's Avahi over its D-Bus socket alone. */
+async function startDaemon() {
+  const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman!.socketPath, DBUS_SYSTEM_BUS_ADDRESS: deviceAvahi!.bus, PICCOLO_MDNS_POLL_MS: '300' });
+  daemon = started.proc;
+  return started;
+}
+
 test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   addNetns(NS.device, { loopback: true });
@@ -86,9 +93,7 @@ test.before(async () => {
   podman = await startPodman();
   app = `${podman.prefix}site`;
   image = await podman.buildHttpdImage('mdns', '<h1>mdns</h1>');
-  // In this namespace, as Podman's bridges are: the daemon reaches the device's Avahi over its D-Bus socket alone.
-  const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, DBUS_SYSTEM_BUS_ADDRESS: deviceAvahi.bus, PICCOLO_MDNS_POLL_MS: '300' });
-  daemon = started.proc;
+  const started = await startDaemon();
   base = started.api;
   api = await setUpDevice(base, stateDir);
   await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
@@ -151,6 +156,19 @@ test("the portal shows the name in use: System's device card says piccolo.local 
   await checkScreen(page, 'app-mdns-name');
   const services = await api.call('GET', `/api/v1/apps/${app}/services`);
   assert.equal(services.body.services.map((s: { hostname?: string }) => s.hostname), [`${hostLabel(app, 'web')}.piccolo-2.local`]);
+});
+
+test('a daemon killed hard takes its app names with it; the next one, once unlocked, publishes them again', async () => {
+  const name = `${hostLabel(app, 'web')}.piccolo-2.local`;
+  await daemon!.kill('SIGKILL');
+  await resolvesTo(name, undefined, 20_000);
+  const started = await startDaemon();
+  base = started.api;
+  api = new ApiSession(base);
+  assert.is((await api.call('POST', '/api/v1/crypto/unlock', { password: TEST_PASSWORD })).status, 200);
+  assert.is((await api.call('POST', '/api/v1/auth/login', { password: TEST_PASSWORD })).status, 200);
+  await resolvesTo(name, LAN.device);
+  assert.is((await device()).mdns?.hostname, 'piccolo-2.local', 'the rename Avahi holds is kept, not probed again');
 });
 
 test('an uninstalled app stops resolving (goodbye)', async () => {

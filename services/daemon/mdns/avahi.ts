@@ -36,7 +36,7 @@ async function dbusCall(method: string): Promise<string> {
   return value.replace(/^"(.*)"$/, '$1');
 }
 
-/** Avahi through dbus-send, avahi-set-host-name and one avahi-publish child per name and address. */
+/** Avahi through dbus-send, avahi-set-host-name and one avahi-publish child per name and address (setpriv from util-linux ties each to the daemon's life). */
 export class AvahiResponder implements MdnsResponder {
   async hostName(): Promise<{ fqdn: string; probing: boolean }> {
     const fqdn = await dbusCall('GetHostNameFqdn');
@@ -59,7 +59,10 @@ export class AvahiResponder implements MdnsResponder {
 
   publishAddress(name: string, address: string, onEnd: (reason: string) => void): { stop(): void } {
     // -R: no reverse (PTR) record, which Avahi already publishes for the host's own address.
-    const child = spawn('avahi-publish', ['-a', '-R', name, address], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv --pdeathsig: the child ends with the daemon, even one killed hard. The daemon's unit
+    // has KillMode=process (for gocryptfs), so systemd would leave it publishing a name nobody
+    // keeps any more, and the next daemon's publication of it would collide.
+    const child = spawn('setpriv', ['--pdeathsig', 'TERM', 'avahi-publish', '-a', '-R', name, address], { stdio: ['ignore', 'ignore', 'pipe'] });
     let said = '';
     let stopped = false;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (said = (said + chunk).slice(-2000)));
