@@ -38,6 +38,17 @@ let apiA: ApiSession;
 let baseB = '';
 let recoveryKey = '';
 let app = '';
+let kept = '';
+let image = '';
+const KEPT = 'data an uninstall kept';
+
+/** Installs the notes app under `name`: busybox httpd serving /www, its volume's folder "notes" at /www/saved. */
+async function install(api: ApiSession, name: string): Promise<void> {
+  const spec = [`name: ${name}`, `image: ${image}`, 'stop_grace_period: 1s', 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', 'storage:', '  persistent:', '    notes:', '      container: /www/saved'].join('\n');
+  const answer = await api.call('POST', '/api/v1/apps', { spec });
+  assert.is(answer.status, 202, JSON.stringify(answer.body));
+  await jobDone(api, answer.body.job, 120_000);
+}
 
 /** Claims and sets up a device, keeping the recovery key it showed. */
 async function claimAndSetUp(base: string, stateDir: string, password: string): Promise<{ api: ApiSession; recoveryKey: string }> {
@@ -116,15 +127,19 @@ async function setUpDeviceA(): Promise<void> {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   podman = await startPodman();
   app = `${podman.prefix}notes`;
-  const image = await podman.buildHttpdImage('notes', '<p>notes</p>', ['sh', 'httpd', 'echo', 'mkdir', 'ln', 'chown', 'cat']);
+  image = await podman.buildHttpdImage('notes', '<p>notes</p>', ['sh', 'httpd', 'echo', 'mkdir', 'ln', 'chown', 'cat']);
   ({ proc: daemonA } = await startTestDaemon(stateA, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
   const baseA = `http://${await daemonA.address('http')}`;
   ({ api: apiA, recoveryKey } = await claimAndSetUp(baseA, stateA, PASSWORD_A));
   await waitFor(async () => ((await apiA.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps on A');
-  const spec = [`name: ${app}`, `image: ${image}`, 'stop_grace_period: 1s', 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http', 'storage:', '  persistent:', '    notes:', '      container: /www/saved'].join('\n');
-  const install = await apiA.call('POST', '/api/v1/apps', { spec });
-  assert.is(install.status, 202, JSON.stringify(install.body));
-  await jobDone(apiA, install.body.job, 120_000);
+  await install(apiA, app);
+  // A second app, uninstalled without purge: its data is kept, and goes into the backup too.
+  kept = `${podman.prefix}kept`;
+  await install(apiA, kept);
+  writeFileSync(path.join(stateA, 'volumes', `app-${kept}`, 'mnt', 'notes', 'kept.txt'), KEPT);
+  const uninstall = await apiA.call('DELETE', `/api/v1/apps/${kept}`, { confirm: kept, purge: false });
+  assert.is(uninstall.status, 202, JSON.stringify(uninstall.body));
+  await jobDone(apiA, uninstall.body.job, 120_000);
 }
 
 test.after(async () => {
@@ -280,6 +295,10 @@ test('device B: the real archive restores; the app comes back running with the d
   assert.is((await new ApiSession(baseB).call('POST', '/api/v1/auth/login', { password: PASSWORD_A })).status, 401);
   const keyring = JSON.parse(readFileSync(path.join(stateB, 'keyring.json'), 'utf8'));
   assert.equal(keyring.recovery, JSON.parse(readFileSync(path.join(stateA, 'keyring.json'), 'utf8')).recovery, 'the same recovery wrap');
+  // The kept data came along: installing that app again finds it.
+  await install(apiB, kept);
+  const keptPort = (await apiB.call('GET', `/api/v1/apps/${kept}`)).body.services[0].hostBindPort as number;
+  assert.is(await waitFor(() => served(keptPort, 'saved/kept.txt'), 30_000, 'the kept data on B'), KEPT);
   // A device that is set up refuses a second restore.
   const again = await restore(archiveFile, { setupToken: 'x', recoveryKey, password: PASSWORD_B }, '127.0.0.7');
   assert.is(again.status, 409);
