@@ -219,11 +219,12 @@ test('a killed daemon: the next one reconciles, cleans strays, keeps the ports',
 test('a crashed app is restarted with a backoff; others are not held up', async () => {
   const name = `${podman.prefix}crashy`;
   await done(manager!.install(spec('crashy')));
-  const port = hostPort(name);
-  await eventually(() => page(port), 'the page');
+  await eventually(() => page(hostPort(name)), 'the page');
   await podman.docker.getContainer(`piccolo-${name}`).kill();
   await eventually(async () => ((await manager!.get(name)).state === 'failed' ? true : undefined), 'failed state');
-  assert.is(await eventually(() => page(port), 'the page after the automatic restart'), 'version one\n');
+  // Read the port again on each try: the restart may move the app to a new host-bind port when
+  // another suite's container took the old one meanwhile (allocation retry).
+  assert.is(await eventually(() => page(hostPort(name)), 'the page after the automatic restart'), 'version one\n');
   await done(manager!.uninstall(name, { purge: true }));
 });
 
