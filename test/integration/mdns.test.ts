@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { hostLabel } from '../../services/daemon/apps/routes-from-apps.js';
+import { INTERNAL_PATHS, type RouteTable } from '../../services/common/route-table.js';
+import { UnixHttpClient } from '../../services/common/unix-http.js';
 import { ApiSession } from '../support/api-session.js';
 import { startNetnsAvahi, type NetnsAvahi } from '../support/avahi.js';
 import { jobDone } from '../support/jobs.js';
@@ -32,6 +34,10 @@ const LAN = { device: `10.${octet}.53.1`, client: `10.${octet}.53.2` };
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-mdns-'));
 const stateDir = path.join(dir, 'state');
+const internalSocket = path.join(dir, 'internal.sock');
+// What the proxy is told (the daemon's internal socket), read as the proxy reads it.
+const internal = new UnixHttpClient(internalSocket);
+const routeTable = async (): Promise<RouteTable> => JSON.parse((await internal.call(INTERNAL_PATHS.routes, { timeoutMs: 5000 })).body);
 let podman: TestPodman | undefined;
 let deviceAvahi: NetnsAvahi | undefined;
 let clientAvahi: NetnsAvahi | undefined;
@@ -78,7 +84,7 @@ async function resolvesTo(name: string, address: string | undefined, timeoutMs =
 
 /** The daemon beside Podman; it reaches the device's Avahi over its D-Bus socket alone. */
 async function startDaemon() {
-  const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman!.socketPath, DBUS_SYSTEM_BUS_ADDRESS: deviceAvahi!.bus, PICCOLO_MDNS_POLL_MS: '300' });
+  const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman!.socketPath, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket, DBUS_SYSTEM_BUS_ADDRESS: deviceAvahi!.bus, PICCOLO_MDNS_POLL_MS: '300' });
   daemon = started.proc;
   return started;
 }
@@ -100,6 +106,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  internal.close();
   await browser?.close();
   await daemon?.kill('SIGTERM');
   await clientAvahi?.stop();
@@ -138,6 +145,13 @@ test('another host holding piccolo.local: the device takes piccolo-2.local, the 
   await resolvesTo('piccolo.local', LAN.client);
   await resolvesTo(`${hostLabel(app, 'web')}.piccolo-2.local`, LAN.device);
   assert.is(await clientAvahi!.resolve(`${hostLabel(app, 'web')}.piccolo.local`), undefined, 'the app name moved below the name in use');
+  // The proxy is told the name in use: the portal answers at both names, the app below the one in use.
+  const table = await waitFor(async () => {
+    const current = await routeTable();
+    return current.routes.some((r) => r.hostnames.includes(`${hostLabel(app, 'web')}.piccolo-2.local`)) ? current : undefined;
+  }, 10_000, 'routes below piccolo-2.local');
+  assert.equal(table.portal!.hostnames, ['piccolo.local', 'piccolo-2.local']);
+  assert.not.ok(table.routes.some((r) => r.hostnames.includes(`${hostLabel(app, 'web')}.piccolo.local`)), 'no route left below the name another host holds');
   const info = await device();
   assert.is(info.name, 'piccolo', 'the chosen name is kept');
   assert.is(info.hostname, 'piccolo.local');
