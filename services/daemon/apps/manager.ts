@@ -4,8 +4,6 @@
 // open() and runs it again (convergence is idempotent), so no job stays "running" forever.
 // Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing,
 // from the engine state kept in memory (live-state.ts); engine-healthchecks.ts runs the services' checks.
-import { randomInt } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ComponentState } from '../../common/health-report.js';
 import { SerialQueue } from '../../common/serial-queue.js';
@@ -14,6 +12,7 @@ import type { ControlStore, DeepReadonly } from '../store/store.js';
 import { APP_HISTORY_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
 import { BadRequestError, ConflictError } from '../../common/errors.js';
 import { containerName, containerNames, isShortForm } from './container-spec.js';
+import { Allocator } from './allocation.js';
 import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
 import { checkDependencies } from './dependencies.js';
 import type { ContainerStats, Engine, EngineState, LogOptions } from './engine.js';
@@ -24,12 +23,11 @@ import { JobBook } from './jobs.js';
 import { EngineHealthchecks } from './engine-healthchecks.js';
 import { LiveEngineState } from './live-state.js';
 import { dependentsOf, withDependencies } from './order.js';
-import { allocatePorts, freeHostBindPort, hostPortProbe, takenHostPort, type PortProbe } from './ports.js';
+import { hostPortProbe, type PortProbe } from './ports.js';
 import { assertHostLabelsFree } from './routes-from-apps.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
-import { allocateSubnet, DEFAULT_SUBNET_POOL, isSubnetTaken, overlapsAny } from './subnets.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
 import { appState, appView, factsKey, serviceEntries, ViewsMemo, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
@@ -72,6 +70,7 @@ export interface GrantOptions {
 
 export class AppManager {
   private readonly converger: Converger;
+  private readonly allocator: Allocator;
   private readonly book: JobBook;
   private readonly probe = new HealthProbe();
   private readonly live: LiveEngineState;
@@ -104,6 +103,15 @@ export class AppManager {
       logger: options.logger,
       runOf: (name, record) => this.runOf(name, record),
       updateSettleMs: options.updateSettleMs,
+    });
+    this.allocator = new Allocator({
+      store: options.store,
+      engine: options.engine,
+      ports: this.portProbe,
+      logger: options.logger,
+      converger: this.converger,
+      subnetPool: options.subnetPool,
+      subnetStart: options.subnetStart,
     });
     this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
     this.live = options.live ?? new LiveEngineState({ engine: options.engine, logger: options.logger, now: options.now });
@@ -215,8 +223,8 @@ export class AppManager {
         updatedAt: now,
         run: 'running',
         history: [],
-        ports: await this.allocatePortsFor(draft, spec, {}),
-        subnet: await this.allocateSubnetFor(draft),
+        ports: await this.allocator.portsFor(draft, spec, {}),
+        subnet: await this.allocator.subnetFor(draft),
         ...(granted?.length ? { granted: [...granted].sort() } : {}),
       };
     });
@@ -405,8 +413,8 @@ export class AppManager {
 
   /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
   private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
-    await this.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
-    const failures = await this.retryTaken(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
+    await this.allocator.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
+    const failures = await this.allocator.retryTaken(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
     // Read back before the job is said to be done: the answers that follow show what it did.
     await this.live.refresh().catch((err) => this.options.logger.warn('cannot read the engine state', { err }));
     for (const name of scope ?? Object.keys(this.doc.apps)) {
@@ -583,7 +591,7 @@ export class AppManager {
     if (record.images) previous.images = record.images;
     if (record.granted) previous.granted = record.granted;
     record.history = [previous, ...record.history].slice(0, APP_HISTORY_LIMIT);
-    record.ports = await this.allocatePortsFor(draft, spec, record.ports);
+    record.ports = await this.allocator.portsFor(draft, spec, record.ports);
     const kept = images ?? Object.fromEntries(spec.services.flatMap((service) => {
       const pinned = record.images?.[service.name];
       return pinned && pinned.ref === service.image ? [[service.name, pinned]] : [];
@@ -603,94 +611,6 @@ export class AppManager {
   private async closeOrPurgeVolume(app: string, purge: boolean): Promise<void> {
     if (purge) return this.options.volumes.remove(app);
     await this.options.volumes.close?.(app).catch((err) => this.options.logger.warn('could not close the volume of an uninstalled app', { app, err }));
-  }
-
-  /**
-   * An app whose network does not exist yet may find its subnet taken meanwhile (another daemon
-   * on the same engine made a network on it while this app's image was pulling): it moves to a
-   * free one before the network is made.
-   */
-  private async moveTakenSubnets(scope: ReadonlySet<string> | undefined): Promise<void> {
-    const names = [...(scope ?? Object.keys(this.doc.apps))].filter((name) => this.doc.apps[name]);
-    if (!names.length) return;
-    const [state, inUse] = await Promise.all([this.options.engine.state(), this.options.engine.subnetsInUse()]);
-    const made = new Set(state.networks.map((network) => network.app));
-    const moving = names.filter((name) => !made.has(name) && overlapsAny(this.doc.apps[name]!.subnet, inUse));
-    if (!moving.length) return;
-    await this.store.commit(async (draft) => {
-      for (const name of moving) {
-        const record = draft.apps[name];
-        if (!record) continue;
-        const taken = record.subnet;
-        record.subnet = await this.allocateSubnetFor(draft);
-        this.options.logger.warn('the app\'s subnet was taken by another network; it moves', { app: name, from: taken, to: record.subnet });
-      }
-    });
-  }
-
-  /**
-   * Another daemon on the engine may take what this one chose for an app between the choice and
-   * its use: both read the engine, then both create. A network on the same /24 is refused by the
-   * engine; a container on the same host-bind port cannot start. The apps refused that way move
-   * to a free /24 or host-bind port (no one else sees a host-bind port: the proxy's route follows
-   * the store) and converge again with their dependents, a few times at most.
-   */
-  private async retryTaken(failures: Map<string, Error>, options: Omit<ReconcileOptions, 'scope'>): Promise<Map<string, Error>> {
-    for (let attempt = 1; attempt <= TAKEN_ATTEMPTS; attempt++) {
-      const subnets = new Set<string>();
-      const ports = new Map<string, number>();
-      for (const [app, err] of failures) {
-        if (isSubnetTaken(err)) subnets.add(app);
-        const port = takenHostPort(err);
-        if (port !== undefined && Object.values(this.doc.apps[app]?.ports ?? {}).some((p) => p.hostBind === port)) ports.set(app, port);
-      }
-      const moved = new Set([...subnets, ...ports.keys()]);
-      if (!moved.size) break;
-      const retry = new Set([...moved, ...[...failures.keys()].filter((app) => [...moved].some((dependency) => failures.get(app)!.message.startsWith(`dependency ${dependency} failed`)))]);
-      this.options.logger.warn('another daemon took what an app was given meanwhile; moving it and trying again', { subnets: [...subnets], ports: Object.fromEntries(ports), attempt });
-      if (subnets.size) await this.moveTakenSubnets(subnets);
-      if (ports.size) await this.moveTakenHostPorts(ports);
-      const again = await this.converger.reconcile({ ...options, scope: retry });
-      for (const app of retry) failures.delete(app);
-      for (const [app, err] of again) failures.set(app, err);
-    }
-    return failures;
-  }
-
-  /** Each app's listener on the given host-bind port gets a free one; its public port stays. */
-  private async moveTakenHostPorts(taken: ReadonlyMap<string, number>): Promise<void> {
-    const inUse = await this.options.engine.portsInUse();
-    await this.store.commit(async (draft) => {
-      const owned = new Set<number>([...inUse, ...taken.values()]);
-      for (const record of Object.values(draft.apps)) for (const ports of Object.values(record.ports)) owned.add(ports.hostBind).add(ports.public);
-      for (const [app, port] of taken) {
-        const entry = Object.entries(draft.apps[app]?.ports ?? {}).find(([, ports]) => ports.hostBind === port);
-        if (!entry) continue;
-        entry[1].hostBind = await freeHostBindPort(owned, this.portProbe);
-        owned.add(entry[1].hostBind);
-        this.options.logger.warn('the app\'s host-bind port was taken by another container; it moves', { app, listener: entry[0], from: port, to: entry[1].hostBind });
-      }
-    });
-  }
-
-  private async allocatePortsFor(draft: ControlDocument, spec: AppSpec, kept: AppRecord['ports']): Promise<AppRecord['ports']> {
-    // Who owns each port, for the error when a fixed public port (53 for DNS) is taken.
-    const owned = new Map<number, string>();
-    for (const [name, record] of Object.entries(draft.apps)) {
-      if (name === spec.name) continue;
-      for (const [listener, ports] of Object.entries(record.ports)) owned.set(ports.hostBind, `app ${name}`).set(ports.public, `app ${name} (listener ${listener})`);
-    }
-    // What other containers publish, running or not (another daemon's on the same engine too).
-    for (const port of await this.options.engine.portsInUse()) if (!owned.has(port)) owned.set(port, 'a container on this device');
-    const wanted = spec.listeners.map((listener) => ({ name: listener.name, publicPort: listener.public_port, protocol: listener.protocol === 'udp' ? ('udp' as const) : ('tcp' as const) }));
-    return allocatePorts(wanted, kept, owned, this.portProbe);
-  }
-
-  private async allocateSubnetFor(draft: ControlDocument): Promise<string> {
-    const hostAddresses = Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.cidr!));
-    const taken = [...Object.values(draft.apps).map((record) => record.subnet), ...(await this.options.engine.subnetsInUse()), ...hostAddresses];
-    // From a random point: daemons sharing the engine then rarely pick the same /24 at once.
-    return allocateSubnet(this.options.subnetPool ?? DEFAULT_SUBNET_POOL, taken, this.options.subnetStart?.() ?? randomInt(256));
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
@@ -720,9 +640,6 @@ function assertContainerNamesFree(draft: ControlDocument, spec: AppSpec): void {
     if (clash) throw new ConflictError(`the container name ${clash} is taken by app ${other}; rename the app or its service`, { container: clash, app: other });
   }
 }
-
-/** How many times an app whose subnet or host-bind port another daemon took moves and tries again. */
-const TAKEN_ATTEMPTS = 3;
 
 /** An update that failed and was undone: the job failed, the app runs as before. */
 class UpdateRolledBackError extends Error {}
