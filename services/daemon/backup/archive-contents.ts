@@ -20,6 +20,14 @@ import { validateVolumeName } from '../volumes/volumes.js';
 import { SIZE_LIMIT_DIR } from '../volumes/size-limited.js';
 import { BackupArchiveError } from './errors.js';
 
+// tar-fs 2.x reads opts.umask and opts.sort (its index.js); @types/tar-fs leaves them out. umask 0 keeps the files' modes.
+declare module 'tar-fs' {
+  interface PackOptions {
+    umask?: number;
+    sort?: boolean;
+  }
+}
+
 export const MANIFEST_NAME = 'piccolo-backup.json';
 export const CONTROL_NAME = 'control/control.json';
 export const CONTENTS_FORMAT = 1;
