@@ -9,14 +9,14 @@ import type { ComponentState } from '../../common/health-report.js';
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
-import { APP_HISTORY_LIMIT, type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
-import { BadRequestError, ConflictError } from '../../common/errors.js';
-import { containerName, containerNames, isShortForm } from './container-spec.js';
+import { type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
+import { BadRequestError } from '../../common/errors.js';
+import { containerName, isShortForm } from './container-spec.js';
 import { Allocator } from './allocation.js';
+import { DesiredChanges } from './desired-changes.js';
 import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
-import { checkDependencies } from './dependencies.js';
 import type { ContainerStats, Engine, EngineState, LogOptions } from './engine.js';
-import { AppExistsError, AppNotFoundError, RevisionNotFoundError } from './errors.js';
+import { AppNotFoundError } from './errors.js';
 import { Executor } from './executor.js';
 import { HealthProbe } from './health-probe.js';
 import { JobBook } from './jobs.js';
@@ -24,7 +24,6 @@ import { EngineHealthchecks } from './engine-healthchecks.js';
 import { LiveEngineState } from './live-state.js';
 import { dependentsOf, withDependencies } from './order.js';
 import { hostPortProbe, type PortProbe } from './ports.js';
-import { assertHostLabelsFree } from './routes-from-apps.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
 import type { RestartBackoff } from './status.js';
@@ -71,6 +70,7 @@ export interface GrantOptions {
 export class AppManager {
   private readonly converger: Converger;
   private readonly allocator: Allocator;
+  private readonly changes: DesiredChanges;
   private readonly book: JobBook;
   private readonly probe = new HealthProbe();
   private readonly live: LiveEngineState;
@@ -113,6 +113,7 @@ export class AppManager {
       subnetPool: options.subnetPool,
       subnetStart: options.subnetStart,
     });
+    this.changes = new DesiredChanges({ allocator: this.allocator, timestamp: () => this.timestamp() });
     this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
     this.live = options.live ?? new LiveEngineState({ engine: options.engine, logger: options.logger, now: options.now });
     this.healthchecks = new EngineHealthchecks({ engine: options.engine, live: this.live, logger: options.logger, now: () => this.now() });
@@ -211,69 +212,34 @@ export class AppManager {
   // ---- changing (each returns the job, which runs in the background) ----
 
   install(spec: AppSpec, { granted }: GrantOptions = {}): Promise<JobRecord> {
-    return this.startJob(spec.name, 'install', async (draft) => {
-      if (draft.apps[spec.name]) throw new AppExistsError(spec.name);
-      checkDependencies({ ...specsOf(draft), [spec.name]: spec });
-      assertNamesFree(draft, spec);
-      const now = this.timestamp();
-      draft.apps[spec.name] = {
-        spec,
-        revision: 1,
-        installedAt: now,
-        updatedAt: now,
-        run: 'running',
-        history: [],
-        ports: await this.allocator.portsFor(draft, spec, {}),
-        subnet: await this.allocator.subnetFor(draft),
-        ...(granted?.length ? { granted: [...granted].sort() } : {}),
-      };
-    });
+    return this.startJob(spec.name, 'install', (draft) => this.changes.install(draft, spec, granted));
   }
 
   /** Starts the app, and whatever it depends on first. */
   start(name: string): Promise<JobRecord> {
-    return this.startJob(name, 'start', (draft) => {
-      this.mustExist(draft, name);
-      for (const app of withDependencies(name, dependencyNodes(draft))) draft.apps[app]!.run = 'running';
-    });
+    return this.startJob(name, 'start', (draft) => this.changes.start(draft, name));
   }
 
   stop(name: string): Promise<JobRecord> {
-    return this.startJob(name, 'stop', (draft) => void (this.mustExist(draft, name).run = 'stopped'));
+    return this.startJob(name, 'stop', (draft) => this.changes.setRun(draft, name, 'stopped'));
   }
 
   restart(name: string): Promise<JobRecord> {
-    return this.startJob(name, 'restart', (draft) => void (this.mustExist(draft, name).run = 'running'));
+    return this.startJob(name, 'restart', (draft) => this.changes.setRun(draft, name, 'running'));
   }
 
   /** New images or spec, atomically: the current revision goes to the history, and comes back if the new one fails. */
   update(name: string, spec: AppSpec, { granted }: GrantOptions = {}): Promise<JobRecord> {
-    return this.startJob(name, 'update', (draft) => this.replaceSpec(draft, name, spec, granted));
+    return this.startJob(name, 'update', (draft) => this.changes.update(draft, name, spec, granted));
   }
 
   revert(name: string, revision: number): Promise<JobRecord> {
-    return this.startJob(name, 'revert', (draft) => {
-      const record = this.mustExist(draft, name);
-      const target = record.history.find((entry) => entry.revision === revision);
-      if (!target) throw new RevisionNotFoundError(name, revision, record.history.map((entry) => entry.revision));
-      return this.replaceSpec(draft, name, target.spec, target.granted, target.images);
-    });
+    return this.startJob(name, 'revert', (draft) => this.changes.revert(draft, name, revision));
   }
 
   /** Removes the app; its data stays unless `purge` (which the API has the user confirm). */
   uninstall(name: string, options: { purge: boolean }): Promise<JobRecord> {
-    return this.startJob(
-      name,
-      'uninstall',
-      (draft) => {
-        this.mustExist(draft, name);
-        const rest = specsOf(draft);
-        delete rest[name];
-        checkDependencies(rest);
-        delete draft.apps[name];
-      },
-      { purge: options.purge },
-    );
+    return this.startJob(name, 'uninstall', (draft) => this.changes.uninstall(draft, name), { purge: options.purge });
   }
 
   /**
@@ -571,39 +537,6 @@ export class AppManager {
     return containerName(name, wanted, isShortForm(spec as AppSpec));
   }
 
-  private mustExist(draft: ControlDocument, name: string): AppRecord {
-    const record = draft.apps[name];
-    if (!record) throw new AppNotFoundError(name);
-    return record;
-  }
-
-  /**
-   * The new spec becomes the current revision; the current one goes to the history with its
-   * pinned images and grants, so a rollback or revert brings back exactly that. Images of
-   * services whose reference did not change stay pinned.
-   */
-  private async replaceSpec(draft: ControlDocument, name: string, spec: AppSpec, granted?: string[], images?: AppRecord['images']): Promise<void> {
-    const record = this.mustExist(draft, name);
-    if (spec.name !== name) throw new AppNotFoundError(spec.name);
-    checkDependencies({ ...specsOf(draft), [name]: spec });
-    assertNamesFree(draft, spec);
-    const previous: AppRevision = { revision: record.revision, spec: record.spec, at: record.updatedAt };
-    if (record.images) previous.images = record.images;
-    if (record.granted) previous.granted = record.granted;
-    record.history = [previous, ...record.history].slice(0, APP_HISTORY_LIMIT);
-    record.ports = await this.allocator.portsFor(draft, spec, record.ports);
-    const kept = images ?? Object.fromEntries(spec.services.flatMap((service) => {
-      const pinned = record.images?.[service.name];
-      return pinned && pinned.ref === service.image ? [[service.name, pinned]] : [];
-    }));
-    if (Object.keys(kept).length) record.images = kept;
-    else delete record.images;
-    if (granted) record.granted = [...granted].sort();
-    record.spec = spec;
-    record.revision += 1;
-    record.updatedAt = this.timestamp();
-  }
-
   /**
    * After an uninstall: purged, the data goes; kept, the volume is closed (unmounted) at once
    * rather than staying open, decrypted, until the next lock.
@@ -618,32 +551,5 @@ export class AppManager {
   }
 }
 
-/**
- * The names an app takes that others may already hold: its containers' and its listeners' host
- * names. Checked in the same store commit that records the app, so two installs at once cannot
- * both pass (the commits are serialized, and each sees the other's result).
- */
-function assertNamesFree(draft: ControlDocument, spec: AppSpec): void {
-  assertContainerNamesFree(draft, spec);
-  assertHostLabelsFree(spec, Object.entries(draft.apps).map(([name, record]) => ({ name, spec: record.spec })));
-}
-
-/**
- * piccolo-<app>-<service> may be another app's short-form name (app "web" with a service "db"
- * and an app "web-db"): the engine would refuse the second, so the install is refused up front.
- */
-function assertContainerNamesFree(draft: ControlDocument, spec: AppSpec): void {
-  const mine = new Set(containerNames(spec));
-  for (const [other, record] of Object.entries(draft.apps)) {
-    if (other === spec.name) continue;
-    const clash = containerNames(record.spec).find((name) => mine.has(name));
-    if (clash) throw new ConflictError(`the container name ${clash} is taken by app ${other}; rename the app or its service`, { container: clash, app: other });
-  }
-}
-
 /** An update that failed and was undone: the job failed, the app runs as before. */
 class UpdateRolledBackError extends Error {}
-
-function specsOf(doc: DeepReadonly<ControlDocument> | ControlDocument): Record<string, AppSpec> {
-  return Object.fromEntries(Object.entries(doc.apps).map(([name, record]) => [name, record.spec as AppSpec]));
-}
