@@ -2,7 +2,7 @@
 // notification socket like systemd's): the time from spawn to READY=1, and the resident memory
 // 1 s after READY. Runs each service `runs` times one after another and prints the medians, so a
 // change to start-up can be measured before and after on the same (possibly loaded) machine.
-//   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]
+//   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]   (FOOTPRINT_PREBUILT=1: no build first)
 // The proxy runs with a certificate folder its first run filled (the device's steady state: the
 // local CA and device certificate on disk); the daemon with a fresh state folder (locked, not set up).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -73,7 +73,8 @@ export async function measureStart(service: 'proxy' | 'daemon', runs: number): P
 if (import.meta.url === `file://${process.argv[1]}`) {
   const runs = Number(process.argv[2] ?? 5);
   const services = (process.argv[3] ?? 'proxy,daemon').split(',') as ('proxy' | 'daemon')[];
-  await bundleServices();
+  // FOOTPRINT_PREBUILT=1: measure the bundles already in PICCOLO_BUNDLE_DIR (a build from before a change).
+  if (process.env.FOOTPRINT_PREBUILT !== '1') await bundleServices();
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const service of services) {
     const samples = await measureStart(service, runs);
