@@ -5,13 +5,13 @@
 // Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing,
 // from the engine state kept in memory (live-state.ts); engine-healthchecks.ts runs the services' checks.
 import type { Readable } from 'node:stream';
-import type { ComponentState } from '../../common/health-report.js';
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
 import type { ControlStore, DeepReadonly } from '../store/store.js';
 import { type AppRecord, type AppRevision, type ControlDocument, type DesiredRunState, type JobKind, type JobRecord } from '../control-document.js';
 import { BadRequestError } from '../../common/errors.js';
 import { containerName, isShortForm } from './container-spec.js';
+import { AppActivity, type AppActivityOptions } from './activity.js';
 import { Allocator } from './allocation.js';
 import { DesiredChanges } from './desired-changes.js';
 import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
@@ -26,9 +26,8 @@ import { dependentsOf, withDependencies } from './order.js';
 import { hostPortProbe, type PortProbe } from './ports.js';
 import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
-import type { RestartBackoff } from './status.js';
 import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
-import { appState, appView, factsKey, serviceEntries, ViewsMemo, type AppEvent, type AppView, type ServiceEntry } from './views.js';
+import { appView, factsKey, serviceEntries, ViewsMemo, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
 export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
@@ -40,7 +39,7 @@ export interface AppManagerOptions {
   volumes: AppVolumes;
   logger: Logger;
   /** Receives the "apps" component: degraded while an app has failed or fails its healthcheck. */
-  health?: { set(component: string, state: ComponentState, reason?: string): void };
+  health?: AppActivityOptions['health'];
   ports?: PortProbe;
   /** The engine's state kept in memory (reads, supervision); made from `engine` when not given. */
   live?: LiveEngineState;
@@ -73,20 +72,13 @@ export class AppManager {
   private readonly changes: DesiredChanges;
   private readonly book: JobBook;
   private readonly probe = new HealthProbe();
+  private readonly activity: AppActivity;
   private readonly live: LiveEngineState;
   private readonly healthchecks: EngineHealthchecks;
   private readonly listed = new ViewsMemo();
   private stopFollowingEngine: (() => void) | undefined;
-  private readonly listeners = new Set<(event: AppEvent) => void>();
   /** Serializes jobs, reconciles and supervision rounds. */
   private readonly queue = new SerialQueue();
-  /** The kind of job working on each app right now. */
-  private readonly active = new Map<string, JobKind>();
-  /** Why the last attempt to converge each app failed. */
-  private readonly failures = new Map<string, string>();
-  private readonly backoff = new Map<string, RestartBackoff>();
-  /** What was last said about each app, so only changes become events. */
-  private readonly reported = new Map<string, string>();
   private supervisionQueued = false;
   private healthRound = false;
   private timers: NodeJS.Timeout[] = [];
@@ -114,8 +106,17 @@ export class AppManager {
       subnetStart: options.subnetStart,
     });
     this.changes = new DesiredChanges({ allocator: this.allocator, timestamp: () => this.timestamp() });
-    this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.emit({ type: 'job', job }) });
+    this.book = new JobBook({ store: options.store, timestamp: () => this.timestamp(), onChange: (job) => this.activity.emit({ type: 'job', job }) });
     this.live = options.live ?? new LiveEngineState({ engine: options.engine, logger: options.logger, now: options.now });
+    this.activity = new AppActivity({
+      store: options.store,
+      live: this.live,
+      probe: this.probe,
+      logger: options.logger,
+      health: options.health,
+      runOf: (name, record) => this.runOf(name, record),
+      now: () => this.now(),
+    });
     this.healthchecks = new EngineHealthchecks({ engine: options.engine, live: this.live, logger: options.logger, now: () => this.now() });
   }
 
@@ -150,13 +151,12 @@ export class AppManager {
   converge(app: string): Promise<void> {
     return this.enqueue(async () => {
       await this.reconcile(new Set([app]));
-      await this.publish();
+      await this.activity.publish();
     });
   }
 
   subscribe(listener: (event: AppEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => void this.listeners.delete(listener);
+    return this.activity.subscribe(listener);
   }
 
   // ---- reading (from the engine state kept in memory, not from the engine per request) ----
@@ -165,7 +165,7 @@ export class AppManager {
   async list(): Promise<AppView[]> {
     const engine = this.live.current();
     const names = Object.keys(this.doc.apps).sort();
-    const key = names.map((name) => factsKey(name, this.facts(name), this.probe.verdict(name))).join('\n');
+    const key = names.map((name) => factsKey(name, this.activity.facts(name), this.probe.verdict(name))).join('\n');
     return this.listed.get([this.doc, engine, key], () => names.map((name) => this.view(name, engine)));
   }
 
@@ -256,7 +256,7 @@ export class AppManager {
         return await work();
       } finally {
         await this.reconcile(new Set([name])).catch((err) => this.options.logger.warn('could not start the app again after copying its data', { app: name, err }));
-        await this.publish();
+        await this.activity.publish();
       }
     });
   }
@@ -266,7 +266,7 @@ export class AppManager {
   private async startJob(app: string, kind: JobKind, change: (draft: ControlDocument) => void | Promise<void>, extra: Pick<JobRecord, 'purge'> = {}): Promise<JobRecord> {
     const job = await this.book.create(app, kind, change, extra);
     // Marked active at once, so a read right after the call already says installing, stopping...
-    this.active.set(app, kind);
+    this.activity.active.set(app, kind);
     void this.enqueue(() => this.runJob(job.id));
     return job;
   }
@@ -275,10 +275,10 @@ export class AppManager {
     const job = this.book.get(id);
     if (!job || job.status !== 'running') return;
     const { app, kind } = job;
-    this.active.set(app, kind);
-    this.failures.delete(app);
-    this.backoff.delete(app);
-    await this.publish();
+    this.activity.active.set(app, kind);
+    this.activity.failures.delete(app);
+    this.activity.backoff.delete(app);
+    await this.activity.publish();
     let error: unknown;
     let total = 0;
     const pulls = this.book.pullReporter(id);
@@ -302,17 +302,14 @@ export class AppManager {
       error = err;
     }
     pulls.close();
-    this.active.delete(app);
+    this.activity.active.delete(app);
     // A rolled-back update failed as a job; the app itself runs its previous revision.
-    if (error && !(error instanceof UpdateRolledBackError)) this.failures.set(app, (error as Error).message);
+    if (error && !(error instanceof UpdateRolledBackError)) this.activity.failures.set(app, (error as Error).message);
     await this.book.update(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulls.finished } });
     if (kind === 'uninstall' && !error) {
-      this.failures.delete(app);
-      this.reported.delete(app);
-      this.probe.forget(app);
-      this.emit({ type: 'app-removed', app });
+      this.activity.removed(app);
     }
-    await this.publish();
+    await this.activity.publish();
   }
 
   /**
@@ -374,7 +371,7 @@ export class AppManager {
     } catch (err) {
       this.options.logger.error('reconcile failed; retrying on the next supervision round', { err });
     }
-    await this.publish();
+    await this.activity.publish();
   }
 
   /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
@@ -385,8 +382,8 @@ export class AppManager {
     await this.live.refresh().catch((err) => this.options.logger.warn('cannot read the engine state', { err }));
     for (const name of scope ?? Object.keys(this.doc.apps)) {
       const failure = failures.get(name);
-      if (failure) this.failures.set(name, failure.message);
-      else this.failures.delete(name);
+      if (failure) this.activity.failures.set(name, failure.message);
+      else this.activity.failures.delete(name);
     }
     return failures;
   }
@@ -415,12 +412,12 @@ export class AppManager {
       this.options.logger.warn('cannot read the engine state', { err });
       return;
     }
-    const due = dueForRestart(this.supervised(), engine, this.backoff, this.options.restart ?? DEFAULT_RESTART, this.now());
+    const due = dueForRestart(this.supervised(), engine, this.activity.backoff, this.options.restart ?? DEFAULT_RESTART, this.now());
     if (due.size) {
       this.options.logger.info('restarting apps that stopped running', { apps: [...due] });
       await this.reconcile(due, { honourRestartPolicy: true }).catch((err) => this.options.logger.warn('restart failed', { err }));
     }
-    await this.publish();
+    await this.activity.publish();
   }
 
   /** One round at a time: a slow one is not overlapped by the next. */
@@ -429,10 +426,10 @@ export class AppManager {
     this.healthRound = true;
     try {
       await this.healthchecks.round(this.supervised());
-      const targets = healthTargets(this.supervised().filter(({ name }) => !this.failures.has(name)));
+      const targets = healthTargets(this.supervised().filter(({ name }) => !this.activity.failures.has(name)));
       await this.probe.round(targets, (app, verdict) => {
-        this.emit({ type: 'health', app, ...verdict });
-        this.reportHealth();
+        this.activity.emit({ type: 'health', app, ...verdict });
+        this.activity.reportHealth();
       });
     } finally {
       this.healthRound = false;
@@ -442,57 +439,14 @@ export class AppManager {
   /** The apps that should be running and no job is working on. */
   private supervised(): SupervisedApp[] {
     return Object.entries(this.doc.apps)
-      .filter(([name, record]) => this.runOf(name, record) === 'running' && !this.active.has(name))
+      .filter(([name, record]) => this.runOf(name, record) === 'running' && !this.activity.active.has(name))
       .map(([name, record]) => ({ name, record }));
   }
 
   // ---- state and events ----
 
   private view(name: string, engine: EngineState): AppView {
-    return appView(name, this.doc.apps[name]!, engine, this.facts(name), this.probe.verdict(name));
-  }
-
-  private facts(name: string) {
-    return { run: this.runOf(name, this.doc.apps[name]!), activeJob: this.active.get(name), failure: this.failures.get(name), backoff: this.backoff.get(name), now: this.now() };
-  }
-
-  /** Emits an event for each app whose state or reason changed, and reports to health. */
-  private async publish(): Promise<void> {
-    let engine: EngineState;
-    try {
-      engine = this.live.current();
-    } catch {
-      return;
-    }
-    for (const [name, record] of Object.entries(this.doc.apps)) {
-      const { state, reason } = appState(name, record, engine, this.facts(name));
-      // The restart countdown changes every second; the state and its cause are what matter.
-      const key = `${state}|${reason?.replace(/ in \d+ s$/, '')}`;
-      if (this.reported.get(name) === key) continue;
-      this.reported.set(name, key);
-      this.emit({ type: 'app-state', app: name, state, ...(reason ? { reason } : {}) });
-    }
-    this.reportHealth();
-  }
-
-  private reportHealth(): void {
-    const problems = Object.keys(this.doc.apps).flatMap((name) => {
-      const failure = this.failures.get(name);
-      if (failure) return [`${name}: ${failure}`];
-      const verdict = this.probe.verdict(name);
-      return verdict.health === 'degraded' ? [`${name}: ${verdict.reason}`] : [];
-    });
-    this.options.health?.set('apps', problems.length ? 'degraded' : 'ok', problems.length ? problems.join('; ') : undefined);
-  }
-
-  private emit(event: AppEvent): void {
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.options.logger.error('app event listener failed', { err });
-      }
-    }
+    return appView(name, this.doc.apps[name]!, engine, this.activity.facts(name), this.probe.verdict(name));
   }
 
   // ---- helpers ----
