@@ -41,6 +41,8 @@ async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<Star
           PICCOLO_CONSOLE: 'none',
           PICCOLO_DAEMON_INTERNAL_SOCKET: path.join(dir, 'daemon-internal.sock'),
         };
+  // FOOTPRINT_NODE_OPTIONS: Node flags to try (e.g. --max-semi-space-size=2), measured against none.
+  if (process.env.FOOTPRINT_NODE_OPTIONS) env.NODE_OPTIONS = process.env.FOOTPRINT_NODE_OPTIONS;
   const spawnedAt = Date.now();
   const proc = await ServiceProcess.start(service, env, BUNDLE_DIR);
   const ready = await proc.notified('READY=1', 60_000);

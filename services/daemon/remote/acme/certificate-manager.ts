@@ -6,12 +6,12 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import acme from 'acme-client';
+import type { Client as AcmeAccountClient } from 'acme-client';
 import { writeFileDurable } from '../../../common/durable.js';
 import { BadRequestError, NotFoundError, PiccoloError } from '../../../common/errors.js';
 import type { Module } from '../../../common/lifecycle.js';
 import type { Logger } from '../../../common/logger.js';
-import { AcmeRateLimitedError, ChallengeFailedError, installAcmeHttpPolicy, probeDirectory } from './acme-http.js';
+import { AcmeRateLimitedError, ChallengeFailedError, loadAcme, probeDirectory } from './acme-http.js';
 import { DEFAULT_BACKOFF, renewalTime, retryDelay, type BackoffPolicy } from './schedule.js';
 import { SerialQueue } from '../../../common/serial-queue.js';
 
@@ -112,7 +112,7 @@ export class CertificateManager implements Module {
   private readonly random: () => number;
   private desired?: Set<string>;
   private accountKey?: string;
-  private client?: acme.Client;
+  private client?: AcmeAccountClient;
   /** Orders and file removals run one at a time, in order. */
   private readonly queue = new SerialQueue();
   private cancelTimer?: () => void;
@@ -126,7 +126,6 @@ export class CertificateManager implements Module {
     this.schedule = options.schedule ?? setTimer;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.random = options.random ?? Math.random;
-    installAcmeHttpPolicy();
   }
 
   start(): Promise<void> {
@@ -329,19 +328,20 @@ export class CertificateManager implements Module {
         this.challenges.delete(challenge.token);
       }
     }
+    const acme = await loadAcme();
     const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
     const cert = await client.getCertificate(await client.finalizeOrder(order, csr));
     return { key: key.toString(), cert };
   }
 
-  private async account(): Promise<acme.Client> {
+  private async account(): Promise<AcmeAccountClient> {
     if (!this.client) {
       // The account's URL is kept beside its key: with it acme-client needs no registration call.
       // Registering a known key again would make acme-client send an update that carries nothing
       // new, which CAs (pebble) refuse; acme-client drops the problem type, so that cannot be told
       // apart from other refusals afterwards.
       const accountUrl = await this.readAccountUrl();
-      const client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey: this.accountKey!, accountUrl, ...POLL });
+      const client = new (await loadAcme()).Client({ directoryUrl: this.options.directoryUrl, accountKey: this.accountKey!, accountUrl, ...POLL });
       if (!accountUrl) {
         // Whoever configures remote access accepts the CA's terms.
         await client.createAccount({ termsOfServiceAgreed: true, ...(this.options.email ? { contact: [`mailto:${this.options.email}`] } : {}) });
@@ -377,7 +377,7 @@ export class CertificateManager implements Module {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const key = (await acme.crypto.createPrivateEcdsaKey()).toString();
+    const key = (await (await loadAcme()).crypto.createPrivateEcdsaKey()).toString();
     await writeFileDurable(file, key, 0o600);
     this.options.logger.info('ACME account key created');
     return key;
@@ -408,9 +408,11 @@ export class CertificateManager implements Module {
 /** Reads a pair's dates and issuer; throws if the key is not the certificate's. */
 function readIssued(pair: CertificatePair): Issued {
   if (typeof pair?.key !== 'string' || typeof pair?.cert !== 'string') throw new Error('not a {key, cert} pair');
-  if (!new X509Certificate(pair.cert).checkPrivateKey(createPrivateKey(pair.key))) throw new Error('the key does not belong to the certificate');
-  const info = acme.crypto.readCertificateInfo(pair.cert);
-  return { pair, issuer: info.issuer.commonName ?? 'unknown', notBefore: info.notBefore.getTime(), notAfter: info.notAfter.getTime() };
+  const cert = new X509Certificate(pair.cert);
+  if (!cert.checkPrivateKey(createPrivateKey(pair.key))) throw new Error('the key does not belong to the certificate');
+  // node:crypto, not acme-client: stored certificates are read at start, before any order needs acme-client.
+  const issuer = /^CN=(.*)$/m.exec(cert.issuer)?.[1] ?? 'unknown';
+  return { pair, issuer, notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) };
 }
 
 function setTimer(delayMs: number, run: () => void): () => void {
