@@ -22,14 +22,14 @@ class StandIn implements MdnsResponder {
   live = new Map<string, number>();
 
   async hostName() {
-    if (!this.up) throw new Error('avahi-daemon does not answer on D-Bus');
+    if (!this.up) throw new Error('the name service (avahi-daemon) is not running');
     return { fqdn: this.held, probing: false };
   }
   async hostAddress() {
     return '10.0.0.7';
   }
   async setHostName(label: string) {
-    if (!this.up) throw new Error('avahi-daemon does not answer on D-Bus');
+    if (!this.up) throw new Error('the name service (avahi-daemon) is not running');
     this.setCalls.push(label);
     let n = 1;
     let name = label;
@@ -123,7 +123,7 @@ test('no responder: off with the reason, nothing published; the device name then
   responder.up = false;
   await p.tick();
   assert.equal(responder.published(), []);
-  assert.equal(p.status, { state: 'off', hostname: 'piccolo.local', reason: 'avahi-daemon does not answer on D-Bus' });
+  assert.equal(p.status, { state: 'off', hostname: 'piccolo.local', reason: 'the name service (avahi-daemon) is not running' });
   assert.is(seen.at(-1)?.state, 'off');
   const name = new DeviceName({ fallback: 'piccolo', cacheFile: '/nonexistent/device-name', logger });
   name.setAnnounced({ state: 'renamed', hostname: 'piccolo-2.local' });

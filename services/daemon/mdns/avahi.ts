@@ -29,7 +29,8 @@ function lastLine(text: string): string {
 
 async function dbusCall(method: string): Promise<string> {
   const res = await runTool('dbus-send', [...AVAHI, `org.freedesktop.Avahi.Server.${method}`], { timeoutMs: TOOL_TIMEOUT_MS });
-  if (res.code !== 0) throw new Error(`avahi-daemon does not answer on D-Bus: ${lastLine(res.stderr) || `dbus-send exited ${res.code}`}`);
+  // Said to a person (System screen); the tool's own words go to the log.
+  if (res.code !== 0) throw Object.assign(new Error('the name service (avahi-daemon) is not running'), { detail: lastLine(res.stderr) || `dbus-send exited ${res.code}` });
   // dbus-send --print-reply: a header line, then e.g. `   string "piccolo.local"` or `   int32 2`.
   const value = /^\s+(?:string|int32)\s+(.*)$/m.exec(res.stdout.toString())?.[1];
   if (value === undefined) throw new Error(`unexpected answer from avahi-daemon to ${method}`);

@@ -109,7 +109,7 @@ export class MdnsPublisher implements Module {
       }
     } catch (err) {
       this.withdrawAll();
-      this.update({ state: 'off', hostname: `${chosen}.local`, reason: (err as Error).message });
+      this.update({ state: 'off', hostname: `${chosen}.local`, reason: (err as Error).message }, (err as { detail?: string }).detail);
       return;
     }
     const base = heldBase(held.fqdn, chosen);
@@ -169,11 +169,11 @@ export class MdnsPublisher implements Module {
     this.published.clear();
   }
 
-  private update(next: MdnsStatus): void {
+  private update(next: MdnsStatus, detail?: string): void {
     const before = this.current;
     this.current = next;
     if (before.state === next.state && before.hostname === next.hostname && before.reason === next.reason) return;
-    if (next.state === 'off') this.options.logger.warn('mDNS off: the device cannot be found by name on the network', { reason: next.reason });
+    if (next.state === 'off') this.options.logger.warn('mDNS off: the device cannot be found by name on the network', { reason: next.reason, detail });
     else if (next.state !== 'probing') this.options.logger.info('mDNS', { ...next });
     this.options.onChange(next);
   }

@@ -50,7 +50,7 @@ function LanNameNotice({ info }: { info: DeviceInfo }) {
     return (
       <Notice tone="warn" title="Not announced on your network">
         <p>
-          Other devices cannot find <span class="mono">{info.hostname}</span> by name right now: {info.mdns.reason ?? 'the name service (Avahi) does not answer'}. Its address still works.
+          Other devices cannot find <span class="mono">{info.hostname}</span> by name right now: {info.mdns.reason ?? 'the name service (avahi-daemon) does not answer'}. Its IP address still works.
         </p>
       </Notice>
     );
