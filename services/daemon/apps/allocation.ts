@@ -25,7 +25,7 @@ export interface AllocatorOptions {
   converger: Converger;
   /** A /16 from which each app's network gets a /24. */
   subnetPool?: string;
-  /** Which /24 of the pool each search starts at (default random). */
+  /** Which /24 of the pool each search starts at (default random, so daemons sharing an engine rarely reach for the same one). */
   subnetStart?: () => number;
 }
 

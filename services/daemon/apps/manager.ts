@@ -1,9 +1,11 @@
-// The app manager: what the API calls. Every change first commits the desired state (and a job
-// record, jobs.ts) to the control store, then a job converges the engine to it (converge.ts:
-// plan → execute). Jobs run one at a time; a daemon that dies mid-job finds the job at the next
-// open() and runs it again (convergence is idempotent), so no job stays "running" forever.
-// Supervision (supervision.ts) restarts what stopped; views (views.ts) say what each app is doing,
-// from the engine state kept in memory (live-state.ts); engine-healthchecks.ts runs the services' checks.
+// The app manager: what the API calls, and the wiring of the parts that do the work. Every
+// change first commits the desired state (desired-changes.ts) with a job record (jobs.ts) to the
+// control store; the job then converges the engine to it (job-runner.ts → reconciler.ts →
+// converge.ts: plan → execute; allocation.ts moves an app whose subnet or port another daemon
+// took). Jobs run one at a time; a daemon that dies mid-job finds the job at the next open() and
+// runs it again (convergence is idempotent), so no job stays "running" forever. The supervisor
+// (supervisor.ts) restarts what stopped and runs the healthchecks; views (views.ts) say what each
+// app is doing, from the engine state kept in memory (live-state.ts) and activity.ts.
 import type { Readable } from 'node:stream';
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { Logger } from '../../common/logger.js';
@@ -12,28 +14,30 @@ import { type AppRecord, type AppRevision, type ControlDocument, type DesiredRun
 import { BadRequestError } from '../../common/errors.js';
 import { containerName, isShortForm } from './container-spec.js';
 import { AppActivity, type AppActivityOptions } from './activity.js';
-import { Allocator } from './allocation.js';
+import { Allocator, type AllocatorOptions } from './allocation.js';
 import { DesiredChanges } from './desired-changes.js';
-import { appContainers, Converger, dependencyNodes, type ReconcileOptions } from './converge.js';
+import { Converger } from './converge.js';
 import type { ContainerStats, Engine, EngineState, LogOptions } from './engine.js';
-import { AppNotFoundError } from './errors.js';
 import { Executor } from './executor.js';
 import { HealthProbe } from './health-probe.js';
 import { JobBook } from './jobs.js';
+import { existingRecord, JobRunner } from './job-runner.js';
 import { EngineHealthchecks } from './engine-healthchecks.js';
 import { LiveEngineState } from './live-state.js';
-import { dependentsOf, withDependencies } from './order.js';
+import { Reconciler } from './reconciler.js';
+import { Supervisor, type SupervisorOptions } from './supervisor.js';
 import { hostPortProbe, type PortProbe } from './ports.js';
-import type { PullProgress } from './pull-progress.js';
 import { mainService, type AppSpec } from './spec/types.js';
-import { DEFAULT_RESTART, dueForRestart, healthTargets, type RestartPolicy, type SupervisedApp } from './supervision.js';
 import { appView, factsKey, serviceEntries, ViewsMemo, type AppEvent, type AppView, type ServiceEntry } from './views.js';
 import type { AppVolumes } from './volumes.js';
 
 export type { AppEvent, AppView, ContainerView, ServiceEntry } from './views.js';
 export type { RestartPolicy } from './supervision.js';
 
-export interface AppManagerOptions {
+/** subnetPool and subnetStart: allocation.ts; the supervision and health intervals and restart policy: supervisor.ts. */
+export interface AppManagerOptions
+  extends Pick<AllocatorOptions, 'subnetPool' | 'subnetStart'>,
+    Pick<SupervisorOptions, 'superviseIntervalMs' | 'healthIntervalMs' | 'restart'> {
   store: ControlStore<ControlDocument>;
   engine: Engine;
   volumes: AppVolumes;
@@ -44,14 +48,6 @@ export interface AppManagerOptions {
   /** The engine's state kept in memory (reads, supervision); made from `engine` when not given. */
   live?: LiveEngineState;
   now?: () => number;
-  /** A /16 from which each app's network gets a /24. */
-  subnetPool?: string;
-  /** Which /24 of the pool each search starts at (default random, so daemons sharing an engine rarely reach for the same one). */
-  subnetStart?: () => number;
-  /** How often crashed apps are looked for. */
-  superviseIntervalMs?: number;
-  healthIntervalMs?: number;
-  restart?: RestartPolicy;
   /** How long an updated app must stay up before the update counts as good (default 3 s). */
   updateSettleMs?: number;
   /**
@@ -76,14 +72,11 @@ export class AppManager {
   private readonly live: LiveEngineState;
   private readonly healthchecks: EngineHealthchecks;
   private readonly listed = new ViewsMemo();
-  private stopFollowingEngine: (() => void) | undefined;
+  private readonly reconciler: Reconciler;
+  private readonly runner: JobRunner;
+  private readonly supervisor: Supervisor;
   /** Serializes jobs, reconciles and supervision rounds. */
   private readonly queue = new SerialQueue();
-  private supervisionQueued = false;
-  private healthRound = false;
-  private timers: NodeJS.Timeout[] = [];
-  private fullReconcileNeeded = true;
-  private closed = false;
 
   constructor(private readonly options: AppManagerOptions) {
     const executor = new Executor({ engine: options.engine, ports: this.portProbe, logger: options.logger });
@@ -118,6 +111,22 @@ export class AppManager {
       now: () => this.now(),
     });
     this.healthchecks = new EngineHealthchecks({ engine: options.engine, live: this.live, logger: options.logger, now: () => this.now() });
+    const common = { store: options.store, activity: this.activity, logger: options.logger };
+    this.reconciler = new Reconciler({ ...common, converger: this.converger, allocator: this.allocator, live: this.live });
+    this.runner = new JobRunner({ ...common, engine: options.engine, volumes: options.volumes, book: this.book, converger: this.converger, reconciler: this.reconciler });
+    this.supervisor = new Supervisor({
+      ...common,
+      live: this.live,
+      reconciler: this.reconciler,
+      healthchecks: this.healthchecks,
+      probe: this.probe,
+      enqueue: (work) => this.enqueue(work),
+      runOf: (name, record) => this.runOf(name, record),
+      now: () => this.now(),
+      superviseIntervalMs: options.superviseIntervalMs,
+      healthIntervalMs: options.healthIntervalMs,
+      restart: options.restart,
+    });
   }
 
   // ---- life cycle ----
@@ -127,22 +136,15 @@ export class AppManager {
     const interrupted = await this.book.resumeInterrupted();
     if (interrupted.length) this.options.logger.warn('resuming jobs interrupted by a restart', { jobs: interrupted });
     await this.live.start();
-    // A change the daemon did not make (a container stopped or removed behind its back) is
-    // looked at at once, not only at the next supervision round.
-    this.stopFollowingEngine = this.live.onChange(() => this.queueSupervision());
-    await this.enqueue(() => this.fullReconcile());
-    for (const id of interrupted) void this.enqueue(() => this.runJob(id));
-    this.timers = [
-      setInterval(() => this.queueSupervision(), this.options.superviseIntervalMs ?? 2000),
-      setInterval(() => void this.checkHealth(), this.options.healthIntervalMs ?? 10_000),
-    ];
+    this.supervisor.followEngine();
+    await this.enqueue(() => this.supervisor.fullReconcile());
+    for (const id of interrupted) void this.enqueue(() => this.runner.run(id));
+    this.supervisor.startRounds();
   }
 
   /** Stops supervising and waits for the job in progress; the apps keep running. */
   async close(): Promise<void> {
-    this.closed = true;
-    for (const timer of this.timers) clearInterval(timer);
-    this.stopFollowingEngine?.();
+    this.supervisor.stop();
     await this.queue.idle();
     await this.live.stop();
   }
@@ -150,7 +152,7 @@ export class AppManager {
   /** Converges one app again, e.g. after its effective run state changed; resolves when done. */
   converge(app: string): Promise<void> {
     return this.enqueue(async () => {
-      await this.reconcile(new Set([app]));
+      await this.reconciler.reconcile(new Set([app]));
       await this.activity.publish();
     });
   }
@@ -251,11 +253,11 @@ export class AppManager {
   quiesce<T>(name: string, work: () => Promise<T>): Promise<T> {
     return this.queue.run(async () => {
       this.record(name);
-      await this.stopContainersOf(name);
+      await this.runner.stopContainersOf(name);
       try {
         return await work();
       } finally {
-        await this.reconcile(new Set([name])).catch((err) => this.options.logger.warn('could not start the app again after copying its data', { app: name, err }));
+        await this.reconciler.reconcile(new Set([name])).catch((err) => this.options.logger.warn('could not start the app again after copying its data', { app: name, err }));
         await this.activity.publish();
       }
     });
@@ -267,180 +269,8 @@ export class AppManager {
     const job = await this.book.create(app, kind, change, extra);
     // Marked active at once, so a read right after the call already says installing, stopping...
     this.activity.active.set(app, kind);
-    void this.enqueue(() => this.runJob(job.id));
+    void this.enqueue(() => this.runner.run(job.id));
     return job;
-  }
-
-  private async runJob(id: string): Promise<void> {
-    const job = this.book.get(id);
-    if (!job || job.status !== 'running') return;
-    const { app, kind } = job;
-    this.activity.active.set(app, kind);
-    this.activity.failures.delete(app);
-    this.activity.backoff.delete(app);
-    await this.activity.publish();
-    let error: unknown;
-    let total = 0;
-    const pulls = this.book.pullReporter(id);
-    const onStep = (step: { kind: string }, done: number, steps: number) => {
-      total = steps;
-      void this.book.update(id, { progress: { done, total, step: step.kind, ...pulls.finished } });
-    };
-    try {
-      if (kind === 'restart') {
-        await this.book.update(id, { progress: { done: 0, total: 0, step: 'stop-container' } });
-        await this.stopContainersOf(app);
-      }
-      if (kind === 'update' || kind === 'revert') {
-        error = await this.runUpdate(app, { onStep, onPull: pulls.onPull });
-      } else {
-        const failures = await this.reconcile(this.scopeOf(app, kind), { onStep, onPull: pulls.onPull });
-        error = failures.get(app);
-        if (!error && kind === 'uninstall') await this.closeOrPurgeVolume(app, job.purge === true);
-      }
-    } catch (err) {
-      error = err;
-    }
-    pulls.close();
-    this.activity.active.delete(app);
-    // A rolled-back update failed as a job; the app itself runs its previous revision.
-    if (error && !(error instanceof UpdateRolledBackError)) this.activity.failures.set(app, (error as Error).message);
-    await this.book.update(id, error ? { status: 'failed', error: (error as Error).message } : { status: 'succeeded', progress: { done: total, total, ...pulls.finished } });
-    if (kind === 'uninstall' && !error) {
-      this.activity.removed(app);
-    }
-    await this.activity.publish();
-  }
-
-  /**
-   * An update or revert, atomic: the new revision's containers start while the replaced ones
-   * wait aside; the healthchecks decide. On failure the previous revision comes back, its
-   * containers as they were, and the job fails saying why and what runs now.
-   */
-  private async runUpdate(app: string, hooks: { onStep: (step: { kind: string }, done: number, total: number) => void; onPull: (p: PullProgress) => void }): Promise<Error | undefined> {
-    const revision = this.record(app).revision;
-    const scope = this.scopeOf(app, 'update');
-    let problem: Error | undefined;
-    try {
-      problem = (await this.reconcile(scope, { ...hooks, updating: app })).get(app);
-      if (!problem) await this.converger.verify(app);
-    } catch (err) {
-      problem = err as Error;
-    }
-    if (!problem) {
-      await this.converger.dropRetired(app);
-      return undefined;
-    }
-    this.options.logger.warn('update failed; rolling back', { app, revision, err: problem });
-    const restored = await this.converger.rollBack(app);
-    if (restored === undefined) return problem;
-    const after = (await this.reconcile(scope, { onStep: hooks.onStep })).get(app);
-    const message = `update to revision ${revision} failed: ${problem.message}`;
-    return after ? new Error(`${message}; the rollback failed too: ${after.message}`) : new UpdateRolledBackError(`${message}; rolled back to revision ${restored}`);
-  }
-
-  /** Which apps a job converges: the app, plus what its change can affect. */
-  private scopeOf(app: string, kind: JobKind): Set<string> {
-    const nodes = dependencyNodes(this.doc);
-    switch (kind) {
-      case 'start':
-        return new Set(withDependencies(app, nodes));
-      case 'update':
-      case 'revert':
-        // Dependents are given the app's URLs, so they may need recreating too.
-        return new Set([app, ...dependentsOf(app, nodes)]);
-      default:
-        return new Set([app]);
-    }
-  }
-
-  /** Stops each of an app's containers, dependents first (the reverse of the start order). */
-  private async stopContainersOf(app: string): Promise<void> {
-    const engine = await this.options.engine.state();
-    for (const container of appContainers(this.record(app).spec, engine).reverse()) {
-      if (container.running) await this.options.engine.stopContainer(container.id, container.stopTimeoutS);
-    }
-  }
-
-  // ---- converging ----
-
-  private async fullReconcile(): Promise<void> {
-    try {
-      await this.reconcile(undefined);
-      this.fullReconcileNeeded = false;
-    } catch (err) {
-      this.options.logger.error('reconcile failed; retrying on the next supervision round', { err });
-    }
-    await this.activity.publish();
-  }
-
-  /** Converges the apps in `scope` (all, strays included, when undefined) and keeps each one's failure. */
-  private async reconcile(scope: ReadonlySet<string> | undefined, options: Omit<ReconcileOptions, 'scope'> = {}): Promise<Map<string, Error>> {
-    await this.allocator.moveTakenSubnets(scope).catch((err) => this.options.logger.warn('could not check the apps\' subnets', { err }));
-    const failures = await this.allocator.retryTaken(await this.converger.reconcile({ ...options, ...(scope ? { scope } : {}) }), options);
-    // Read back before the job is said to be done: the answers that follow show what it did.
-    await this.live.refresh().catch((err) => this.options.logger.warn('cannot read the engine state', { err }));
-    for (const name of scope ?? Object.keys(this.doc.apps)) {
-      const failure = failures.get(name);
-      if (failure) this.activity.failures.set(name, failure.message);
-      else this.activity.failures.delete(name);
-    }
-    return failures;
-  }
-
-  /**
-   * At most one supervision round waits in the queue: on a busy engine a round can take longer
-   * than the interval, and rounds queued behind each other would hold every job up.
-   */
-  private queueSupervision(): void {
-    if (this.supervisionQueued) return;
-    this.supervisionQueued = true;
-    void this.enqueue(async () => {
-      this.supervisionQueued = false;
-      await this.supervise();
-    });
-  }
-
-  /** Restarts apps that should run but do not, each with its own growing delay. */
-  private async supervise(): Promise<void> {
-    if (this.closed) return;
-    if (this.fullReconcileNeeded) return this.fullReconcile();
-    let engine: EngineState;
-    try {
-      engine = this.live.current();
-    } catch (err) {
-      this.options.logger.warn('cannot read the engine state', { err });
-      return;
-    }
-    const due = dueForRestart(this.supervised(), engine, this.activity.backoff, this.options.restart ?? DEFAULT_RESTART, this.now());
-    if (due.size) {
-      this.options.logger.info('restarting apps that stopped running', { apps: [...due] });
-      await this.reconcile(due, { honourRestartPolicy: true }).catch((err) => this.options.logger.warn('restart failed', { err }));
-    }
-    await this.activity.publish();
-  }
-
-  /** One round at a time: a slow one is not overlapped by the next. */
-  private async checkHealth(): Promise<void> {
-    if (this.healthRound) return;
-    this.healthRound = true;
-    try {
-      await this.healthchecks.round(this.supervised());
-      const targets = healthTargets(this.supervised().filter(({ name }) => !this.activity.failures.has(name)));
-      await this.probe.round(targets, (app, verdict) => {
-        this.activity.emit({ type: 'health', app, ...verdict });
-        this.activity.reportHealth();
-      });
-    } finally {
-      this.healthRound = false;
-    }
-  }
-
-  /** The apps that should be running and no job is working on. */
-  private supervised(): SupervisedApp[] {
-    return Object.entries(this.doc.apps)
-      .filter(([name, record]) => this.runOf(name, record) === 'running' && !this.activity.active.has(name))
-      .map(([name, record]) => ({ name, record }));
   }
 
   // ---- state and events ----
@@ -476,9 +306,7 @@ export class AppManager {
   }
 
   private record(name: string): DeepReadonly<AppRecord> {
-    const record = this.doc.apps[name];
-    if (!record) throw new AppNotFoundError(name);
-    return record;
+    return existingRecord(this.store, name);
   }
 
   /** The engine name of a service's container; an unknown service is a 404 naming the ones there are. */
@@ -491,19 +319,8 @@ export class AppManager {
     return containerName(name, wanted, isShortForm(spec as AppSpec));
   }
 
-  /**
-   * After an uninstall: purged, the data goes; kept, the volume is closed (unmounted) at once
-   * rather than staying open, decrypted, until the next lock.
-   */
-  private async closeOrPurgeVolume(app: string, purge: boolean): Promise<void> {
-    if (purge) return this.options.volumes.remove(app);
-    await this.options.volumes.close?.(app).catch((err) => this.options.logger.warn('could not close the volume of an uninstalled app', { app, err }));
-  }
-
   private enqueue(work: () => Promise<void>): Promise<void> {
     return this.queue.run(work).catch((err) => this.options.logger.error('app work failed', { err }));
   }
 }
 
-/** An update that failed and was undone: the job failed, the app runs as before. */
-class UpdateRolledBackError extends Error {}
