@@ -228,7 +228,8 @@ async function main(env: NodeJS.ProcessEnv) {
     secondFactor: new SecondFactor({ store: () => vault.controlStore, now, deviceName }),
     logger,
     now,
-    deviceName,
+    // The sign-in cookie is shared with the apps' names below the name the LAN knows.
+    deviceName: lanName,
     portal: new PortalAssets(portalBundle),
     backup,
   }), { schema, apps: () => appsHost.apps, catalog: createCatalog(CATALOG_TEMPLATES), audit, requireSession, deviceName: lanName, secrets: new AppSecretStore(() => vault.controlStore), imageSpace, beforeFreeingSpace: (why) => diskSpace.releaseReserveIfFull(why) }), { schema, remote, audit, lookup, requireSession });
