@@ -1,4 +1,5 @@
-// make bench-proxy: our proxy against nginx, haproxy, caddy and @fastify/http-proxy, each pinned to
+// make bench-proxy: our proxy against nginx, haproxy, caddy (Debian's 2.6 and, where Go can build
+// it, the current release: caddyCurrent) and @fastify/http-proxy, each pinned to
 // one core (taskset) with wrk on the other, all in front of the same nginx backend with keep-alive
 // upstream connections. Rounds are interleaved so drift (thermal, other load) hits every proxy
 // alike. Writes medians and ratios to bench/results/proxy-<date>.json and .md.
@@ -14,6 +15,10 @@ import { createLogger } from '../services/common/logger.js';
 import { InternalApi } from '../services/daemon/internal/internal-api.js';
 import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
 import { LocalCa } from '../services/proxy/local-ca.js';
+import { goBinary } from './tunnel-peers.js';
+
+/** The current Caddy, beside Debian's 2.6 (scripts/setup.sh bench installs it; built here otherwise). */
+const CADDY_MODULE = 'github.com/caddyserver/caddy/v2/cmd/caddy@latest';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const SECONDS = Number(process.argv[3] ?? 4);
@@ -105,7 +110,7 @@ async function main() {
     ],
   });
 
-  const ports = { nginx: await freePort(), haproxy: await freePort(), caddy: await freePort(), fastify: await freePort(), nginxTls: await freePort() };
+  const ports: Record<string, number> = { nginx: await freePort(), haproxy: await freePort(), caddy: await freePort(), fastify: await freePort(), nginxTls: await freePort() };
   const upstreamBlock = `upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }`;
   const proxyLocation = 'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }';
   pinned(PROXY_CORE, process.execPath, [bundlePath('proxy')], {
@@ -123,9 +128,24 @@ async function main() {
   const haproxyCfg = path.join(dir, 'haproxy.cfg');
   writeFileSync(haproxyCfg, `global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${ports.haproxy}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${backendPort}\n`);
   pinned(PROXY_CORE, 'haproxy', ['-f', haproxyCfg]);
-  const caddyfile = path.join(dir, 'Caddyfile');
-  writeFileSync(caddyfile, `{\n  admin off\n  auto_https off\n}\nhttp://127.0.0.1:${ports.caddy} {\n  reverse_proxy 127.0.0.1:${backendPort}\n}\n`);
-  pinned(PROXY_CORE, 'caddy', ['run', '--config', caddyfile, '--adapter', 'caddyfile'], { GOMAXPROCS: '1', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
+  /** One Caddy (Debian's or the current one) as a plain reverse proxy on port, on one core. */
+  const startCaddy = (binary: string, port: number) => {
+    const caddyfile = path.join(dir, `Caddyfile-${port}`);
+    writeFileSync(caddyfile, `{\n  admin off\n  auto_https off\n}\nhttp://127.0.0.1:${port} {\n  reverse_proxy 127.0.0.1:${backendPort}\n}\n`);
+    pinned(PROXY_CORE, binary, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], { GOMAXPROCS: '1', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
+    return execFileSync(binary, ['version'], { encoding: 'utf8' }).trim();
+  };
+  // Debian's by its path: ~/go/bin (the current one, same name) may come first on PATH.
+  const peerVersions: Record<string, string> = { caddy: startCaddy('/usr/bin/caddy', ports.caddy!) };
+  const skipped: Record<string, string> = {};
+  const caddyCurrent = goBinary('caddy', CADDY_MODULE, console.log);
+  if (caddyCurrent.file) {
+    ports.caddyCurrent = await freePort();
+    peerVersions.caddyCurrent = startCaddy(caddyCurrent.file, ports.caddyCurrent);
+  } else {
+    skipped.caddyCurrent = caddyCurrent.reason!;
+    console.log(`current Caddy skipped: ${caddyCurrent.reason}`);
+  }
   const fastifyScript = path.join(dir, 'fastify.mjs');
   writeFileSync(fastifyScript, `import Fastify from '${REPO_ROOT}/node_modules/fastify/fastify.js';
 import proxy from '${REPO_ROOT}/node_modules/@fastify/http-proxy/index.js';
@@ -141,14 +161,15 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
   pinned(BACKEND_CORE, 'iperf3', ['-s', '-p', String(iperfPort)]);
   await Promise.all([oursPort, oursRawPort, relayPort, iperfPort, ...Object.values(ports)].map(waitPort));
 
-  const http = { ours: oursPort, nginx: ports.nginx, haproxy: ports.haproxy, caddy: ports.caddy, fastify: ports.fastify };
+  const http: Record<string, number> = { ours: oursPort, nginx: ports.nginx!, haproxy: ports.haproxy!, caddy: ports.caddy!, fastify: ports.fastify! };
+  if (ports.caddyCurrent) http.caddyCurrent = ports.caddyCurrent;
   const samples: Record<string, number[]> = {};
   const add = (key: string, value: number) => (samples[key] ??= []).push(value);
-  for (const name of Object.keys(http) as (keyof typeof http)[]) wrk(`http://127.0.0.1:${http[name]}/`, 50); // warm-up
+  for (const name of Object.keys(http)) wrk(`http://127.0.0.1:${http[name]}/`, 50); // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round}/${ROUNDS}`);
     add('direct.p50us', wrk(`http://127.0.0.1:${backendPort}/`, 1).p50us);
-    for (const name of Object.keys(http) as (keyof typeof http)[]) {
+    for (const name of Object.keys(http)) {
       const before = name === 'ours' ? backendAccepts(backendPort) : 0;
       const load = wrk(`http://127.0.0.1:${http[name]}/`, 50);
       add(`${name}.rps`, load.rps);
@@ -168,10 +189,12 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model, cores: CPUS, node: process.version, kernel: os.release(), loadavgAtStart: load, loadavgAtEnd: os.loadavg() },
     settings: { rounds: ROUNDS, secondsPerRun: SECONDS, wrk: '-t1 -c50 (P1, P3), -c1 (P2)', proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, backendCore: BACKEND_CORE },
+    peers: { versions: peerVersions, skipped },
     medians: m,
     goals: {
       'P1 ours/fastify >= 1.5': m['ours.rps']! / m['fastify.rps']!,
       'P1 ours/caddy >= 1.3': m['ours.rps']! / m['caddy.rps']!,
+      ...(m['caddyCurrent.rps'] ? { 'P1 ours/caddy current >= 1.3': m['ours.rps']! / m['caddyCurrent.rps']! } : {}),
       'P1 ours/nginx >= 0.35': m['ours.rps']! / m['nginx.rps']!,
       'P1 ours/haproxy (info)': m['ours.rps']! / m['haproxy.rps']!,
       'P2 added p50 us <= 60': m['ours.p50us']! - m['direct.p50us']!,
@@ -185,7 +208,7 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
   mkdirSync(outDir, { recursive: true });
   const stamp = results.date.slice(0, 10);
   writeFileSync(path.join(outDir, `proxy-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-  const lines = [`# Proxy benchmark ${results.date}`, '', `Machine: ${results.machine.cpu}, ${CPUS} cores, Node ${process.version}, load average at start ${load.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`, `${ROUNDS} interleaved rounds of ${SECONDS} s; proxy on core ${PROXY_CORE}, wrk on core ${CLIENT_CORE}, backend on core ${BACKEND_CORE}.`, '', '| goal | measured |', '| --- | --- |', ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(3)} |`), '', '| median | value |', '| --- | --- |', ...Object.entries(m).map(([key, value]) => `| ${key} | ${value.toFixed(key.includes('PerRequest') ? 5 : 1)} |`), ''];
+  const lines = [`# Proxy benchmark ${results.date}`, '', `Machine: ${results.machine.cpu}, ${CPUS} cores, Node ${process.version}, load average at start ${load.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`, `${ROUNDS} interleaved rounds of ${SECONDS} s; proxy on core ${PROXY_CORE}, wrk on core ${CLIENT_CORE}, backend on core ${BACKEND_CORE}.`, `Peers: ${Object.entries(peerVersions).map(([name, version]) => `${name} ${version.split(' ')[0]}`).join(', ')}${Object.keys(skipped).length ? `; skipped: ${Object.entries(skipped).map(([name, reason]) => `${name} (${reason})`).join(', ')}` : ''}.`, '', '| goal | measured |', '| --- | --- |', ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(3)} |`), '', '| median | value |', '| --- | --- |', ...Object.entries(m).map(([key, value]) => `| ${key} | ${value.toFixed(key.includes('PerRequest') ? 5 : 1)} |`), ''];
   writeFileSync(path.join(outDir, `proxy-${stamp}.md`), lines.join('\n'));
   console.log(lines.join('\n'));
 }

@@ -64,3 +64,11 @@ if ! command -v nexus-proxy-server >/dev/null; then
     echo "setup: Go 1.24 or newer not found: the real Nexus server is not installed; the end-to-end test runs against our relay only"
   fi
 fi
+
+# `scripts/setup.sh bench`: the current Caddy beside Debian's 2.6, for bench/proxy.ts (which looks in
+# ~/go/bin and, without it, records why it was skipped). Only for the benches: make test does not need it.
+CADDY_MODULE=github.com/caddyserver/caddy/v2/cmd/caddy@latest
+if [ "${1:-}" = bench ] && [ ! -x "$HOME/go/bin/caddy" ] && command -v go >/dev/null; then
+  echo "setup: go install $CADDY_MODULE (a few minutes)"
+  GOBIN="$HOME/go/bin" go install "$CADDY_MODULE" >/dev/null 2>&1 || echo "setup: the current Caddy is not installed (go install failed): the proxy bench compares with Debian's only"
+fi
