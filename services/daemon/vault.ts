@@ -331,7 +331,10 @@ export class Vault implements Module {
       const volume = `app-${app}`;
       const passphrase = await this.keyring.volumePassphrase(this.dataKey!, volume);
       if (!(await this.volumes.status(volume)).exists) await this.volumes.create(volume, passphrase);
-      return (await this.volumes.mount(volume, passphrase, { readOnly: false })).mountpoint;
+      const { mountpoint } = await this.volumes.mount(volume, passphrase, { readOnly: false });
+      // Its size-limited folders open with it: nothing reads the volume without their files.
+      await this.sizeLimits.mountAll(mountpoint);
+      return mountpoint;
     });
   }
 

@@ -107,7 +107,7 @@ test('size limits: a write past a volume\'s size_limit (persistent and temporary
   // Purging the app unmounts the limited folder before its volume, and leaves no mount behind.
   const uninstall = await api.call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: true });
   assert.is(uninstall.status, 202);
-  await jobDone(api, uninstall.body.job, 120_000);
+  await jobDone(api, uninstall.body.job, 240_000);
   const after = execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' });
   assert.not.ok(after.includes(`app-${name}`), after);
 });
@@ -198,7 +198,7 @@ test('files kept from an install without a limit move into the limit at a reinst
   assert.ok(execFileSync('findmnt', ['-rn', '-o', 'TARGET,FSTYPE'], { encoding: 'utf8' }).split('\n').includes(`${data} ext4`));
   assert.is(Number(execFileSync('stat', ['-c', '%s', path.join(data, 'blob')], { encoding: 'utf8' })), 12 * 2 ** 20);
   const purge = await api.call('DELETE', `/api/v1/apps/${name}`, { confirm: name, purge: true });
-  await jobDone(api, purge.body.job, 120_000);
+  await jobDone(api, purge.body.job, 240_000);
 });
 
 test('resources.limits.storage is refused with a 400 naming the field and why, at install and preview', async () => {

@@ -12,7 +12,7 @@
 //
 // Nothing is remembered here: whether a folder is mounted comes from /proc/self/mountinfo, so a
 // restarted daemon finds the loop mounts it left and keeps them.
-import { mkdir, readdir, realpath, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PiccoloError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -95,6 +95,23 @@ export class SizeLimitedFolders {
   }
 
   /**
+   * Mounts every limited folder the volume at `root` was made with: whenever the volume is open,
+   * so are they (a backup of data an uninstall kept reads them through their folders too).
+   */
+  async mountAll(root: string): Promise<void> {
+    const canonical = await realpath(root);
+    const images = await readdir(path.join(canonical, SIZE_LIMIT_DIR)).catch(() => [] as string[]);
+    for (const file of images) {
+      if (!file.endsWith('.ext4')) continue; // a .new being made, or its staging mount point
+      const folder = file.slice(0, -'.ext4'.length);
+      const target = path.join(canonical, folder);
+      if (await this.mountAt(target)) continue;
+      await mkdir(target, { recursive: true });
+      await this.tool(`storage.persistent.${folder}.size_limit`, 'mount', ['-t', 'ext4', '-o', 'loop,noinit_itable,nodev,nosuid', path.join(canonical, SIZE_LIMIT_DIR, file), target]);
+    }
+  }
+
+  /**
    * Copies the folder's files into the new file system (the caller then empties the folder): all
    * or nothing for the limit, since what does not fit leaves the folder as it was and no image. A
    * crash between the rename and the emptying leaves the originals under the mount, hidden, and
@@ -142,22 +159,30 @@ export async function unmountUnder(dir: string, options: { mountInfoFile?: strin
   const points = [...new Set(nested.map((entry) => entry.mountPoint))].sort((a, b) => b.length - a.length);
   for (const point of points) {
     const source = nested.filter((entry) => entry.mountPoint === point).at(-1)?.source;
+    const backing = source && (await loopBackingFile(source));
     const result = await runTool('umount', [point], { timeoutMs: options.timeoutMs ?? 30_000 });
     if (result.code !== 0) throw new PiccoloError(409, 'volume_busy', `${point} is in use (open files or a process inside it) and cannot be unmounted`, { detail: stderrTail(result.stderr) });
-    if (source) await loopReleased(source, options.timeoutMs ?? 30_000);
+    // Seen here on a loaded machine: up to a minute after a container using the folder was removed.
+    if (source && backing) await loopReleased(source, backing, Math.max(options.timeoutMs ?? 0, 120_000));
   }
+}
+
+/** The file a loop device is attached to (/sys/block/loopN/loop/backing_file), or undefined. */
+async function loopBackingFile(device: string): Promise<string | undefined> {
+  const loop = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
+  if (!loop) return undefined;
+  return readFile(`/sys/block/${loop}/loop/backing_file`, 'utf8').then((text) => text.trim(), () => undefined);
 }
 
 /**
  * The kernel detaches an auto-clearing loop device after its last unmount, asynchronously; until
  * then it holds its image open, and the volume the image is in cannot be unmounted (busy).
  */
-async function loopReleased(device: string, timeoutMs: number): Promise<void> {
-  const loop = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
-  if (!loop) return;
+async function loopReleased(device: string, image: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (await stat(`/sys/block/${loop}/loop/backing_file`).then(() => true, () => false)) {
-    if (Date.now() > deadline) throw new PiccoloError(409, 'volume_busy', `${device} still holds its image after the unmount`);
+  // Gone, or attached to another file already: loop devices are reused as soon as they are free.
+  while ((await loopBackingFile(device)) === image) {
+    if (Date.now() > deadline) throw new PiccoloError(409, 'volume_busy', `${device} still holds ${image} after the unmount`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
