@@ -21,6 +21,12 @@ test: setup typecheck
 test-unit test-integration test-image: setup
 	@$(NODE_BIN)/tsx test/run.ts $(@:test-%=%)
 
+# Opt-in, not in make test: the aarch64 Debian image, built here through qemu-user-static and booted
+# under TCG on -M virt with AAVMF. Tens of minutes on a first build.
+test-image-aarch64: setup
+	@scripts/setup.sh aarch64
+	@$(NODE_BIN)/tsx test/run.ts image-aarch64
+
 run: build
 	@$(NODE_BIN)/tsx scripts/run-dev.ts
 

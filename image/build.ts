@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { hashTrees } from './hash.js';
-import { formatElapsed, runKiwi, writePartxWrapper, type Log } from './kiwi.js';
+import { formatElapsed, profileArch, requireBinfmt, runKiwi, writeDebootstrapWrapper, writePartxWrapper, type Log } from './kiwi.js';
+
+const DEBIAN_ARCH = { aarch64: 'arm64' } as const;
 
 const run = promisify(execFile);
 
@@ -57,6 +59,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   }
 
   const binDir = await writePartxWrapper(path.join(opts.workDir, 'bin'));
+  const targetArch = profileArch(opts.profile);
+  if (targetArch) {
+    await requireBinfmt(targetArch);
+    await writeDebootstrapWrapper(binDir, DEBIAN_ARCH[targetArch]);
+  }
   const kiwi = { profile: opts.profile, sharedCacheDir: path.join(opts.cacheDir, 'kiwi-shared'), wrapperBinDir: binDir, log: opts.log, verbose: opts.verbose };
   const preparedRoot = await ensurePreparedRoot(opts, description, descriptionHash, kiwi, step);
 
@@ -77,6 +84,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuiltImage> {
   await runKiwi({
     ...kiwi,
     label: 'kiwi create',
+    // Only here: KIWI 9.24 hands --target-arch to apt-get as "_target_arch%..." during prepare
+    // (apt rejects it); prepare needs none, the debootstrap wrapper made the root foreign already.
+    targetArch,
     logFile: path.join(opts.workDir, 'kiwi-create.log'),
     args: ['system', 'create', '--root', workRoot, '--target-dir', outDir],
   });

@@ -1,7 +1,7 @@
 // Runs kiwi-ng and turns its console log into short progress lines with elapsed time, so a
 // ten-minute build shows where it is instead of waiting silently.
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -40,6 +40,36 @@ export async function writePartxWrapper(binDir: string): Promise<string> {
   return binDir;
 }
 
+/** The architecture a profile builds for: `*-aarch64` profiles are aarch64, the rest the host's. */
+export function profileArch(profile: string): 'aarch64' | undefined {
+  return profile.endsWith('-aarch64') ? 'aarch64' : undefined;
+}
+
+// KIWI 9.24 calls debootstrap without --arch, so it would bootstrap the host's architecture even
+// with --target-arch. This wrapper adds it; debootstrap then runs its second stage inside the
+// foreign root, through qemu-user-static's binfmt handler (checked by requireBinfmt).
+export async function writeDebootstrapWrapper(binDir: string, debianArch: string): Promise<void> {
+  await mkdir(binDir, { recursive: true });
+  const file = path.join(binDir, 'debootstrap');
+  await writeFile(
+    file,
+    ['#!/bin/sh', `# Written by image/kiwi.ts: KIWI 9.24 does not pass the target architecture to debootstrap.`, `exec /usr/sbin/debootstrap --arch=${debianArch} "$@"`, ''].join('\n'),
+  );
+  await chmod(file, 0o755);
+}
+
+/** Foreign binaries in the image root run only through a registered, enabled binfmt handler. */
+export async function requireBinfmt(arch: string): Promise<void> {
+  const entry = `/proc/sys/fs/binfmt_misc/qemu-${arch}`;
+  const text = await readFile(entry, 'utf8').catch(() => '');
+  if (!/^enabled/m.test(text) || !/^flags:.*F/m.test(text)) {
+    throw new Error(
+      `${entry} is not an enabled binfmt handler with the F flag: install qemu-user-static and binfmt-support, ` +
+        `mount binfmt_misc (mount -t binfmt_misc none /proc/sys/fs/binfmt_misc) and run update-binfmts --enable qemu-${arch}`,
+    );
+  }
+}
+
 export interface KiwiRun {
   args: string[]; // everything after the global options, e.g. ['system', 'prepare', ...]
   profile: string;
@@ -48,6 +78,7 @@ export interface KiwiRun {
   wrapperBinDir: string;
   log: Log;
   label: string;
+  targetArch?: string; // KIWI's --target-arch (a foreign architecture, see profileArch)
   timeoutMs?: number;
   verbose?: boolean; // also show the "-->" detail lines
 }
@@ -55,7 +86,11 @@ export interface KiwiRun {
 export async function runKiwi(run: KiwiRun): Promise<void> {
   const started = Date.now();
   const elapsed = () => formatElapsed(Date.now() - started);
-  const argv = ['--profile', run.profile, '--shared-cache-dir', run.sharedCacheDir, '--logfile', run.logFile, ...run.args];
+  const argv = [
+    '--profile', run.profile, '--shared-cache-dir', run.sharedCacheDir, '--logfile', run.logFile,
+    ...(run.targetArch ? ['--target-arch', run.targetArch] : []),
+    ...run.args,
+  ];
   run.log(`${run.label}: kiwi-ng ${argv.join(' ')}`);
   await rm(run.logFile, { force: true }); // KIWI appends; keep only this run's log
   const child = spawn('kiwi-ng', argv, {

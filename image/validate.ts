@@ -18,7 +18,7 @@ import path from 'node:path';
 const run = promisify(execFile);
 export const KIWI_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'kiwi');
 /** The profiles config.kiwi must declare; a new profile is added here on purpose. */
-export const PROFILES = ['microos-x86_64', 'microos-rpi', 'debian-qemu'] as const;
+export const PROFILES = ['microos-x86_64', 'microos-rpi', 'debian-qemu', 'debian-qemu-aarch64'] as const;
 const SCRIPTS = ['config.sh', 'disk.sh'];
 
 export interface CheckResult {

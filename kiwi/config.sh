@@ -20,7 +20,7 @@ if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
 fi
 
 case ",${kiwi_profiles:-}," in
-    *,debian-qemu,*)
+    *,debian-qemu,* | *,debian-qemu-aarch64,*)
         # QEMU's user network hands out its address by DHCP (see debian-qemu/etc/systemd/network).
         systemctl enable systemd-networkd.service
         ;;

@@ -17,6 +17,8 @@ APT_PACKAGES=(
 )
 # `scripts/setup.sh bench`: also the peers the benchmarks compare against.
 [ "${1:-}" = bench ] && APT_PACKAGES+=(nginx haproxy caddy wrk iperf3 util-linux openssh-server shadowsocks-libev shadowsocks-v2ray-plugin)
+# `scripts/setup.sh aarch64`: building and booting the aarch64 image (make test-image-aarch64).
+[ "${1:-}" = aarch64 ] && APT_PACKAGES+=(qemu-user-static binfmt-support qemu-efi-aarch64 qemu-system-arm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -43,6 +45,13 @@ default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 CONF
+fi
+
+# Foreign-architecture chroots (the aarch64 image build) run through binfmt_misc, which this
+# machine's kernel has but does not mount.
+if [ "${1:-}" = aarch64 ]; then
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc none /proc/sys/fs/binfmt_misc
+  update-binfmts --enable qemu-aarch64 2>/dev/null || true
 fi
 
 stamp=node_modules/.package-lock.json

@@ -10,7 +10,7 @@ import path from 'node:path';
 
 // Dynamic import: stage.ts's CLI entry uses top-level await.
 const stage = () => import('../../image/stage.js');
-const PROFILES = ['microos-x86_64', 'microos-rpi', 'debian-qemu'];
+const PROFILES = ['microos-x86_64', 'microos-rpi', 'debian-qemu', 'debian-qemu-aarch64'];
 
 /** relative path -> "file <mode> <sha256>" | "link <target>" | "dir <mode>", for every entry. */
 async function treeHashes(root: string): Promise<Map<string, string>> {

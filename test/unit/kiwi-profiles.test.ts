@@ -47,7 +47,7 @@ test('kiwi-ng image info accepts every profile, and every appliance rule holds',
   const { KIWI_DIR, validateDescription, schemaErrors } = await validate();
   const report = await validateDescription(KIWI_DIR);
   assert.equal(report.problems, []);
-  assert.equal(report.profiles.map((p) => p.profile).sort(), ['debian-qemu', 'microos-rpi', 'microos-x86_64']);
+  assert.equal(report.profiles.map((p) => p.profile).sort(), ['debian-qemu', 'debian-qemu-aarch64', 'microos-rpi', 'microos-x86_64']);
   for (const p of report.profiles) {
     assert.ok(p.schema.ok, `${p.profile}: kiwi-ng image info failed:\n${schemaErrors(p.schema.output) || p.schema.output}`);
     assert.ok(p.schema.output.includes(`Selected profiles: ${p.profile}`), `${p.profile}: KIWI did not select the profile:\n${p.schema.output}`);
@@ -74,6 +74,17 @@ test('KIWI resolves the MicroOS and Pi profiles to what the issue asks for', asy
   assert.is(debian.packageManager, 'apt');
   assert.not.ok(debian.packages.includes('transactional-update'));
   assert.ok(debian.packages.includes('fuse3'));
+});
+
+test('the aarch64 Debian profile: the arm64 kernel, no x86 boot loader, the same runtime packages', async () => {
+  const { KIWI_DIR, profileFacts } = await validate();
+  const [x86, arm] = await profileFacts(KIWI_DIR, ['debian-qemu', 'debian-qemu-aarch64']);
+  assert.is(arm.firmware, 'custom');
+  assert.is(arm.packageManager, 'apt');
+  const onlyX86 = x86.packages.filter((p) => !arm.packages.includes(p));
+  const onlyArm = arm.packages.filter((p) => !x86.packages.includes(p));
+  assert.equal(onlyX86.sort(), ['grub-efi-amd64', 'grub-pc-bin', 'linux-image-amd64', 'shim-signed']);
+  assert.equal(onlyArm, ['linux-image-arm64']);
 });
 
 test('a schema-invalid copy fails kiwi-ng image info, and validate.ts reports it', async () => {
@@ -104,7 +115,7 @@ test('a malformed config.kiwi fails for every profile', async () => {
 });
 
 test('the appliance rules catch what the schema lets through', async () => {
-  const { validateDescription } = await validate();
+  const { validateProfile, profileFacts, applianceProblems } = await validate();
   const cases: Array<{ name: string; edit: (s: string) => string; file?: string; expect: RegExp; profile: string }> = [
     { name: 'no-zypper-pattern', edit: (s) => s.replace('<namedCollection name="microos_base_zypper"/>', ''), expect: /microos_base_zypper/, profile: 'microos-x86_64' },
     { name: 'fuse2', edit: (s) => s.replace('<package name="fuse3"/>', '<package name="fuse"/>'), expect: /fusermount3/, profile: 'debian-qemu' },
@@ -115,11 +126,12 @@ test('the appliance rules catch what the schema lets through', async () => {
     { name: 'rpi-old-uboot-path', file: 'editbootinstall_rpi.sh', edit: (s) => s.replace('cp -a boot/vc/. "$mnt/"', 'cp -a boot/vc/. "$mnt/"\ncp -a boot/u-boot.bin "$mnt/u-boot.bin"'), expect: /boot\/vc/, profile: 'microos-rpi' },
   ];
   for (const c of cases) {
-    const report = await validateDescription(await brokenCopy(c.name, c.edit, c.file));
-    const failing = report.profiles.filter((p) => p.problems.length);
-    assert.ok(failing.some((p) => p.profile === c.profile && p.problems.some((line) => c.expect.test(line))), `${c.name}: ${JSON.stringify(failing)}`);
+    const dir = await brokenCopy(c.name, c.edit, c.file);
+    const [facts] = await profileFacts(dir, [c.profile]);
+    const problems = await applianceProblems(dir, facts);
+    assert.ok(problems.some((line) => c.expect.test(line)), `${c.name}: ${JSON.stringify(problems)}`);
     // Schema-wise each copy is still valid: only the appliance layer sees these.
-    assert.ok(report.profiles.every((p) => p.schema.ok), `${c.name} broke the schema instead`);
+    assert.ok((await validateProfile(dir, c.profile)).ok, `${c.name} broke the schema instead`);
   }
 });
 
