@@ -35,6 +35,16 @@ function pinned(core: string, command: string, args: string[], env: NodeJS.Proce
   return child;
 }
 
+/** The main module's version from a Go binary's build info (`go version -m`), if Go is there. */
+function moduleVersion(binary: string): string | undefined {
+  try {
+    const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` } });
+    return /^\s+mod\s+\S+\s+(\S+)/m.exec(info)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -142,6 +152,8 @@ async function main() {
   if (caddyCurrent.file) {
     ports.caddyCurrent = await freePort();
     peerVersions.caddyCurrent = startCaddy(caddyCurrent.file, ports.caddyCurrent);
+    // A `go install` build prints "unknown" as its version; its build info has the module's.
+    if (peerVersions.caddyCurrent === 'unknown') peerVersions.caddyCurrent = moduleVersion(caddyCurrent.file) ?? 'unknown';
   } else {
     skipped.caddyCurrent = caddyCurrent.reason!;
     console.log(`current Caddy skipped: ${caddyCurrent.reason}`);
