@@ -12,8 +12,8 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSchema, type Operation } from '../../services/daemon/api/schema.js';
 import { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
-import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
-import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
+import { setUpWithApps, TEST_PASSWORD } from '../support/portal.js';
+import { startTestDaemon, removeTestDir, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
 const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
@@ -149,8 +149,7 @@ test.before(async () => {
     const image = await podman.buildHttpdImage('v1', '<h1>hostile</h1>');
     ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
     void daemon.exited.then(() => (daemonExited = true));
-    api = await setUpDevice(base, stateDir);
-    await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+    api = await setUpWithApps(base, stateDir);
     // A real app, so that routes on an existing app get hostile bodies too.
     const spec = `name: ${app}\nimage: ${image}\nlisteners:\n  - name: web\n    guest_port: 80\n    protocol: http\n`;
     const install = await api.call('POST', '/api/v1/apps', { spec });

@@ -14,7 +14,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { buildScriptImage } from '../support/script-image.js';
@@ -66,8 +66,7 @@ test.before(async () => {
   for (const [name, target] of Object.entries(IMAGES)) await registry.push(local(name), target);
   let base: string;
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
 });
 
 test.after(async () => {

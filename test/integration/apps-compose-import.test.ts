@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -47,8 +47,7 @@ test.before(async () => {
   image = await registry.push(await podman.buildHttpdImage('notes', '<h1>notes</h1>'), `${podman.prefix}/notes:1`);
   const started = await startTestDaemon(path.join(dir, 'state'), { PICCOLO_PODMAN_SOCKET: podman.socketPath });
   daemon = started.proc;
-  api = await setUpDevice(started.api, path.join(dir, 'state'));
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(started.api, path.join(dir, 'state'));
 });
 
 test.after(async () => {

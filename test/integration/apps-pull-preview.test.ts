@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -53,8 +53,7 @@ test.before(async () => {
   // Pulled for real: no layer of it may be left in the engine's store.
   await execFileAsync('podman', ['rmi', '-f', local]);
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
   eventSocket = new WebSocket(`${base.replace('http', 'ws')}/api/v1/events`, { headers: { cookie: api.cookie, origin: base } });
   eventSocket.on('message', (data) => events.push(JSON.parse(data.toString())));
   await new Promise((resolve) => eventSocket.once('open', resolve));

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
-import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
+import { setUpWithApps, TEST_PASSWORD } from '../support/portal.js';
 import { mountsUnder, removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
@@ -59,8 +59,7 @@ test.before(async () => {
     await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
     podman = await startPodman();
     image = await podman.buildHttpdImage('v1', '<h1>shared</h1>');
-    api = await setUpDevice(await startDaemon(), stateDir);
-    await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+    api = await setUpWithApps(await startDaemon(), stateDir);
   } catch (err) {
     console.error('before failed:', err);
     throw err;

@@ -17,7 +17,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { exposedBeyondLoopback, startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -134,8 +134,7 @@ test.before(async () => {
     ...(process.env.PICCOLO_TEST_LOG ? { PICCOLO_LOG_LEVEL: 'debug' } : {}),
   }));
   ({ proc: proxy } = await startTestProxy(internalSocket, dir));
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
 });
 
 test.after(async () => {

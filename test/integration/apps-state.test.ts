@@ -15,7 +15,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { LABELS } from '../../services/daemon/apps/container-spec.js';
 import { Engine, type EngineEvent, type EngineState } from '../../services/daemon/apps/engine.js';
 import { LiveEngineState } from '../../services/daemon/apps/live-state.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { jobDone } from '../support/jobs.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, startPodmanService, type PodmanService, type TestPodman } from '../support/podman.js';
@@ -155,8 +155,7 @@ test('through the API: GET /api/v1/apps shows a container stopped and then remov
   const started = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath });
   daemon = started.proc;
   running.push({ stop: async () => void (await daemon?.kill('SIGTERM')) });
-  api = await setUpDevice(started.api, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(started.api, stateDir);
   const app = `${podman.prefix}web`;
   const spec = [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: web', '    guest_port: 80', '    protocol: http'].join('\n');
   const install = await api.call('POST', '/api/v1/apps', { spec });

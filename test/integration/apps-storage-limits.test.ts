@@ -13,7 +13,7 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
+import { setUpWithApps } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-storage-limits-'));
@@ -34,8 +34,7 @@ test.before(async () => {
   image = await podman.buildHttpdImage('limits', '<h1>limits</h1>');
   let base: string;
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
 });
 
 test.after(async () => {

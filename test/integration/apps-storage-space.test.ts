@@ -14,8 +14,8 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { removeRunObjects, startPodmanService, type PodmanService } from '../support/podman.js';
-import { setUpDevice } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
+import { setUpWithApps } from '../support/portal.js';
+import { removeTestDir, startTestDaemon, type ServiceProcess } from '../support/processes.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-space-'));
@@ -60,8 +60,7 @@ test.before(async () => {
   let base: string;
   // A small reserve: the tmpfs is the limit here, not the device's default margin.
   ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_IMAGE_SPACE_RESERVE_BYTES: String(2 ** 20) }));
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
 });
 
 test.after(async () => {

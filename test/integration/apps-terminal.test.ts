@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import { ApiSession } from '../support/api-session.js';
-import { setUpDevice, TEST_PASSWORD } from '../support/portal.js';
+import { setUpWithApps, TEST_PASSWORD } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
@@ -122,8 +122,7 @@ test.before(async () => {
     app = `${podman.prefix}term`;
     shellless = `${podman.prefix}nosh`;
     ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath, PICCOLO_TERMINAL_IDLE_MS: String(IDLE_MS) }));
-    api = await setUpDevice(base, stateDir);
-    await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+    api = await setUpWithApps(base, stateDir);
     await install(app, await podman.buildHttpdImage('term', 'terminal test'));
     // httpd alone: no sh in this image.
     await install(shellless, await podman.buildHttpdImage('nosh', 'no shell here', ['httpd']));

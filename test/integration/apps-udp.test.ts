@@ -20,7 +20,7 @@ import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { buildNodeAppImage } from '../support/node-app-image.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { checkScreen, launchChromium, setUpDevice, signedInPage } from '../support/portal.js';
+import { checkScreen, launchChromium, setUpWithApps, signedInPage } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, startTestProxy, waitFor, type ServiceProcess } from '../support/processes.js';
 import { echoSender, udpClient, type UdpClient } from '../support/udp.js';
 
@@ -77,8 +77,7 @@ test.before(async () => {
   }));
   // Through the proxy, as a browser on the network reaches the portal.
   await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
-  api = await setUpDevice(portal, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(portal, stateDir);
   const spec = [`name: ${app}`, `image: ${image}`, 'listeners:', '  - name: echo', '    guest_port: 7', '    protocol: udp'].join('\n');
   const install = await api.call('POST', '/api/v1/apps', { spec });
   assert.is(install.status, 202, JSON.stringify(install.body));

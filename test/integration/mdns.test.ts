@@ -22,7 +22,7 @@ import { jobDone } from '../support/jobs.js';
 import { addNetns, removeAll, run, uniqueId } from '../support/netns.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 import type { Browser } from 'playwright-core';
-import { checkScreen, launchChromium, setUpDevice, signedInPage, TEST_PASSWORD } from '../support/portal.js';
+import { checkScreen, launchChromium, setUpWithApps, signedInPage, TEST_PASSWORD } from '../support/portal.js';
 import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const id = uniqueId();
@@ -101,8 +101,7 @@ test.before(async () => {
   image = await podman.buildHttpdImage('mdns', '<h1>mdns</h1>');
   const started = await startDaemon();
   base = started.api;
-  api = await setUpDevice(base, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  api = await setUpWithApps(base, stateDir);
 });
 
 test.after(async () => {

@@ -95,6 +95,13 @@ export async function setUpDevice(base: string, stateDir: string, password = TES
   return api;
 }
 
+/** setUpDevice, then waits for the app manager, which starts right after the unlock (apps answer 503 until then). */
+export async function setUpWithApps(base: string, stateDir: string, password = TEST_PASSWORD): Promise<ApiSession> {
+  const api = await setUpDevice(base, stateDir, password);
+  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  return api;
+}
+
 /** A Chromium page signed in as `api` is: its session cookie is given to the browser. */
 export async function signedInPage(browser: Browser, base: string, api: ApiSession): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -123,8 +130,7 @@ export async function startDeviceBehindProxy(dir: string, stateDir: string, podm
   const { proc: daemon } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podmanSocket, PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket, ...env.daemon });
   const { proc: proxy, portal } = await startTestProxy(internalSocket, dir, env.proxy);
   await waitFor(async () => ((await fetch(`${portal}/api/v1/version`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the portal through the proxy');
-  const api = await setUpDevice(portal, stateDir);
-  await waitFor(async () => ((await api.call('GET', '/api/v1/apps')).status === 200 ? true : undefined), 30_000, 'apps available');
+  const api = await setUpWithApps(portal, stateDir);
   return { daemon, proxy, portal, api };
 }
 
