@@ -82,6 +82,37 @@ test('create, mount read-write, write, unmount, mount read-only, read; writing f
   assert.equal(await volumes.unmount('control').then((s) => s.mounted), false, 'unmounting twice is fine');
 });
 
+test('app volumes let in other users and groups (Podman, the containers), with file permissions checked; the control volume does not', async () => {
+  const volumes = manager();
+  // As the image runs it: root in group piccolo mounts, Podman (root:root) and container users read.
+  // Started in the file's folder: a container reaches its volume through a bind mount, never
+  // through the 0700 folders above the mount point.
+  const asOther = (ids: string[], file: string) => {
+    try {
+      execFileSync('setpriv', [...ids, '--clear-groups', 'cat', path.basename(file)], { cwd: path.dirname(file), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return 'read';
+    } catch (err) {
+      return /Permission denied/.test(String((err as { stderr?: string }).stderr)) ? 'denied' : `failed: ${(err as Error).message}`;
+    }
+  };
+  await volumes.create('app-shared', PASS);
+  const app = await volumes.mount('app-shared', PASS, { readOnly: false });
+  await writeFile(path.join(app.mountpoint, 'open.txt'), 'for all', { mode: 0o644 });
+  await writeFile(path.join(app.mountpoint, 'private.txt'), 'owner only', { mode: 0o600 });
+  execFileSync('chmod', ['0755', app.mountpoint]);
+  assert.is(asOther(['--regid=1234'], path.join(app.mountpoint, 'open.txt')), 'read', 'root in another group');
+  assert.is(asOther(['--reuid=1234', '--regid=1234'], path.join(app.mountpoint, 'open.txt')), 'read', 'another user');
+  assert.is(asOther(['--reuid=1234', '--regid=1234'], path.join(app.mountpoint, 'private.txt')), 'denied', 'file permissions still apply');
+  await volumes.unmount('app-shared');
+
+  const control = await volumes.mount('control', PASS, { readOnly: false });
+  await writeFile(path.join(control.mountpoint, 'open.txt'), 'daemon only', { mode: 0o644 });
+  execFileSync('chmod', ['0755', control.mountpoint]);
+  assert.is(asOther(['--regid=1234'], path.join(control.mountpoint, 'open.txt')), 'denied', 'the control volume is the daemon own');
+  await volumes.unmount('control');
+  rmSync(path.join(root, 'app-shared'), { recursive: true, force: true });
+});
+
 test('a restarted daemon takes the mount over: no second FUSE process, other mode refused', async () => {
   const first = manager();
   await first.mount('control', PASS, { readOnly: false });

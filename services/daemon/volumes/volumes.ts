@@ -150,6 +150,11 @@ export class VolumeManager {
 
       const args = ['-q'];
       if (readOnly) args.push('-ro');
+      // The kernel lets into a FUSE mount only processes with the mounter's uid AND gid: the daemon
+      // runs in group piccolo, Podman and the containers' users do not. -allow_other lets them in,
+      // with the kernel checking file permissions (gocryptfs adds default_permissions). The daemon's
+      // own volumes (bootstrap, control) stay closed to everyone else.
+      if (name === 'media' || name.startsWith('app-')) args.push('-allow_other');
       const result = await this.gocryptfs(name, [...args, paths.cipher, paths.mnt], secret);
       if (result.code !== 0) throw mountFailure(name, result);
       const after = (await this.inspect(name)).mount.status;
