@@ -130,8 +130,9 @@ test('verify catches a broken unit', async () => {
 });
 
 // Exposure as `systemd-analyze security --offline=yes` scores it (0 safe, 10 unsafe). The daemon
-// keeps root, its mounts' namespace and most of root's file capabilities (its unit says why).
-const MAX_EXPOSURE: Record<string, number> = { 'piccolo-daemon.service': 5.0 };
+// keeps root, its mounts' namespace and most of root's file capabilities (its unit says why); the
+// issue's 5.0 became 5.2 with CAP_NET_ADMIN, which the booted image showed it needs (app networks).
+const MAX_EXPOSURE: Record<string, number> = { 'piccolo-daemon.service': 5.2 };
 const DEFAULT_MAX_EXPOSURE = 2.5;
 
 function exposure(unit: string): { score: number; failing: string } {
