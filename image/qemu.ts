@@ -4,7 +4,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir, release } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,8 @@ export interface Guest {
   healthUrl: string;
   startedAt: number; // Date.now() when QEMU was spawned
   exited: Promise<number | null>;
+  /** Ctrl+Alt+Del on the guest's keyboard: systemd reboots cleanly, and QEMU (and the TPM) stay up. */
+  reboot(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function bootGuest(opts: BootOptions): Promise<Guest> {
   await mkdir(workDir, { recursive: true });
   const overlay = path.join(workDir, 'disk.qcow2');
   const serialLog = path.join(workDir, 'serial.log');
+  const qmpSocket = path.join(workDir, 'qmp.sock');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', path.resolve(opts.image), overlay]);
   await writeFile(serialLog, '');
 
@@ -57,6 +60,7 @@ export async function bootGuest(opts: BootOptions): Promise<Guest> {
     '-drive', `file=${overlay},if=virtio,format=qcow2`,
     '-display', 'none',
     '-monitor', 'none',
+    '-qmp', `unix:${qmpSocket},server=on,wait=off`,
     '-serial', `file:${serialLog}`,
   ];
   if (opts.network !== false) {
@@ -111,8 +115,38 @@ export async function bootGuest(opts: BootOptions): Promise<Guest> {
     healthUrl: `http://127.0.0.1:${opts.healthPort}`,
     startedAt,
     exited,
+    reboot: () => qmp(qmpSocket, { execute: 'send-key', arguments: { keys: ['ctrl', 'alt', 'delete'].map((data) => ({ type: 'qcode', data })) } }),
     stop,
   };
+}
+
+/** One QMP command (after the capabilities handshake); resolves on its "return", rejects on its "error". */
+function qmp(socketPath: string, command: object): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let buffered = '';
+    let sent = 0;
+    const fail = (error: Error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.on('data', (chunk) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const message = JSON.parse(buffered.slice(0, newline)) as { QMP?: unknown; return?: unknown; error?: { desc: string } };
+        buffered = buffered.slice(newline + 1);
+        if (message.error) return fail(new Error(`QMP: ${message.error.desc}`));
+        if (message.QMP !== undefined) socket.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
+        else if (message.return !== undefined && sent++ === 0) socket.write(JSON.stringify(command) + '\n');
+        else if (message.return !== undefined) {
+          socket.end();
+          return resolve();
+        }
+      }
+    });
+  });
 }
 
 // KVM exists here but a Linux guest hangs under it (nested virtualization without nested paging),
