@@ -119,6 +119,8 @@ test('Escape then Tab leaves the terminal; Tab alone goes to the shell', async (
 
 test('the shell exits: the terminal says so and offers to reconnect; close hides it', async () => {
   await page.locator('.terminal-screen .xterm').click();
+  // The previous test moved the focus out: type only once the click has given it back.
+  await page.waitForFunction(() => document.activeElement?.classList.contains('xterm-helper-textarea') ?? false);
   await page.keyboard.type('exit 4');
   await page.keyboard.press('Enter');
   await page.getByText('The terminal closed: the shell exited (code 4).').waitFor({ timeout: 10_000 });
