@@ -6,28 +6,12 @@ import { useResource } from '../../api/use-resource.js';
 import { formatBytes } from '../../format.js';
 import { Loaded } from '../../ui/Loading.js';
 import { ProgressBar } from '../../ui/ProgressBar.js';
-
-export interface VolumeUse {
-  name: string;
-  kind: 'persistent' | 'temporary';
-  mounts: { service: string; path: string; readOnly: boolean }[];
-  limitBytes?: number;
-  usedBytes?: number;
-  partial?: boolean;
-}
-
-export interface MediaMount {
-  folder: string;
-  service: string;
-  path: string;
-  subpath?: string;
-  readOnly: boolean;
-}
+import type { AppStorageView, VolumeUse } from '../../../../apps/storage-view.js';
 
 const where = (mounts: { service: string; path: string }[], multi: boolean) => mounts.map((m) => (multi ? `${m.service}: ${m.path}` : m.path)).join(', ');
 
 export function AppStorage({ name, revision, multi }: { name: string; revision: number; multi: boolean }) {
-  const storage = useResource((signal) => api.get<{ volumes: VolumeUse[]; media: MediaMount[] }>(`/api/v1/apps/${seg(name)}/storage`, { signal }), [name, revision]);
+  const storage = useResource((signal) => api.get<AppStorageView>(`/api/v1/apps/${seg(name)}/storage`, { signal }), [name, revision]);
   return (
     <Loaded resource={storage} what="the storage">
       {({ volumes, media }) => (

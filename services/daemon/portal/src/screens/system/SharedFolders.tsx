@@ -5,14 +5,10 @@ import { api } from '../../api/client.js';
 import { useResource } from '../../api/use-resource.js';
 import { Card } from '../../ui/Page.js';
 import { Loaded } from '../../ui/Loading.js';
-
-interface SharedFolder {
-  name: string;
-  apps: { app: string; service: string; path: string; subpath?: string; readOnly: boolean }[];
-}
+import type { SharedFolderView } from '../../../../apps/storage-view.js';
 
 export function SharedFolders() {
-  const shared = useResource((signal) => api.get<{ folders: SharedFolder[] }>('/api/v1/storage/shared', { signal }).then((r) => r.folders));
+  const shared = useResource((signal) => api.get<{ folders: SharedFolderView[] }>('/api/v1/storage/shared', { signal }).then((r) => r.folders));
   return (
     <Card title="Shared folders" id="shared-folders">
       <Loaded resource={shared} what="the shared folders">
