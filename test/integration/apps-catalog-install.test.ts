@@ -14,8 +14,8 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpWithApps } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
+import { startAppsDaemon } from '../support/portal.js';
+import { removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { buildScriptImage } from '../support/script-image.js';
 
@@ -64,9 +64,7 @@ test.before(async () => {
     },
   });
   for (const [name, target] of Object.entries(IMAGES)) await registry.push(local(name), target);
-  let base: string;
-  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpWithApps(base, stateDir);
+  ({ daemon, api } = await startAppsDaemon(stateDir, podman.socketPath));
 });
 
 test.after(async () => {

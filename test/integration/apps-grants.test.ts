@@ -12,8 +12,8 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpWithApps } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, type ServiceProcess } from '../support/processes.js';
+import { startAppsDaemon } from '../support/portal.js';
+import { removeTestDir, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-grants-'));
 const stateDir = path.join(dir, 'state');
@@ -30,9 +30,7 @@ test.before(async () => {
   podman = await startPodman();
   app = `${podman.prefix}caps`;
   image = await podman.buildHttpdImage('v1', '<h1>caps</h1>');
-  let base: string;
-  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpWithApps(base, stateDir);
+  ({ daemon, api } = await startAppsDaemon(stateDir, podman.socketPath));
 });
 
 test.after(async () => {

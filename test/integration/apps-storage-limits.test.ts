@@ -13,8 +13,8 @@ import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
 import type { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
-import { setUpWithApps } from '../support/portal.js';
-import { removeTestDir, startTestDaemon, waitFor, type ServiceProcess } from '../support/processes.js';
+import { startAppsDaemon } from '../support/portal.js';
+import { removeTestDir, waitFor, type ServiceProcess } from '../support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-apps-storage-limits-'));
 const stateDir = path.join(dir, 'state');
@@ -32,9 +32,7 @@ test.before(async () => {
   await bundleServices({ outDir: TEST_BUNDLE_DIR, testHooks: true });
   podman = await startPodman();
   image = await podman.buildHttpdImage('limits', '<h1>limits</h1>');
-  let base: string;
-  ({ proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podman.socketPath }));
-  api = await setUpWithApps(base, stateDir);
+  ({ daemon, api } = await startAppsDaemon(stateDir, podman.socketPath));
 });
 
 test.after(async () => {

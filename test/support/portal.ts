@@ -102,6 +102,12 @@ export async function setUpWithApps(base: string, stateDir: string, password = T
   return api;
 }
 
+/** A test daemon on the given Podman, set up over the API, once its apps API answers. */
+export async function startAppsDaemon(stateDir: string, podmanSocket: string): Promise<{ daemon: ServiceProcess; api: ApiSession }> {
+  const { proc: daemon, api: base } = await startTestDaemon(stateDir, { PICCOLO_PODMAN_SOCKET: podmanSocket });
+  return { daemon, api: await setUpWithApps(base, stateDir) };
+}
+
 /** A Chromium page signed in as `api` is: its session cookie is given to the browser. */
 export async function signedInPage(browser: Browser, base: string, api: ApiSession): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
