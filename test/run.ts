@@ -1,15 +1,24 @@
-// Runs the uvu suites one after another, each in its own process, and closes with the totals
-// over all of them as "N passed, N failed". Usage: tsx test/run.ts [suite...] (default: all).
+// Runs the uvu suites one after another and closes with the totals over all of them as
+// "N passed, N failed". Usage: tsx test/run.ts [suite...] (default: all).
+// The unit suite runs in one process (fast, nothing to leak). Every other test file runs in its own
+// process group with a time limit, so one hung file fails alone instead of holding the run until
+// CI's limit; the run as a whole has a budget too, and it ends with the slowest files, so the tail
+// of a log always says where the time went.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_SUITES = ['unit', 'integration', 'image'];
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ALL_SUITES;
-/** How long a suite's process may live on after printing its summary. */
-const SUITE_EXIT_GRACE_MS = 60_000;
+/** How long a test process may live on after printing its summary. */
+const EXIT_GRACE_MS = 60_000;
+/** The longest one file may take: image files build and boot an image under TCG. */
+const fileLimitMs = (suite: string) => (suite.startsWith('image') ? 40 : 10) * 60_000;
+/** The whole run's budget, under CI's 90 minutes; files not started within it count as failed. */
+const RUN_BUDGET_MS = Number(process.env.PICCOLO_TEST_BUDGET_MIN || 80) * 60_000;
+const started = Date.now();
 
 interface Totals {
   passed: number;
@@ -17,41 +26,94 @@ interface Totals {
   skipped: number;
 }
 
-function runSuite(suite: string): Promise<Totals> {
-  const dir = path.join('test', suite);
-  if (!existsSync(path.join(ROOT, dir))) throw new Error(`no suite test/${suite}`);
+interface Timing {
+  name: string;
+  ms: number;
+  note: string;
+}
+const timings: Timing[] = [];
+/** The test process group running now: an interrupted run takes it down too (it is detached). */
+let current: number | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (current) process.kill(-current, 'SIGKILL'); // the group is there: close() clears current
+    process.exit(130);
+  });
+}
+
+const clock = (ms: number) => `${Math.floor(ms / 60_000)}:${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}`;
+
+/** Runs one uvu process (a directory or a single file) and reads its summary. */
+function runUvu(args: string[], limitMs: number, name: string): Promise<Totals> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', dir, '\\.test\\.ts$'], {
+    const begun = Date.now();
+    // Its own process group: on a time-out, the daemons, containers' conmon and QEMU it started go too.
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, NO_COLOR: '1' },
+      detached: true,
     });
+    current = child.pid;
     let output = '';
+    let note = '';
+    const killGroup = (why: string) => {
+      note = why;
+      console.log(`\n${name}: ${why}; killed, counted as a failure`);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    const limit = setTimeout(() => killGroup(`still running after ${limitMs / 60_000} min`), limitMs);
     let lingering: NodeJS.Timeout | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk;
       process.stdout.write(chunk);
       // uvu has printed its summary: a process still alive after that is held by something a test
-      // left open. Fail it, instead of hanging the run (and CI) until its time limit.
+      // left open (a socket, a timer, a child process).
       if (!lingering && /Duration:/.test(output)) {
-        lingering = setTimeout(() => {
-          console.log(`\n${suite}: the test process did not exit ${SUITE_EXIT_GRACE_MS / 1000} s after its summary (a test left a socket, timer or process open); killed, counted as a failure`);
-          child.kill('SIGKILL');
-        }, SUITE_EXIT_GRACE_MS);
+        lingering = setTimeout(() => killGroup(`did not exit ${EXIT_GRACE_MS / 1000} s after its summary`), EXIT_GRACE_MS);
       }
     });
     child.on('close', (code, signal) => {
+      current = undefined;
+      clearTimeout(limit);
       clearTimeout(lingering);
       const count = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(output)?.[1] ?? 0);
       const total = count('Total');
       const passed = count('Passed');
       const skipped = count('Skipped');
-      // A suite that crashed before its summary counts as one failure, so it cannot pass silently.
+      // A process that crashed or was killed counts as one failure more, so it cannot pass silently.
       // uvu's Total leaves skipped tests out.
       const failed = total - passed + (signal === 'SIGKILL' ? 1 : 0) || (code === 0 ? 0 : 1);
+      timings.push({ name, ms: Date.now() - begun, note });
       resolve({ passed, failed, skipped });
     });
   });
+}
+
+async function runSuite(suite: string): Promise<Totals> {
+  const dir = path.join('test', suite);
+  if (!existsSync(path.join(ROOT, dir))) throw new Error(`no suite test/${suite}`);
+  if (suite === 'unit') return runUvu(['node_modules/uvu/bin.js', dir, '\\.test\\.ts$'], fileLimitMs(suite), 'unit suite');
+  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  const files = readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith('.test.ts')).sort();
+  for (const file of files) {
+    if (Date.now() - started > RUN_BUDGET_MS) {
+      console.log(`${file}: not run, the run's ${RUN_BUDGET_MS / 60_000} min budget is spent; counted as a failure`);
+      timings.push({ name: `${suite}/${file}`, ms: 0, note: 'not run (budget spent)' });
+      totals.failed += 1;
+      continue;
+    }
+    console.log(`${file}  [${clock(Date.now() - started)}]`);
+    const result = await runUvu([path.join(dir, file)], fileLimitMs(suite), `${suite}/${file}`);
+    totals.passed += result.passed;
+    totals.failed += result.failed;
+    totals.skipped += result.skipped;
+  }
+  return totals;
 }
 
 const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
@@ -62,5 +124,8 @@ for (const suite of suites) {
   totals.failed += result.failed;
   totals.skipped += result.skipped;
 }
-console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+const slowest = [...timings].sort((a, b) => b.ms - a.ms).slice(0, 12);
+console.log('\nslowest:');
+for (const t of slowest) console.log(`  ${clock(t.ms).padStart(6)}  ${t.name}${t.note ? `  (${t.note})` : ''}`);
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''} in ${clock(Date.now() - started)}`);
 process.exit(totals.failed ? 1 : 0);
