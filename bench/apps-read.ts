@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BUNDLE_DIR, REPO_ROOT, bundleServices } from '../image/bundle.js';
+import { resultsDir } from './results-dir.js';
 import { freePort } from '../image/qemu.js';
 import { createLogger } from '../services/common/logger.js';
 import { Engine } from '../services/daemon/apps/engine.js';
@@ -195,7 +196,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s; defaul
         },
         samples: { ...samples, engineReadMs: readMs },
       };
-      const outDir = path.join(REPO_ROOT, 'bench', 'results');
+      const outDir = resultsDir();
       mkdirSync(outDir, { recursive: true });
       const stamp = results.date.slice(0, 10);
       writeFileSync(path.join(outDir, `apps-read-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');

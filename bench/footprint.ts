@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleServices, BUNDLE_DIR, REPO_ROOT, SERVICES, bundlePath, type ServiceName } from '../image/bundle.js';
+import { resultsDir } from './results-dir.js';
 import { freePort } from '../test/support/proxy-harness.js';
 import { measureStart } from './footprint-start.js';
 
@@ -195,7 +196,7 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 if (process.env.FOOTPRINT_NO_WRITE !== '1') {
-  const outDir = path.join(REPO_ROOT, 'bench', 'results');
+  const outDir = resultsDir();
   mkdirSync(outDir, { recursive: true });
   const stamp = results.date.slice(0, 10);
   writeFileSync(path.join(outDir, `footprint-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleServices, bundlePath, REPO_ROOT } from '../image/bundle.js';
+import { resultsDir } from './results-dir.js';
 import { freePort } from '../image/qemu.js';
 import { createLogger } from '../services/common/logger.js';
 import { InternalApi } from '../services/daemon/internal/internal-api.js';
@@ -216,7 +217,7 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
     },
     samples,
   };
-  const outDir = path.join(REPO_ROOT, 'bench', 'results');
+  const outDir = resultsDir();
   mkdirSync(outDir, { recursive: true });
   const stamp = results.date.slice(0, 10);
   writeFileSync(path.join(outDir, `proxy-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');

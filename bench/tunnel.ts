@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '../image/bundle.js';
+import { resultsDir } from './results-dir.js';
 import { freePort } from '../image/qemu.js';
 import { LocalCa } from '../services/proxy/local-ca.js';
 import { oursPeer, nexusPeer, reconnectSoak, type SoakResult } from './tunnel-ours.js';
@@ -264,7 +265,7 @@ async function main() {
       notes,
       samples,
     };
-    const outDir = path.join(REPO_ROOT, 'bench', 'results');
+    const outDir = resultsDir();
     mkdirSync(outDir, { recursive: true });
     const stamp = results.date.slice(0, 10);
     writeFileSync(path.join(outDir, `tunnel-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
