@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
+import { serviceCommand } from '../image/node-flags.js';
 // The test support's launchers, so that development and tests run pebble, Podman and the registry one way.
 import { startPebble, type Pebble } from '../test/support/pebble.js';
 import { containersConf, startPodmanService } from '../test/support/podman.js';
@@ -54,10 +55,10 @@ for (const mountpoint of unmountAllUnder(devDir)) console.error(`run: detached a
 const order = ['health', ...SERVICES.filter((s) => s !== 'health')] as const;
 const children: { name: string; child: ChildProcess; exited: Promise<void> }[] = [];
 let stopping = false;
-function launch(name: string, bundle: string, childEnv: NodeJS.ProcessEnv): void {
+function launch(name: string, [command, ...args]: string[], childEnv: NodeJS.ProcessEnv): void {
   // Each in its own process group: a Ctrl-C reaches only this script, which stops them in order
   // (a daemon killed by the terminal's SIGINT with its gocryptfs children left dead mounts).
-  const child = spawn(process.execPath, ['--enable-source-maps', bundle], { env: childEnv, stdio: 'inherit', detached: true });
+  const child = spawn(command!, args, { env: childEnv, stdio: 'inherit', detached: true });
   const exited = new Promise<void>((resolve) =>
     child.on('exit', (code, signal) => {
       console.error(`run: ${name} exited (${signal ?? code})`);
@@ -96,7 +97,8 @@ if (relay && pebble) {
   writeFileSync(trust, readFileSync(relay.caFile, 'utf8') + pebble.apiCa);
   serviceEnv = { ...env, NODE_EXTRA_CA_CERTS: trust, PICCOLO_ACME_DIRECTORY_URL: pebble.directoryUrl };
 }
-for (const service of order) launch(service, bundlePath(service), serviceEnv);
+// With the image's Node flags (image/node-flags.ts), so `make run` and bench-footprint measure what ships.
+for (const service of order) launch(service, serviceCommand(service, process.execPath, bundlePath(service)), serviceEnv);
 console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
 console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}`);
 console.log(`engine: ${podmanSocket}  registry: 127.0.0.1:${registryPort} (podman push --tls-verify=false IMAGE 127.0.0.1:${registryPort}/NAME:TAG, then install image 127.0.0.1:${registryPort}/NAME:TAG)\n`);
@@ -115,7 +117,7 @@ async function startDevRelay() {
     PICCOLO_RELAY_HUB_LISTEN: process.env.PICCOLO_RELAY_HUB_LISTEN ?? '127.0.0.1:9443',
     PICCOLO_RELAY_PORTS: process.env.PICCOLO_RELAY_PORTS ?? '127.0.0.1:8443,127.0.0.1:8480',
   };
-  launch('relay', bundlePath('relay'), relayEnv);
+  launch('relay', [process.execPath, '--enable-source-maps', bundlePath('relay')], relayEnv);
   const caFile = path.join(relayDir, 'ca.crt');
   for (let waited = 0; !existsSync(caFile) && !stopping && waited < 15_000; waited += 100) await sleep(100);
   return {

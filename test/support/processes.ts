@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_BUNDLE_DIR, bundlePath, type ServiceName } from '../../image/bundle.js';
+import { serviceCommand } from '../../image/node-flags.js';
 
 const RECEIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'notify-receiver.py');
 
@@ -58,7 +59,8 @@ export class ServiceProcess {
     const receiver = spawn('python3', [RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
     const receiverLines = createInterface({ input: receiver.stdout! });
     await new Promise((resolve) => receiverLines.once('line', resolve));
-    const command = [process.execPath, '--enable-source-maps', bundlePath(service, bundleDir)];
+    // The image's Node flags, so a test runs the service as its unit does.
+    const command = serviceCommand(service, process.execPath, bundlePath(service, bundleDir));
     if (options.netns) command.unshift('ip', 'netns', 'exec', options.netns);
     const child = spawn(command[0]!, command.slice(1), {
       env: {

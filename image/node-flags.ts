@@ -1,0 +1,25 @@
+// The Node flags each service runs with: in the image's units (overlays/.../piccolo-*.service
+// ExecStart, held to this list by test/integration/units.test.ts), under `make run` and in the tests
+// and benches that start the bundles (test/support/processes.ts), so what is measured is what ships.
+// Measured with bench/footprint*.ts (bench/results/footprint-*.md):
+// - no --enable-source-maps: Node then reads and parses each bundle's whole .map at start and keeps
+//   it (sources included): +24 MiB RSS in the daemon, +11 in the proxy, +4-5 in health and tunnel.
+//   The services never log a stack (the logger writes an error's name and message), so it only
+//   mapped the stack of a crash, which the shipped .map next to the bundle still maps offline.
+// - the daemon: --max-semi-space-size=1 (MiB), a bounded young generation. Its start (YAML, JSON
+//   Schema, the portal's assets) grows the default one to 16 MiB semi-spaces that stay resident:
+//   -20 MiB idle RSS. The proxy and tunnel keep the default (no idle gain measured, and their
+//   throughput is what their benches hold); health gains nothing either.
+import type { ServiceName } from './bundle.js';
+
+export const NODE_FLAGS: Record<ServiceName, readonly string[]> = {
+  daemon: ['--max-semi-space-size=1'],
+  proxy: [],
+  tunnel: [],
+  health: [],
+};
+
+/** The command line of a service, as its unit's ExecStart has it (node and bundle paths given). */
+export function serviceCommand(service: ServiceName, node: string, bundle: string): string[] {
+  return [node, ...NODE_FLAGS[service], bundle];
+}
