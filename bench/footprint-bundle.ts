@@ -4,6 +4,8 @@ import { build } from 'esbuild';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, type ServiceName } from '../image/bundle.js';
 import { portalPlugin } from '../image/portal-build.js';
+import { openApiPlugin } from '../image/openapi-build.js';
+import { unusedModulesPlugin } from '../image/unused-modules.js';
 
 export async function bundleContents(service: ServiceName): Promise<{ totalBytes: number; byPackage: [string, number][] }> {
   const result = await build({
@@ -21,7 +23,7 @@ export async function bundleContents(service: ServiceName): Promise<{ totalBytes
     // As image/bundle.ts builds them.
     external: ['cpu-features', '*.node'],
     loader: { '.yaml': 'text' },
-    plugins: service === 'daemon' ? [portalPlugin()] : [],
+    plugins: service === 'daemon' ? [portalPlugin(), openApiPlugin(), unusedModulesPlugin()] : [],
     define: { __PICCOLO_VERSION__: '"metafile"', __PICCOLO_TEST_HOOKS__: 'false' },
   });
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint)!;

@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { portalPlugin } from './portal-build.js';
+import { openApiPlugin } from './openapi-build.js';
+import { unusedModulesPlugin } from './unused-modules.js';
+import { asciiOnlyBundle } from './ascii-bundle.js';
 
 export const SERVICES = ['daemon', 'proxy', 'tunnel', 'health'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -57,13 +60,15 @@ export async function bundleServices({ outDir = BUNDLE_DIR, testHooks = false }:
             "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
           ].join(' '),
         },
-        // Optional native add-ons of dockerode's ssh transport; Piccolo only speaks to a unix socket.
+        // Optional native add-ons (ssh2's cpu-features); dockerode's ssh transport is left out
+        // altogether (unused-modules.ts): Piccolo only speaks to a unix socket.
         external: ['cpu-features', '*.node'],
-        // The OpenAPI document is embedded as a string, the portal as its built files: one file per service.
+        // The catalog's YAML templates are embedded as strings, the OpenAPI document as parsed JSON and
+        // the portal as its built files: one file per service.
         loader: { '.yaml': 'text' },
-        plugins: service === 'daemon' ? [portalPlugin()] : [],
+        plugins: service === 'daemon' ? [portalPlugin(), openApiPlugin(), unusedModulesPlugin()] : [],
         define: { __PICCOLO_VERSION__: JSON.stringify(VERSION), __PICCOLO_TEST_HOOKS__: String(testHooks) },
-      }),
+      }).then(() => asciiOnlyBundle(bundlePath(service, outDir))),
     ),
   );
   return entries.map((service) => bundlePath(service, outDir));

@@ -9,3 +9,9 @@ declare module 'piccolo:portal' {
   const bundle: import('../daemon/api/portal-assets.js').PortalBundle;
   export default bundle;
 }
+
+// The OpenAPI document, parsed at build time by image/openapi-build.ts.
+declare module 'piccolo:openapi' {
+  const document: import('../daemon/api/schema.js').OpenApiDocument;
+  export default document;
+}

@@ -8,7 +8,7 @@ import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
-import openApiText from './api/openapi.yaml';
+import openApiDocument from 'piccolo:openapi';
 import portalBundle from 'piccolo:portal';
 import { PortalAssets } from './api/portal-assets.js';
 import { EVENTS_PATH, EventHub, EventStream } from './api/events.js';
@@ -200,7 +200,7 @@ async function main(env: NodeJS.ProcessEnv) {
     remote.setAppRoutes(routes);
     mdns?.setAppLabels(routes.map((route) => hostLabel(route.app, route.listener)));
   } });
-  const schema = new ApiSchema(openApiText);
+  const schema = new ApiSchema(openApiDocument);
   const audit = new AuditLog({ file: path.join(config.stateDir, 'audit.log'), logger, now });
   const terminals = new TerminalService({ sessions, apps: () => appsHost.apps, engine, audit, logger: logger.child({ module: 'terminal' }), now, idleMs: config.terminalIdleMs });
   const upgrades = new UpgradeRouter().on(EVENTS_PATH, events.handleUpgrade).on(TERMINAL_PATH, terminals.handleUpgrade);

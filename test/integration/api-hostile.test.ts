@@ -5,10 +5,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TEST_BUNDLE_DIR, bundleServices } from '../../image/bundle.js';
+import { readOpenApiDocument } from '../../services/daemon/api/openapi-document.js';
 import { ApiSchema, type Operation } from '../../services/daemon/api/schema.js';
 import { ApiSession } from '../support/api-session.js';
 import { jobDone } from '../support/jobs.js';
@@ -16,7 +17,7 @@ import { setUpWithApps, TEST_PASSWORD } from '../support/portal.js';
 import { startTestDaemon, removeTestDir, type ServiceProcess } from '../support/processes.js';
 import { startPodman, type TestPodman } from '../support/podman.js';
 
-const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
+const schema = new ApiSchema(readOpenApiDocument());
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-hostile-'));
 const stateDir = path.join(dir, 'state');
 let podman: TestPodman;

@@ -134,10 +134,10 @@ test('catalogEntry finds an app by name, or throws NotFoundError', () => {
   assert.throws(() => catalog.catalogEntry('nope'), (err: unknown) => err instanceof NotFoundError);
 });
 
-test('an invalid template stops the catalog from being created', () => {
-  assert.throws(() => createCatalog([{ file: 'bad.yaml', description: 'bad', text: 'name: admin\n' }]), /bad\.yaml is invalid/);
+test('an invalid template fails the catalog on its first use (parsed then, not at start)', () => {
+  assert.throws(() => createCatalog([{ file: 'bad.yaml', description: 'bad', text: 'name: admin\n' }]).listCatalog(), /bad\.yaml is invalid/);
   const twice = { description: 'x', text: 'name: twin\nimage: a\nlisteners: [{ name: web, guest_port: 80 }]\n' };
-  assert.throws(() => createCatalog([{ file: 'a.yaml', ...twice }, { file: 'b.yaml', ...twice }]), /twin is used twice/);
+  assert.throws(() => createCatalog([{ file: 'a.yaml', ...twice }, { file: 'b.yaml', ...twice }]).catalogEntry('twin'), /twin is used twice/);
 });
 
 test.run();

@@ -3,10 +3,10 @@
 // the leader, through the router's one error mapping, while reads and node-local writes work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { HttpServerModule, Router } from '../../services/common/http.js';
 import { createLogger } from '../../services/common/logger.js';
 import type { Route } from '../../services/common/route-table.js';
+import { readOpenApiDocument } from '../../services/daemon/api/openapi-document.js';
 import { ApiSchema } from '../../services/daemon/api/schema.js';
 import { AppLeadership } from '../../services/daemon/cluster/app-leadership.js';
 import { isManagementWrite, leaderOnlyWrites } from '../../services/daemon/cluster/management-writes.js';
@@ -75,7 +75,7 @@ test('the tunnel mode is logged with the leader, once per change', () => {
 
 test('every state-changing API route is a management write except the node-local ones', () => {
   // The OpenAPI document lists every route the daemon serves (api-contract.test.ts checks that).
-  const schema = new ApiSchema(readFileSync(new URL('../../services/daemon/api/openapi.yaml', import.meta.url), 'utf8'));
+  const schema = new ApiSchema(readOpenApiDocument());
   const served = schema.operations.map((op) => `${op.method} ${op.path.replace(/\{([a-zA-Z]+)\}/g, ':$1')}`);
   const nodeLocal = [
     'POST /api/v1/auth/login',

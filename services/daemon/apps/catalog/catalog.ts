@@ -1,6 +1,9 @@
 // The offline catalog: app templates shipped with the device. The templates arrive as text
 // (templates.ts embeds them in the bundle) so this module runs anywhere, tests included; each is
-// parsed once, with the same parser as an uploaded app.yaml, so a broken template fails at start.
+// parsed once, with the same parser as an uploaded app.yaml, on the catalog's first use: parsing all
+// of them at start cost the daemon ~90 ms of CPU here (several times that under the guest's TCG)
+// for a screen most starts never open. A broken shipped template fails make test
+// (test/unit/app-spec-catalog.test.ts parses every one), and any template the first use.
 // A template's passwords are placeholders (${DB_PASSWORD}) that each install fills with the app's
 // own generated secret, as an imported stack's are: no two devices share a database password.
 import { NotFoundError } from '../../../common/errors.js';
@@ -48,6 +51,26 @@ export interface Catalog {
 }
 
 export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
+  let parsed: Map<string, CatalogEntry> | undefined;
+  const entries = () => (parsed ??= parseTemplates(templates));
+  const catalogEntry = (name: string): CatalogEntry => {
+    const entry = entries().get(name);
+    if (!entry) throw new NotFoundError(`no catalog app named ${name}`);
+    return entry;
+  };
+  return {
+    listCatalog: () => [...entries().values()],
+    catalogEntry,
+    instantiate(name, kept = {}, random) {
+      const { text } = catalogEntry(name);
+      const box = new SecretBox(kept, random);
+      const filled = text.replace(SECRET_PLACEHOLDER, (placeholder, variable: string) => (isSecretName(variable) ? box.get(variable) : placeholder));
+      return { spec: parseAppSpec(filled), secrets: box.generated };
+    },
+  };
+}
+
+function parseTemplates(templates: readonly CatalogTemplate[]): Map<string, CatalogEntry> {
   const entries = new Map<string, CatalogEntry>();
   for (const { file, description, category = 'Other', text } of templates) {
     let spec: AppSpec;
@@ -59,19 +82,5 @@ export function createCatalog(templates: readonly CatalogTemplate[]): Catalog {
     if (entries.has(spec.name)) throw new Error(`catalog template ${file}: the name ${spec.name} is used twice`);
     entries.set(spec.name, { name: spec.name, description, category, spec, text });
   }
-  const catalogEntry = (name: string): CatalogEntry => {
-    const entry = entries.get(name);
-    if (!entry) throw new NotFoundError(`no catalog app named ${name}`);
-    return entry;
-  };
-  return {
-    listCatalog: () => [...entries.values()],
-    catalogEntry,
-    instantiate(name, kept = {}, random) {
-      const { text } = catalogEntry(name);
-      const box = new SecretBox(kept, random);
-      const filled = text.replace(SECRET_PLACEHOLDER, (placeholder, variable: string) => (isSecretName(variable) ? box.get(variable) : placeholder));
-      return { spec: parseAppSpec(filled), secrets: box.generated };
-    },
-  };
+  return entries;
 }

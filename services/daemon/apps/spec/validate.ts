@@ -3,7 +3,7 @@
 // JSON Schema, published as app-spec.schema.json, says what the shape is; the checks below say
 // what a schema cannot (reserved and duplicate names, path traversal, middleware parameters,
 // cross references between listeners, services and volumes, the services' start order).
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { BadRequestError } from '../../../common/errors.js';
 import { validateMiddleware } from '../../../common/route-table.js';
 import schema from './app-spec.schema.json' with { type: 'json' };
@@ -38,7 +38,10 @@ const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequir
 ajv.addKeyword('x-message');
 ajv.addKeyword('x-unsupported');
 ajv.addKeyword('x-field');
-const matchesSchema = ajv.compile<AppSpecInput>(schema);
+let compiledSchema: ValidateFunction<AppSpecInput> | undefined;
+// Compiled on the first spec checked, not when the daemon loads: the compile (with strict mode's
+// check of the schema itself) is CPU that a start validating no spec need not spend.
+const matchesSchema = () => (compiledSchema ??= ajv.compile<AppSpecInput>(schema));
 
 export function parseAppSpec(text: string): AppSpec {
   return validateAppSpec(parseYamlMapping(text, INVALID_APP_SPEC));
@@ -46,8 +49,9 @@ export function parseAppSpec(text: string): AppSpec {
 
 /** Checks plain data (parsed YAML, or what the compose import built) and applies the defaults. */
 export function validateAppSpec(value: unknown): AppSpec {
-  if (!matchesSchema(value)) {
-    const problems = relevantErrors(matchesSchema.errors ?? []).map(describeSchemaError).filter((p): p is string => p !== undefined);
+  const validate = matchesSchema();
+  if (!validate(value)) {
+    const problems = relevantErrors(validate.errors ?? []).map(describeSchemaError).filter((p): p is string => p !== undefined);
     throw new BadRequestError(INVALID_APP_SPEC, [...new Set(problems)]);
   }
   // The semantic checks rely on the shape the schema guarantees, so they only run once it holds.

@@ -516,10 +516,11 @@ function importDeploy(value: unknown, path: string, service: ServiceInput, { sta
 /** compose durations: "1m30s", "10s", "1.5s", "500ms", "2h"; milliseconds. */
 export function durationMs(value: unknown): number | undefined {
   const text = String(value).trim();
-  if (!/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text)) return undefined;
+  // µ as \u00b5: the bundle must stay ASCII outside its comments (image/ascii-bundle.ts).
+  if (!/^(?:\d+(?:\.\d+)?(?:ns|us|\u00b5s|ms|s|m|h))+$/.test(text)) return undefined;
   const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(amount) * units[unit!]!;
+  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/g)) total += Number(amount) * units[unit!]!;
   return Math.round(total);
 }
 
