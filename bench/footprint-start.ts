@@ -1,5 +1,6 @@
 // Start cost of one service bundle, started alone as the tests start it (ServiceProcess: a
-// notification socket like systemd's): the time from spawn to READY=1, and the resident memory
+// notification socket like systemd's, the image's Node flags): the time from spawn to READY=1, the
+// CPU the process spent until then (what the guest's TCG multiplies), and the resident memory
 // 1 s after READY. Runs each service `runs` times one after another and prints the medians, so a
 // change to start-up can be measured before and after on the same (possibly loaded) machine.
 //   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]   (FOOTPRINT_PREBUILT=1: no build first)
@@ -13,12 +14,15 @@ import { bundleServices, BUNDLE_DIR } from '../image/bundle.js';
 import { InternalApi } from '../services/daemon/internal/internal-api.js';
 import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
 import { createLogger } from '../services/common/logger.js';
-import { rssMiB } from '../test/support/proxy-harness.js';
+import { cpuMs, procMemory } from './footprint-proc.js';
 import { ServiceProcess } from '../test/support/processes.js';
 
 export interface StartSample {
   readyMs: number;
+  /** User + system CPU of the service until READY. */
+  cpuMs: number;
   rssMiB: number;
+  pssMiB: number;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -47,10 +51,11 @@ async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<Star
   const proc = await ServiceProcess.start(service, env, BUNDLE_DIR);
   const ready = await proc.notified('READY=1', 60_000);
   const readyMs = ready.t * 1000 - spawnedAt;
+  const cpu = cpuMs(proc.pid);
   await sleep(1000);
-  const rss = rssMiB(proc.pid);
+  const memory = procMemory(proc.pid)!;
   await proc.kill('SIGTERM');
-  return { readyMs, rssMiB: rss };
+  return { readyMs, cpuMs: cpu, rssMiB: memory.rss, pssMiB: memory.pss };
 }
 
 export async function measureStart(service: 'proxy' | 'daemon', runs: number): Promise<StartSample[]> {
@@ -81,8 +86,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const service of services) {
     const samples = await measureStart(service, runs);
     console.log(
-      `${service}: READY median ${median(samples.map((s) => s.readyMs)).toFixed(0)} ms, RSS median ${median(samples.map((s) => s.rssMiB)).toFixed(1)} MiB ` +
-        `(runs: ${samples.map((s) => `${s.readyMs.toFixed(0)} ms/${s.rssMiB.toFixed(1)} MiB`).join(', ')})`,
+      `${service}: READY median ${median(samples.map((s) => s.readyMs)).toFixed(0)} ms, CPU to READY ${median(samples.map((s) => s.cpuMs))} ms, RSS median ${median(samples.map((s) => s.rssMiB)).toFixed(1)} MiB, PSS ${median(samples.map((s) => s.pssMiB)).toFixed(1)} ` +
+        `(runs: ${samples.map((s) => `${s.readyMs.toFixed(0)} ms/${s.cpuMs} ms CPU/${s.rssMiB.toFixed(1)} MiB`).join(', ')})`,
     );
   }
   console.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -2,7 +2,10 @@
 // its Podman service and loopback registry, on free loopback ports and a state folder of its own),
 // each service's resident memory after IDLE_S seconds idle, and again at the end of LOAD_S seconds
 // of light load through the proxy (the setup wizard's page and API, and the health service). Then
-// each service's start alone (bench/footprint-start.ts): time to READY and RSS after it.
+// each service's start alone (bench/footprint-start.ts): time and CPU to READY, RSS after it.
+// RSS (VmRSS) is the goal's measure; beside it RssAnon (the process's own pages) and PSS (shared
+// pages split among their users: the node binary's ~35-45 MiB is counted once per process in VmRSS,
+// and PSS also depends on how many other node processes the machine runs): bench/footprint-proc.ts.
 // Writes bench/results/footprint-<date>.json and .md with a goals map, as bench/proxy.ts does.
 // Memory figures are meaningful on a loaded machine (the load average is recorded); times less so.
 //   FOOTPRINT_IDLE_S (30), FOOTPRINT_LOAD_S (20), FOOTPRINT_START_RUNS (3; 0 skips), FOOTPRINT_NO_WRITE=1 (smoke run)
@@ -12,9 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleServices, BUNDLE_DIR, REPO_ROOT, SERVICES, bundlePath, type ServiceName } from '../image/bundle.js';
+import { NODE_FLAGS } from '../image/node-flags.js';
 import { resultsDir } from './results-dir.js';
 import { freePort } from '../test/support/proxy-harness.js';
-import { measureStart } from './footprint-start.js';
+import { measureStart, type StartSample } from './footprint-start.js';
+import { procMemory, type ProcMemory } from './footprint-proc.js';
 
 const IDLE_S = Number(process.env.FOOTPRINT_IDLE_S ?? 30);
 const LOAD_S = Number(process.env.FOOTPRINT_LOAD_S ?? 20);
@@ -24,16 +29,6 @@ const LOAD_CLIENTS = 4;
 const LOAD_PAUSE_MS = 20;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
-
-/** VmRSS of a process in KiB, or undefined once it is gone. */
-function rssKiB(pid: number): number | undefined {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Each service's process among root's descendants, found by its bundle path on the command line. */
 function servicePids(root: number): Map<ServiceName, number> {
@@ -64,15 +59,18 @@ function servicePids(root: number): Map<ServiceName, number> {
   return found;
 }
 
-function snapshot(pids: Map<ServiceName, number>): Record<string, number> {
-  const rss: Record<string, number> = {};
+type Snapshot = Record<ServiceName | 'total', ProcMemory>;
+
+function snapshot(pids: Map<ServiceName, number>): Snapshot {
+  const memory = {} as Snapshot;
   for (const service of SERVICES) {
-    const kib = rssKiB(pids.get(service)!);
-    if (kib === undefined) throw new Error(`${service} exited during the bench`);
-    rss[service] = mib(kib);
+    const measured = procMemory(pids.get(service)!);
+    if (!measured) throw new Error(`${service} exited during the bench`);
+    memory[service] = measured;
   }
-  rss.total = Math.round(SERVICES.reduce((sum, service) => sum + rss[service]!, 0) * 10) / 10;
-  return rss;
+  const sum = (key: keyof ProcMemory) => Math.round(SERVICES.reduce((total, service) => total + memory[service][key], 0) * 10) / 10;
+  memory.total = { rss: sum('rss'), anon: sum('anon'), pss: sum('pss') };
+  return memory;
 }
 
 async function lightLoad(urls: string[], seconds: number): Promise<{ requests: number; failures: number }> {
@@ -131,8 +129,8 @@ let runErrors = '';
 run.stderr!.on('data', (data: Buffer) => (runErrors = (runErrors + data.toString()).slice(-4000)));
 const exited = new Promise<void>((resolve) => run.on('exit', () => resolve()));
 
-let idle: Record<string, number>;
-let loaded: Record<string, number>;
+let idle: Snapshot;
+let loaded: Snapshot;
 let load: { requests: number; failures: number };
 try {
   await waitForPortal(`${proxyUrl}/`, 120_000).catch((err) => {
@@ -143,55 +141,59 @@ try {
   console.log(`all four up; idle for ${IDLE_S} s`);
   await sleep(IDLE_S * 1000);
   idle = snapshot(pids);
-  console.log('idle RSS MiB', idle);
+  console.log('idle MiB', idle);
   load = await lightLoad([`${proxyUrl}/`, `${proxyUrl}/api/v1/setup/status`, `${healthUrl}/health/ready`], LOAD_S);
   loaded = snapshot(pids);
-  console.log(`RSS MiB after ${LOAD_S} s of light load (${load.requests} requests, ${load.failures} failed)`, loaded);
+  console.log(`MiB after ${LOAD_S} s of light load (${load.requests} requests, ${load.failures} failed)`, loaded);
 } finally {
   run.kill('SIGTERM');
   await Promise.race([exited, sleep(120_000)]);
   rmSync(devDir, { recursive: true, force: true });
 }
 
-const start: Record<string, { readyMs: number; rssMiB: number; samples: { readyMs: number; rssMiB: number }[] }> = {};
+const start: Record<string, { readyMs: number; cpuMs: number; rssMiB: number; samples: StartSample[] }> = {};
 for (const service of START_RUNS > 0 ? (['proxy', 'daemon'] as const) : []) {
   const samples = await measureStart(service, START_RUNS);
-  start[service] = { readyMs: Math.round(median(samples.map((s) => s.readyMs))), rssMiB: median(samples.map((s) => s.rssMiB)), samples };
-  console.log(`${service} alone: READY median ${start[service]!.readyMs} ms, RSS after READY ${start[service]!.rssMiB.toFixed(1)} MiB`);
+  start[service] = { readyMs: Math.round(median(samples.map((s) => s.readyMs))), cpuMs: median(samples.map((s) => s.cpuMs)), rssMiB: median(samples.map((s) => s.rssMiB)), samples };
+  console.log(`${service} alone: READY median ${start[service]!.readyMs} ms, CPU to READY ${start[service]!.cpuMs} ms, RSS after READY ${start[service]!.rssMiB.toFixed(1)} MiB`);
 }
 
 const loadAtEnd = os.loadavg();
 const results = {
   date: new Date().toISOString(),
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, kernel: os.release(), loadavgAtStart: loadAtStart, loadavgAtEnd: loadAtEnd },
-  settings: { idleSeconds: IDLE_S, loadSeconds: LOAD_S, loadClients: LOAD_CLIENTS, loadPauseMs: LOAD_PAUSE_MS, startRuns: START_RUNS, how: 'scripts/run-dev.ts (make run) on free loopback ports; RSS is VmRSS in MiB' },
-  idleRssMiB: idle,
-  loadedRssMiB: loaded,
+  settings: { idleSeconds: IDLE_S, loadSeconds: LOAD_S, loadClients: LOAD_CLIENTS, loadPauseMs: LOAD_PAUSE_MS, startRuns: START_RUNS, nodeFlags: NODE_FLAGS, how: 'scripts/run-dev.ts (make run) on free loopback ports; rss is VmRSS, anon RssAnon, pss Pss, in MiB' },
+  idleMiB: idle,
+  loadedMiB: loaded,
   lightLoad: load,
   start,
   goals: {
-    'R1 idle RSS MB <= 200': idle.total!,
-    'R1 daemon idle RSS MB <= 80': idle.daemon!,
-    'R1 proxy idle RSS MB <= 60': idle.proxy!,
-    'R1 (info) RSS under light load MB': loaded.total!,
+    'R1 idle RSS MB <= 200': idle.total.rss,
+    'R1 daemon idle RSS MB <= 80': idle.daemon.rss,
+    'R1 proxy idle RSS MB <= 60': idle.proxy.rss,
+    'R1 (info) RSS under light load MB': loaded.total.rss,
+    'R1 (info) idle PSS total MB': idle.total.pss,
+    'R1 (info) idle RssAnon total MB': idle.total.anon,
+    ...Object.fromEntries(Object.entries(start).map(([service, s]) => [`B1 (info) ${service} CPU to READY ms (here, not TCG)`, s.cpuMs])),
   },
 };
 const lines = [
   `# Footprint benchmark ${results.date}`,
   '',
   `Machine: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}.`,
-  `The four bundles under scripts/run-dev.ts (make run); RSS (VmRSS, MiB) after ${IDLE_S} s idle, then after ${LOAD_S} s of light load (${LOAD_CLIENTS} clients, ${LOAD_PAUSE_MS} ms pause, ${load.requests} requests, ${load.failures} failed).`,
+  `The four bundles under scripts/run-dev.ts (make run) with the image's Node flags (${SERVICES.map((service) => `${service}: ${NODE_FLAGS[service].join(' ') || 'none'}`).join(', ')}); memory in MiB after ${IDLE_S} s idle, then after ${LOAD_S} s of light load (${LOAD_CLIENTS} clients, ${LOAD_PAUSE_MS} ms pause, ${load.requests} requests, ${load.failures} failed).`,
+  'RSS is VmRSS (the goal), anon RssAnon (the process\'s own pages), PSS the shared pages (the node binary) split among the processes using them.',
   '',
   '| goal | measured |',
   '| --- | --- |',
   ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(1)} |`),
   '',
-  '| service | idle RSS MiB | RSS under light load MiB |',
-  '| --- | --- | --- |',
-  ...[...SERVICES, 'total'].map((service) => `| ${service} | ${idle[service]!.toFixed(1)} | ${loaded[service]!.toFixed(1)} |`),
+  '| service | idle RSS MiB | idle anon MiB | idle PSS MiB | RSS under light load MiB |',
+  '| --- | --- | --- | --- | --- |',
+  ...([...SERVICES, 'total'] as const).map((service) => `| ${service} | ${idle[service].rss.toFixed(1)} | ${idle[service].anon.toFixed(1)} | ${idle[service].pss.toFixed(1)} | ${loaded[service].rss.toFixed(1)} |`),
   '',
   ...(Object.keys(start).length
-    ? ['| started alone | READY median ms | RSS 1 s after READY MiB | runs |', '| --- | --- | --- | --- |', ...Object.entries(start).map(([service, s]) => `| ${service} | ${s.readyMs} | ${s.rssMiB.toFixed(1)} | ${s.samples.map((x) => `${x.readyMs.toFixed(0)} ms/${x.rssMiB.toFixed(1)}`).join(', ')} |`), '']
+    ? ['| started alone | READY median ms | CPU to READY ms | RSS 1 s after READY MiB | runs (READY/CPU/RSS) |', '| --- | --- | --- | --- | --- |', ...Object.entries(start).map(([service, s]) => `| ${service} | ${s.readyMs} | ${s.cpuMs} | ${s.rssMiB.toFixed(1)} | ${s.samples.map((x) => `${x.readyMs.toFixed(0)}/${x.cpuMs}/${x.rssMiB.toFixed(1)}`).join(', ')} |`), '']
     : []),
 ];
 console.log(lines.join('\n'));
