@@ -5,7 +5,8 @@
 // change to start-up can be measured before and after on the same (possibly loaded) machine.
 //   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]   (FOOTPRINT_PREBUILT=1: no build first)
 // The proxy runs with a certificate folder its first run filled (the device's steady state: the
-// local CA and device certificate on disk); the daemon with a fresh state folder (locked, not set up).
+// local CA and device certificate on disk; seedProxyCerts does the same for bench/footprint.ts);
+// the daemon with a fresh state folder (locked, not set up).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -27,14 +28,14 @@ export interface StartSample {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<StartSample> {
+async function startOnce(service: 'proxy' | 'daemon', dir: string, certDir = path.join(dir, 'certs')): Promise<StartSample> {
   const env: Record<string, string> =
     service === 'proxy'
       ? {
           PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
           PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
           PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
-          PICCOLO_PROXY_CERT_DIR: path.join(dir, 'certs'),
+          PICCOLO_PROXY_CERT_DIR: certDir,
           PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
         }
       : {
@@ -58,21 +59,42 @@ async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<Star
   return { readyMs, cpuMs: cpu, rssMiB: memory.rss, pssMiB: memory.pss };
 }
 
+/** The daemon's internal API on dir/internal.sock while fn runs: the proxy's route long-poll needs an answer. */
+async function withInternalApi<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const api = new InternalApi({ socketPath: path.join(dir, 'internal.sock'), routes: new InMemoryRouteSource(), sessions: { check: async () => ({ valid: false }) }, challenges: { get: () => undefined }, logger: createLogger({ service: 'bench', level: 'error' }), longPollMs: 2000 });
+  await api.start();
+  try {
+    return await fn();
+  } finally {
+    await api.stop();
+  }
+}
+
+/**
+ * Starts the proxy once with certDir, so the local CA and device certificate are on disk as on a
+ * device after its first boot: creating them (node-forge, an RSA key) leaves the proxy ~10 MiB larger.
+ */
+export async function seedProxyCerts(certDir: string): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-start-seed-'));
+  try {
+    await withInternalApi(dir, () => startOnce('proxy', dir, certDir));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function measureStart(service: 'proxy' | 'daemon', runs: number): Promise<StartSample[]> {
   const dir = mkdtempSync(path.join(tmpdir(), `piccolo-start-${service}-`));
-  // The proxy needs the daemon's internal API to answer its route long-poll.
-  const api = service === 'proxy'
-    ? new InternalApi({ socketPath: path.join(dir, 'internal.sock'), routes: new InMemoryRouteSource(), sessions: { check: async () => ({ valid: false }) }, challenges: { get: () => undefined }, logger: createLogger({ service: 'bench', level: 'error' }), longPollMs: 2000 })
-    : undefined;
-  await api?.start();
-  try {
+  const runAll = async () => {
     // The first proxy run creates the CA and device certificate; it is not counted.
     if (service === 'proxy') await startOnce(service, dir);
     const samples: StartSample[] = [];
     for (let i = 0; i < runs; i++) samples.push(await startOnce(service, dir));
     return samples;
+  };
+  try {
+    return service === 'proxy' ? await withInternalApi(dir, runAll) : await runAll();
   } finally {
-    await api?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -32,16 +32,20 @@ const MIN_PERSISTENT_LIMIT_BYTES = 2 ** 20;
 /** An app is a handful of containers; a stack of dozens is a mistake or an abuse. */
 const MAX_SERVICES = 20;
 
-// x-message and x-unsupported are annotations of the schema for the messages below.
-// strictRequired off: the root's anyOf of required image or services names properties declared beside it.
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
-ajv.addKeyword('x-message');
-ajv.addKeyword('x-unsupported');
-ajv.addKeyword('x-field');
 let compiledSchema: ValidateFunction<AppSpecInput> | undefined;
 // Compiled on the first spec checked, not when the daemon loads: the compile (with strict mode's
 // check of the schema itself) is CPU that a start validating no spec need not spend.
-const matchesSchema = () => (compiledSchema ??= ajv.compile<AppSpecInput>(schema));
+const matchesSchema = () => (compiledSchema ??= compileSchema());
+
+function compileSchema(): ValidateFunction<AppSpecInput> {
+  // x-message and x-unsupported are annotations of the schema for the messages below.
+  // strictRequired off: the root's anyOf of required image or services names properties declared beside it.
+  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  ajv.addKeyword('x-message');
+  ajv.addKeyword('x-unsupported');
+  ajv.addKeyword('x-field');
+  return ajv.compile<AppSpecInput>(schema);
+}
 
 export function parseAppSpec(text: string): AppSpec {
   return validateAppSpec(parseYamlMapping(text, INVALID_APP_SPEC));

@@ -5,18 +5,22 @@
 // a sentence a person can act on.
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { BadRequestError, UnauthorizedError } from '../../../common/errors.js';
 import type { PasskeyRecord } from '../../control-document.js';
+
+let loading: Promise<typeof import('@simplewebauthn/server')> | undefined;
+/**
+ * The library, loaded on the first passkey operation: evaluating it (and the ASN.1 schemas it
+ * brings) took ~27 ms of every daemon start here, a sixth of its CPU to READY, for a sign-in
+ * option most starts never see.
+ */
+const webauthn = () => (loading ??= import('@simplewebauthn/server'));
 
 export type RelyingParty = { ok: true; rpId: string; origin: string } | { ok: false; problem: string };
 
@@ -56,7 +60,8 @@ export function assertUsable(rp: RelyingParty): asserts rp is Extract<RelyingPar
 
 const forHost = (passkeys: readonly PasskeyRecord[], rpId: string) => passkeys.filter((p) => p.rpId === rpId);
 
-export function registrationOptions(rp: { rpId: string }, existing: readonly PasskeyRecord[], deviceName: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+export async function registrationOptions(rp: { rpId: string }, existing: readonly PasskeyRecord[], deviceName: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const { generateRegistrationOptions } = await webauthn();
   return generateRegistrationOptions({
     rpName: `Piccolo ${deviceName}`,
     rpID: rp.rpId,
@@ -73,6 +78,7 @@ export function registrationOptions(rp: { rpId: string }, existing: readonly Pas
 export type NewPasskey = Pick<PasskeyRecord, 'id' | 'publicKey' | 'counter' | 'transports'>;
 
 export async function verifyRegistration(rp: { rpId: string; origin: string }, challenge: string, response: RegistrationResponseJSON): Promise<NewPasskey> {
+  const { verifyRegistrationResponse } = await webauthn();
   let result;
   try {
     result = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.rpId, requireUserVerification: false });
@@ -89,7 +95,8 @@ export async function verifyRegistration(rp: { rpId: string; origin: string }, c
   };
 }
 
-export function authenticationOptions(rp: { rpId: string }, passkeys: readonly PasskeyRecord[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
+export async function authenticationOptions(rp: { rpId: string }, passkeys: readonly PasskeyRecord[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const { generateAuthenticationOptions } = await webauthn();
   return generateAuthenticationOptions({
     rpID: rp.rpId,
     allowCredentials: forHost(passkeys, rp.rpId).map((p) => ({ id: p.id, transports: p.transports })),
@@ -106,6 +113,7 @@ export async function verifyAuthentication(
 ): Promise<{ id: string; counter: number }> {
   const passkey = forHost(passkeys, rp.rpId).find((p) => p.id === response.id);
   if (!passkey) throw new UnauthorizedError('response: this passkey is not registered on this device for this host name');
+  const { verifyAuthenticationResponse } = await webauthn();
   let result;
   try {
     result = await verifyAuthenticationResponse({
