@@ -5,8 +5,7 @@
 // change to start-up can be measured before and after on the same (possibly loaded) machine.
 //   tsx bench/footprint-start.ts [runs=5] [services=proxy,daemon]   (FOOTPRINT_PREBUILT=1: no build first)
 // The proxy runs with a certificate folder its first run filled (the device's steady state: the
-// local CA and device certificate on disk; seedProxyCerts does the same for bench/footprint.ts);
-// the daemon with a fresh state folder (locked, not set up).
+// local CA and device certificate on disk); the daemon with a fresh state folder (locked, not set up).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,14 +27,14 @@ export interface StartSample {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function startOnce(service: 'proxy' | 'daemon', dir: string, certDir = path.join(dir, 'certs')): Promise<StartSample> {
+async function startOnce(service: 'proxy' | 'daemon', dir: string): Promise<StartSample> {
   const env: Record<string, string> =
     service === 'proxy'
       ? {
           PICCOLO_PROXY_LISTEN: '127.0.0.1:0',
           PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
           PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
-          PICCOLO_PROXY_CERT_DIR: certDir,
+          PICCOLO_PROXY_CERT_DIR: path.join(dir, 'certs'),
           PICCOLO_HEALTH_SOCKET: path.join(dir, 'no-health.sock'),
         }
       : {
@@ -67,19 +66,6 @@ async function withInternalApi<T>(dir: string, fn: () => Promise<T>): Promise<T>
     return await fn();
   } finally {
     await api.stop();
-  }
-}
-
-/**
- * Starts the proxy once with certDir, so the local CA and device certificate are on disk as on a
- * device after its first boot: creating them (node-forge, an RSA key) leaves the proxy ~10 MiB larger.
- */
-export async function seedProxyCerts(certDir: string): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-start-seed-'));
-  try {
-    await withInternalApi(dir, () => startOnce('proxy', dir, certDir));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

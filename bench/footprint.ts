@@ -18,7 +18,7 @@ import { bundleServices, BUNDLE_DIR, REPO_ROOT, SERVICES, bundlePath, type Servi
 import { NODE_FLAGS } from '../image/node-flags.js';
 import { resultsDir } from './results-dir.js';
 import { freePort } from '../test/support/proxy-harness.js';
-import { measureStart, seedProxyCerts, type StartSample } from './footprint-start.js';
+import { measureStart, type StartSample } from './footprint-start.js';
 import { procMemory, type ProcMemory } from './footprint-proc.js';
 
 const IDLE_S = Number(process.env.FOOTPRINT_IDLE_S ?? 30);
@@ -108,8 +108,6 @@ async function waitForPortal(url: string, timeoutMs: number): Promise<void> {
 const loadAtStart = os.loadavg();
 await bundleServices();
 const devDir = mkdtempSync(path.join(os.tmpdir(), 'piccolo-footprint-'));
-// A device's steady state: its proxy made the local CA and device certificate at first boot.
-await seedProxyCerts(path.join(devDir, 'proxy-certs'));
 const ports = { daemon: await freePort(), proxy: await freePort(), health: await freePort(), tunnel: await freePort(), registry: await freePort() };
 const proxyUrl = `http://127.0.0.1:${ports.proxy}`;
 const healthUrl = `http://127.0.0.1:${ports.health}`;
@@ -184,7 +182,7 @@ const lines = [
   '',
   `Machine: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}.`,
   `The four bundles under scripts/run-dev.ts (make run) with the image's Node flags (${SERVICES.map((service) => `${service}: ${NODE_FLAGS[service].join(' ') || 'none'}`).join(', ')}); memory in MiB after ${IDLE_S} s idle, then after ${LOAD_S} s of light load (${LOAD_CLIENTS} clients, ${LOAD_PAUSE_MS} ms pause, ${load.requests} requests, ${load.failures} failed).`,
-  'RSS is VmRSS (the goal); anon is RssAnon (the process\'s own pages); PSS is its own pages plus its share of the pages it shares with other processes (the node binary\'s), so the sum of PSS is what the four cost the machine. The proxy\'s certificates are on disk before the start, as after a first boot; the daemon is unclaimed.',
+  'RSS is VmRSS (the goal); anon is RssAnon (the process\'s own pages); PSS is its own pages plus its share of the pages it shares with other processes (the node binary\'s), so the sum of PSS is what the four cost the machine. As on a first boot, the daemon is unclaimed and the proxy makes its CA and device certificate.',
   '',
   '| goal | measured |',
   '| --- | --- |',
