@@ -1,11 +1,16 @@
-// HTTP/1.1 forwarding to an app: headers rewritten for the upstream (X-Forwarded-*, Forwarded,
-// hop-by-hop removed), bodies streamed both ways with backpressure (pipe), request bodies
-// bounded, upstream silence bounded. A WebSocket upgrade is passed on once and then the two
+// HTTP/1.1 forwarding to an app: the request head written as raw bytes to a pooled keep-alive
+// connection (h1/upstream-exchange.ts), the client's header fields as it sent them with only what
+// must change rewritten (X-Forwarded-*, Forwarded, hop-by-hop removed), the response framed by a
+// strict parser of our own, bodies streamed both ways with backpressure, request bodies bounded,
+// upstream silence bounded. A WebSocket upgrade is passed on once and then the two
 // sockets are spliced: frames flow through untouched. Bodies are never decoded or re-encoded:
 // Accept-Encoding goes to the app, Content-Encoding and Content-Length come back as it sent them.
 import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from '../common/logger.js';
+import { USER_HEADER } from '../common/route-table.js';
+import type { ResponseHead } from './h1/response-parser.js';
+import { UpstreamExchange, UpstreamTimeoutError } from './h1/upstream-exchange.js';
 import type { PortalAddress } from './portal-address.js';
 import { sendProblem, writeRawProblem, type Problem } from './problem-pages.js';
 import type { ServedRoute, Upstream } from './routing.js';
@@ -27,18 +32,6 @@ export interface ForwarderOptions {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
-/** Only these methods are retried on a keep-alive connection the upstream had just closed. */
-const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-class UpstreamTimeoutError extends Error {}
-
-interface Exchange {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  upstream: Upstream;
-  origin: Origin;
-  served: ServedRoute | undefined;
-}
 
 export class HttpForwarder {
   constructor(private readonly options: ForwarderOptions) {}
@@ -46,66 +39,41 @@ export class HttpForwarder {
   /** To an app's route (served), or to the portal (served undefined). */
   forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: Upstream, origin: Origin, served?: ServedRoute): void {
     const declared = req.headers['content-length'];
-    const exchange: Exchange = { req, res, upstream, origin, served };
     if (declared !== undefined && Number(declared) > this.options.maxBodyBytes) {
       // The body will not be read, so the connection cannot carry another request.
       res.shouldKeepAlive = false;
       return sendProblem(req, res, this.tooLarge());
     }
-    const headers = upstreamHeaders(req, origin, false);
     const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
-    if (chunked) headers['transfer-encoding'] = 'chunked';
-    this.send(exchange, headers, chunked || (declared !== undefined && declared !== '0'), true);
+    const overrides = served?.pipeline.responseHeaders;
+    new UpstreamExchange({
+      req,
+      res,
+      pool: upstream.pool,
+      head: requestHead(req, origin, chunked ? 'chunked' : undefined),
+      body: chunked ? 'chunked' : declared !== undefined && declared !== '0' ? 'length' : 'none',
+      timeoutMs: this.options.upstreamTimeoutMs,
+      maxBodyBytes: this.options.maxBodyBytes,
+      responseHeaders: (head) => responseHeaders(head, overrides),
+      failed: (err) => sendProblem(req, res, this.upstreamDown(req, origin, served, err)),
+      tooLarge: () => sendProblem(req, res, this.tooLarge()),
+    }).start();
   }
 
   upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, upstream: Upstream, origin: Origin): void {
-    const headers = upstreamHeaders(req, origin, true);
-    const lines = [`${req.method} ${req.url} HTTP/1.1`];
-    for (const [name, value] of Object.entries(headers)) {
-      for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
-    }
     const app = connectUpstream(upstream);
     let answered = false;
     app.once('data', () => (answered = true));
     app.once('error', (err) => {
       if (!answered) writeRawProblem(client, { status: 502, message: `the app is not answering (${(err as NodeJS.ErrnoException).code ?? err.message})` });
     });
-    app.write(lines.join('\r\n') + '\r\n\r\n');
+    app.write(requestHead(req, origin, 'upgrade'), 'latin1');
     if (head.length) app.write(head);
     splice(client, app);
   }
 
-  private send(exchange: Exchange, headers: http.OutgoingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
-    const { req, res, upstream, served } = exchange;
-    const upstreamReq = http.request({ ...requestTarget(upstream), method: req.method, path: req.url, headers, agent: upstream.agent });
-    let responded = false;
-    upstreamReq.setTimeout(this.options.upstreamTimeoutMs, () => upstreamReq.destroy(new UpstreamTimeoutError()));
-    upstreamReq.on('response', (upstreamRes) => {
-      responded = true;
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders(upstreamRes, served?.pipeline.responseHeaders));
-      upstreamRes.pipe(res);
-      // The app died mid-response: nothing honest can be sent but a cut connection.
-      upstreamRes.once('error', () => res.destroy());
-      upstreamRes.once('aborted', () => res.destroy());
-    });
-    upstreamReq.on('error', (err) => {
-      if (responded || res.headersSent) return void res.destroy();
-      if (mayRetry && upstreamReq.reusedSocket && !hasBody && RETRYABLE.has(req.method ?? '') && !(err instanceof UpstreamTimeoutError)) {
-        // A pooled connection the app closed while it sat idle: the request never reached it.
-        return this.send(exchange, headers, hasBody, false);
-      }
-      sendProblem(req, res, this.upstreamDown(exchange, err));
-    });
-    // The client went away: stop the upstream exchange too.
-    res.once('close', () => {
-      if (!res.writableFinished) upstreamReq.destroy();
-    });
-    if (!hasBody) return void upstreamReq.end();
-    this.streamBody(req, res, upstreamReq);
-  }
-
-  /** What a person is told when the app (or the portal) cannot answer, and where to look next. */
-  private upstreamDown({ req, origin, served }: Exchange, err: Error): Problem {
+/** What a person is told when the app (or the portal) cannot answer, and where to look next. */
+  private upstreamDown(req: http.IncomingMessage, origin: Origin, served: ServedRoute | undefined, err: Error): Problem {
     const timedOut = err instanceof UpstreamTimeoutError;
     const seconds = this.options.upstreamTimeoutMs / 1000;
     const detail = (err as NodeJS.ErrnoException).code ?? err.message;
@@ -127,48 +95,44 @@ export class HttpForwarder {
     const limit = this.options.maxBodyBytes;
     return { status: 413, title: 'Too large to send', message: `the request body is larger than ${limit} bytes`, advice: `This device accepts uploads of up to ${formatBytes(limit)}.` };
   }
-
-  private streamBody(req: http.IncomingMessage, res: http.ServerResponse, upstreamReq: http.ClientRequest): void {
-    let received = 0;
-    const limit = this.options.maxBodyBytes;
-    const countBytes = (chunk: Buffer) => {
-      received += chunk.length;
-      if (received <= limit) return;
-      req.off('data', countBytes);
-      req.unpipe(upstreamReq);
-      upstreamReq.destroy();
-      if (res.headersSent) return void res.destroy();
-      res.shouldKeepAlive = false;
-      sendProblem(req, res, this.tooLarge());
-    };
-    req.on('data', countBytes);
-    req.pipe(upstreamReq);
-  }
 }
 
-/** The request headers the app sees: hop-by-hop ones removed, the proxy's forwarding facts added. */
-export function upstreamHeaders(req: http.IncomingMessage, { secure, client }: Origin, upgrade: boolean): http.OutgoingHttpHeaders {
-  // On the hot path: no Set, no [name, value] pairs, and the Connection header split only when there is one.
+/**
+ * The request head the app sees, as raw bytes: the client's header fields as it sent them (case,
+ * order, repeats), less the hop-by-hop ones and what clients claim about earlier hops; the ones the
+ * middleware may have changed (Cookie, the user header) and the proxy's forwarding facts added.
+ * framing: the body is re-chunked (chunked), or the WebSocket upgrade is asked for (upgrade).
+ */
+export function requestHead(req: http.IncomingMessage, { secure, client }: Origin, framing: 'chunked' | 'upgrade' | undefined): string {
   const source = req.headers;
+  const raw = req.rawHeaders;
   const listed = source.connection ? connectionTokens(source.connection) : undefined;
-  const headers: http.OutgoingHttpHeaders = {};
-  for (const name of Object.keys(source)) {
-    if (HOP_BY_HOP.has(name) || name === 'forwarded' || name.startsWith('x-forwarded-') || (listed !== undefined && listed.includes(name))) continue;
-    headers[name] = source[name];
+  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  let hostSeen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === 'forwarded' || lower.startsWith('x-forwarded-') || lower === 'cookie' || lower === USER_HEADER || (listed !== undefined && listed.includes(lower))) continue;
+    // A repeated Host would let the app see another name than the one the proxy routed by.
+    if (lower === 'host') {
+      if (hostSeen) continue;
+      hostSeen = true;
+    }
+    head += `${name}: ${raw[i + 1]}\r\n`;
   }
+  if (source.cookie !== undefined) head += `cookie: ${source.cookie}\r\n`;
+  const user = source[USER_HEADER];
+  if (user !== undefined) head += `${USER_HEADER}: ${user}\r\n`;
   // The proxy is the edge: what clients claim about earlier hops is dropped, not passed on.
   const proto = secure ? 'https' : 'http';
   const host = source.host;
-  headers['x-forwarded-for'] = client;
-  headers['x-forwarded-proto'] = proto;
-  if (host) headers['x-forwarded-host'] = host;
   const forwardedFor = client.includes(':') ? `"[${client}]"` : client;
-  headers.forwarded = `for=${forwardedFor};proto=${proto}${host ? `;host="${host.replace(QUOTE_OR_BACKSLASH, '')}"` : ''}`;
-  if (upgrade) {
-    headers.connection = 'Upgrade';
-    headers.upgrade = source.upgrade;
-  }
-  return headers;
+  head += `x-forwarded-for: ${client}\r\nx-forwarded-proto: ${proto}\r\n`;
+  if (host) head += `x-forwarded-host: ${host}\r\n`;
+  head += `forwarded: for=${forwardedFor};proto=${proto}${host ? `;host="${host.replace(QUOTE_OR_BACKSLASH, '')}"` : ''}\r\n`;
+  if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';
+  if (framing === 'upgrade') head += `connection: Upgrade\r\nupgrade: ${source.upgrade}\r\n`;
+  return `${head}\r\n`;
 }
 
 const QUOTE_OR_BACKSLASH = /["\\]/g;
@@ -179,24 +143,27 @@ export function connectUpstream({ target }: Upstream): net.Socket {
   return net.connect({ ...where, allowHalfOpen: true, noDelay: true });
 }
 
-function requestTarget({ target }: Upstream): http.RequestOptions {
-  return 'port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath };
-}
-
 /** The app's response headers, hop-by-hop ones removed, then the middleware's set over them (Vary merged, so Accept-Encoding stays). */
-function responseHeaders(res: http.IncomingMessage, overrides: Record<string, string> | undefined): http.OutgoingHttpHeaders {
-  const source = res.headers;
-  const listed = source.connection ? connectionTokens(source.connection) : undefined;
-  const headers: http.OutgoingHttpHeaders = {};
-  for (const name of Object.keys(source)) {
-    if (!HOP_BY_HOP.has(name) && (listed === undefined || !listed.includes(name))) headers[name] = source[name];
+function responseHeaders({ headers: raw, connection }: ResponseHead, overrides: Record<string, string> | undefined): string[] {
+  const listed = connection ? connectionTokens(connection) : undefined;
+  const headers: string[] = [];
+  let theirVary: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.includes(lower))) continue;
+    if (overrides !== undefined) {
+      if (overrides[lower] !== undefined) {
+        if (lower === 'vary') theirVary = theirVary === undefined ? raw[i + 1] : `${theirVary}, ${raw[i + 1]}`;
+        continue;
+      }
+      // Cache-Control decides now; an app's Expires would only confuse an old cache.
+      if (lower === 'expires' && overrides['cache-control'] !== undefined) continue;
+    }
+    headers.push(name, raw[i + 1]!);
   }
   if (overrides === undefined) return headers;
-  for (const name of Object.keys(overrides)) {
-    headers[name] = name === 'vary' ? mergeVary(source.vary, overrides[name]!) : overrides[name];
-  }
-  // Cache-Control decides now; an app's Expires would only confuse an old cache.
-  if (overrides['cache-control'] !== undefined) delete headers.expires;
+  for (const name of Object.keys(overrides)) headers.push(name, name === 'vary' ? mergeVary(theirVary, overrides[name]!) : overrides[name]!);
   return headers;
 }
 

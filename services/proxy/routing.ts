@@ -1,16 +1,16 @@
 // The route table compiled for serving: routes by public port and by host name, each with its
-// middleware pipeline and a pooled keep-alive agent to its upstream. A new table keeps the
-// pipelines (their rate-limit buckets and connection counts) and agents (their idle upstream
+// middleware pipeline and a pool of keep-alive connections to its upstream. A new table keeps the
+// pipelines (their rate-limit buckets and connection counts) and pools (their idle upstream
 // connections) of routes that did not change.
-import http from 'node:http';
 import { isIP } from 'node:net';
 import type { PortalRoute, Route, RouteTable } from '../common/route-table.js';
+import { UpstreamPool } from './h1/upstream-pool.js';
 import { Pipeline, type PipelineDeps } from './middleware.js';
 
 export interface Upstream {
   /** An app on 127.0.0.1:port, or the portal on the daemon's unix socket. */
   target: { port: number } | { socketPath: string };
-  agent: http.Agent;
+  pool: UpstreamPool;
 }
 
 export interface ServedRoute {
@@ -30,7 +30,7 @@ export class Routing {
     private readonly udpByPort: Map<number, ServedRoute>,
     private readonly byHost: Map<string, ServedRoute>,
     private readonly portal: { route: PortalRoute; upstream: Upstream } | undefined,
-    private readonly agents: Map<number | string, http.Agent>,
+    private readonly pools: Map<number | string, UpstreamPool>,
     private readonly pipelines: Map<string, Pipeline>,
   ) {}
 
@@ -40,12 +40,12 @@ export class Routing {
 
   /** Compiles a table; routes whose public port is one of reservedPorts (the portal listeners) are skipped. */
   next(table: RouteTable, deps: PipelineDeps, reservedPorts: ReadonlySet<number>): { routing: Routing; skipped: string[] } {
-    const agents = new Map<number | string, http.Agent>();
-    const agentFor = (target: Upstream['target']): Upstream => {
+    const pools = new Map<number | string, UpstreamPool>();
+    const poolFor = (target: Upstream['target']): Upstream => {
       const key = 'port' in target ? target.port : target.socketPath;
-      const agent = agents.get(key) ?? this.agents.get(key) ?? newAgent();
-      agents.set(key, agent);
-      return { target, agent };
+      const pool = pools.get(key) ?? this.pools.get(key) ?? new UpstreamPool(target);
+      pools.set(key, pool);
+      return { target, pool };
     };
     const pipelines = new Map<string, Pipeline>();
     const byPort = new Map<number, ServedRoute>();
@@ -61,7 +61,7 @@ export class Routing {
       const key = JSON.stringify([name, route.protocol, route.access, route.middleware]);
       const pipeline = this.pipelines.get(key) ?? new Pipeline(route, deps);
       pipelines.set(key, pipeline);
-      const served = { route, name, upstream: agentFor({ port: route.hostBindPort }), pipeline };
+      const served = { route, name, upstream: poolFor({ port: route.hostBindPort }), pipeline };
       // A datagram has no Host header nor SNI: a udp route is reached by its port alone, and may
       // share its number with a TCP route (53/udp and 53/tcp of a DNS app).
       if (route.protocol === 'udp') {
@@ -72,10 +72,10 @@ export class Routing {
       for (const hostname of route.hostnames) byHost.set(hostname, served);
     }
     const { portal: portalRoute } = table;
-    const portal = portalRoute ? { route: portalRoute, upstream: agentFor(portalRoute.socketPath ? { socketPath: portalRoute.socketPath } : { port: portalRoute.hostBindPort }) } : undefined;
+    const portal = portalRoute ? { route: portalRoute, upstream: poolFor(portalRoute.socketPath ? { socketPath: portalRoute.socketPath } : { port: portalRoute.hostBindPort }) } : undefined;
     // Idle connections to upstreams nobody routes to any more are closed; busy ones finish first.
-    for (const [port, agent] of this.agents) if (!agents.has(port)) agent.destroy();
-    return { routing: new Routing(table.rev, byPort, udpByPort, byHost, portal, agents, pipelines), skipped };
+    for (const [port, pool] of this.pools) if (!pools.has(port)) pool.destroy();
+    return { routing: new Routing(table.rev, byPort, udpByPort, byHost, portal, pools, pipelines), skipped };
   }
 
   /** The TCP routes by public port. */
@@ -114,18 +114,11 @@ export class Routing {
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const pool of this.pools.values()) pool.destroy();
   }
 }
 
 /** Bytes go to the app untouched: it terminates TLS itself, or speaks no HTTP at all. */
 export function isPassthrough(route: Route): boolean {
   return route.flow === 'tls' || route.protocol === 'raw';
-}
-
-function newAgent(): http.Agent {
-  // LIFO keeps the busiest few connections warm and lets the rest time out, so a burst does not
-  // leave hundreds of idle upstream connections behind. noDelay is Node 20's default but not every
-  // Node 18's: a small request must not wait for an ACK of the previous one (Nagle).
-  return new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000, noDelay: true });
 }
