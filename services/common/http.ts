@@ -197,12 +197,19 @@ export function boundPort(server: http.Server): number {
   return (server.address() as AddressInfo).port;
 }
 
-/** Stops accepting, lets requests in flight finish for graceMs, then drops what is left. */
-export async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
+/**
+ * Stops accepting, lets requests in flight finish for graceMs, then drops what is left, upgraded
+ * sockets (WebSockets) too: the server knows them no more, but close() waits for them, so a client
+ * that holds one open (or reconnected while its module stopped) would keep the service from exiting.
+ */
+export async function closeServer(server: http.Server, graceMs = 5000, upgraded: ReadonlySet<Duplex> = new Set()): Promise<void> {
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  const timer = setTimeout(() => {
+    server.closeAllConnections();
+    for (const socket of upgraded) socket.destroy();
+  }, graceMs);
   await closed;
   clearTimeout(timer);
 }
@@ -217,6 +224,8 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   /** Handles protocol upgrades (WebSocket); without it they are refused. */
   onUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** How long stop() lets open requests and sockets finish before dropping them (5 s). */
+  stopGraceMs?: number;
 }
 
 /** An HTTP listener as a service module: bound on start, drained on stop. */
@@ -224,11 +233,21 @@ export class HttpServerModule implements Module {
   readonly name: string;
   readonly server: http.Server;
 
+  /** Sockets handed to onUpgrade and still open: stop() drops them after its grace. */
+  private readonly upgraded = new Set<Duplex>();
+
   constructor(private readonly options: HttpServerOptions) {
     this.name = options.name;
     this.server = http.createServer({ requestTimeout: options.requestTimeoutMs ?? 30_000 }, options.listener);
     this.server.headersTimeout = Math.min(this.server.requestTimeout, 20_000);
-    if (options.onUpgrade) this.server.on('upgrade', options.onUpgrade);
+    const { onUpgrade } = options;
+    if (onUpgrade) {
+      this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        this.upgraded.add(socket);
+        socket.once('close', () => this.upgraded.delete(socket));
+        onUpgrade(req, socket, head);
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -246,7 +265,7 @@ export class HttpServerModule implements Module {
   }
 
   stop(): Promise<void> {
-    return closeServer(this.server);
+    return closeServer(this.server, this.options.stopGraceMs, this.upgraded);
   }
 
   get port(): number {

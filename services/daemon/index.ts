@@ -260,6 +260,7 @@ async function main(env: NodeJS.ProcessEnv) {
       terminals.start();
     },
     stop: async () => {
+      upgrades.close();
       terminals.stop();
       events.stop();
     },

@@ -95,9 +95,21 @@ export class ServiceProcess {
     return entry.address as string;
   }
 
-  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /**
+   * Sends the signal and resolves with the exit code. A service still there 20 s after a SIGTERM
+   * (systemd would wait 90 s, then kill it) is a fault: it is killed, and the call throws.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGTERM', stopTimeoutMs = 20_000): Promise<number | null> {
     this.child.kill(signal);
-    return this.exited;
+    if (signal === 'SIGKILL') return this.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), stopTimeoutMs)));
+    const outcome = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return outcome;
+    this.child.kill('SIGKILL');
+    await this.exited;
+    throw new Error(`${this.service} did not exit within ${stopTimeoutMs / 1000} s of ${signal}; killed`);
   }
 }
 

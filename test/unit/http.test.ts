@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
+import net from 'node:net';
 import { BadRequestError } from '../../services/common/errors.js';
 import { HttpServerModule, Router, readJson } from '../../services/common/http.js';
 import { createLogger } from '../../services/common/logger.js';
@@ -73,6 +74,28 @@ test('a port in use fails start with EADDRINUSE', async () => {
   } catch (err) {
     assert.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
   }
+});
+
+test('stop ends after its grace although a client holds an upgraded socket open (a WebSocket that reconnected as its module stopped)', async () => {
+  const upgrading = new HttpServerModule({
+    name: 'upgrades',
+    address: { host: '127.0.0.1', port: 0 },
+    listener: router.listener,
+    logger,
+    stopGraceMs: 300,
+    onUpgrade: (_req, socket) => void socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n'),
+  });
+  await upgrading.start();
+  const client = net.connect(upgrading.port, '127.0.0.1');
+  client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+  await new Promise((resolve) => client.once('data', resolve));
+  const clientClosed = new Promise((resolve) => client.once('close', resolve));
+  client.on('error', () => {});
+  const begun = Date.now();
+  await upgrading.stop();
+  const took = Date.now() - begun;
+  assert.ok(took >= 250 && took < 2000, `stopped after ${took} ms`);
+  await clientClosed;
 });
 
 test('HEAD is answered like GET without a body', async () => {

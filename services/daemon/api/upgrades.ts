@@ -14,6 +14,7 @@ export const CSRF_PROTOCOL_PREFIX = 'piccolo-csrf.';
 
 export class UpgradeRouter {
   private readonly routes: { segments: string[]; handler: UpgradeHandler }[] = [];
+  private closed = false;
 
   /** `pattern` as the HTTP router's: /api/v1/apps/:name/terminal. */
   on(pattern: string, handler: UpgradeHandler): this {
@@ -21,8 +22,17 @@ export class UpgradeRouter {
     return this;
   }
 
+  /**
+   * Refuses every upgrade from now on (503): once the sockets' modules have stopped, a browser that
+   * reconnects at once must not get a socket no one will close.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
   /** For the HTTP server's 'upgrade' event. */
   readonly handle = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (this.closed) return refuseUpgrade(socket, 503, 'Service Unavailable');
     const segments = new URL(req.url ?? '/', 'http://piccolo.invalid').pathname.split('/');
     for (const route of this.routes) {
       let params: Record<string, string> | undefined;
