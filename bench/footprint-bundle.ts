@@ -1,31 +1,11 @@
-// What each service bundle carries, by package (esbuild's metafile): what to lazy-load or drop
-// first when a service starts slowly or sits large. Not a benchmark; `tsx bench/footprint-bundle.ts [service]`.
+// What each service bundle carries, by package (esbuild's metafile of the build image/bundle.ts
+// makes): what to lazy-load or drop first when a service starts slowly or sits large. Not a
+// benchmark; `tsx bench/footprint-bundle.ts [service]`.
 import { build } from 'esbuild';
-import path from 'node:path';
-import { REPO_ROOT, SERVICES, type ServiceName } from '../image/bundle.js';
-import { portalPlugin } from '../image/portal-build.js';
-import { openApiPlugin } from '../image/openapi-build.js';
-import { unusedModulesPlugin } from '../image/unused-modules.js';
+import { bundleOptions, SERVICES, type ServiceName } from '../image/bundle.js';
 
 export async function bundleContents(service: ServiceName): Promise<{ totalBytes: number; byPackage: [string, number][] }> {
-  const result = await build({
-    entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts')],
-    outfile: path.join(REPO_ROOT, 'build', 'metafile', service, 'index.mjs'),
-    bundle: true,
-    platform: 'node',
-    target: 'node18',
-    format: 'esm',
-    write: false,
-    metafile: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    logLevel: 'error',
-    // As image/bundle.ts builds them.
-    external: ['cpu-features', '*.node'],
-    loader: { '.yaml': 'text' },
-    plugins: service === 'daemon' ? [portalPlugin(), openApiPlugin(), unusedModulesPlugin()] : [],
-    define: { __PICCOLO_VERSION__: '"metafile"', __PICCOLO_TEST_HOOKS__: 'false' },
-  });
+  const result = await build({ ...bundleOptions(service), write: false, metafile: true, sourcemap: false, logLevel: 'error' });
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint)!;
   const byPackage = new Map<string, number>();
   for (const [file, info] of Object.entries(output.inputs)) {
