@@ -4,7 +4,7 @@
 // process group with a time limit, so one hung file fails alone instead of holding the run until
 // CI's limit; the run as a whole has a budget too, and it ends with the slowest files, so the tail
 // of a log always says where the time went.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,7 @@ function runUvu(args: string[], limitMs: number, name: string): Promise<Totals> 
     });
     child.on('close', (code, signal) => {
       current = undefined;
+      reapGroup(child.pid!, name);
       clearTimeout(limit);
       clearTimeout(lingering);
       const count = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(output)?.[1] ?? 0);
@@ -92,6 +93,26 @@ function runUvu(args: string[], limitMs: number, name: string): Promise<Totals> 
       resolve({ passed, failed, skipped });
     });
   });
+}
+
+/**
+ * Whatever a test file left running in its process group (a daemon, a registry, a browser) would
+ * load every file after it: named, so the leak can be found, and killed.
+ */
+function reapGroup(pgid: number, name: string): void {
+  const left = execFileSync('ps', ['-eo', 'pid=,pgid=,comm='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, group]) => Number(group) === pgid && Number(pid) !== pgid);
+  if (!left.length) return;
+  // tsx's esbuild service ends by itself once its parent is gone: no leak, just not gone yet.
+  const leaked = left.filter(([, , comm]) => comm !== 'esbuild');
+  if (leaked.length) console.log(`${name}: left ${leaked.length} process(es) running (${[...new Set(leaked.map(([, , comm]) => comm))].join(', ')}); killed`);
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
 }
 
 async function runSuite(suite: string): Promise<Totals> {
