@@ -135,8 +135,8 @@ test('an app whose subnet another network took while it had none moves to a free
 test('a stop job resumed after a kill waits until Podman has stopped the container; start then works', async () => {
   const app = `${podman.prefix}slow`;
   // busybox httpd as PID 1 ignores SIGTERM: the engine stops it only at the end of its grace
-  // period, long enough for the daemon to be killed and to come back meanwhile.
-  await install(app, false, ['stop_grace_period: 60s']);
+  // period, long enough for the daemon to be killed and to come back meanwhile (here ~3 s).
+  await install(app, false, ['stop_grace_period: 30s']);
   const container = podman.docker.getContainer(`piccolo-${app}`);
   const stop = await api.call('POST', `/api/v1/apps/${app}/stop`);
   assert.is(stop.status, 202);
