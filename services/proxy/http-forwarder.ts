@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { USER_HEADER } from '../common/route-table.js';
-import type { ResponseHead } from './h1/response-parser.js';
+import { BadResponse, type ResponseHead } from './h1/response-parser.js';
 import { UpstreamExchange, UpstreamTimeoutError } from './h1/upstream-exchange.js';
 import type { PortalAddress } from './portal-address.js';
 import { sendProblem, writeRawProblem, type Problem } from './problem-pages.js';
@@ -86,6 +86,8 @@ export class HttpForwarder {
     const portal = this.options.portal.origin(req, origin.secure);
     // The app's own page in the portal shows its state, the reason it failed, and its logs.
     const link = portal ? { href: `${portal}/apps/${encodeURIComponent(app)}`, text: `Open ${app} in the portal` } : undefined;
+    // It runs, but what it sent cannot be passed on safely: "not running" would send the person looking in the wrong place.
+    if (err instanceof BadResponse) return { status: 502, title: `${app} sent a broken answer`, message: `the app ${app} sent a response the proxy refuses: ${err.message}`, advice: 'Try again. If it keeps happening, the app has a bug; its logs in the portal may say more.', link };
     return timedOut
       ? { status: 504, title: `${app} is taking too long`, message: `the app ${app} did not answer within ${seconds} s`, advice: 'Try again in a moment. If it keeps happening, open the portal to see the app\'s state and logs.', link }
       : { status: 502, title: `${app} is not running`, message: `the app ${app} is not answering: ${inWords(detail)}`, advice: 'It may be stopped, still starting, or failed. Open the portal to see why and to start it.', link };

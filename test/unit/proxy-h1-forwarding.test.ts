@@ -10,6 +10,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { UpstreamPool } from '../../services/proxy/h1/upstream-pool.js';
 import { HttpForwarder } from '../../services/proxy/http-forwarder.js';
 import { PortalAddress } from '../../services/proxy/portal-address.js';
+import type { ServedRoute } from '../../services/proxy/routing.js';
 import { listenOn, rawExchange } from '../support/proxy-harness.js';
 
 /** What the app does with each request head it reads on a connection (the request's raw bytes so far). */
@@ -50,7 +51,12 @@ test.before(async () => {
     maxBodyBytes: 1024,
     portal: new PortalAddress({ portalPorts: new Set(), portalHostnames: () => [], loginUrl: '' }),
   });
-  proxy = http.createServer((req, res) => forwarder.forward(req, res, { target: { port: appPort }, pool }, { secure: false, client: '192.0.2.7' }));
+  // An app's route with no middleware: all the forwarder reads of it is the app's name and the response headers to set.
+  const served = { route: { app: 'demo' }, pipeline: { responseHeaders: undefined } } as unknown as ServedRoute;
+  proxy = http.createServer((req, res) => {
+    const upstream = { target: { port: appPort }, pool };
+    forwarder.forward(req, res, upstream, { secure: false, client: '192.0.2.7' }, { ...served, upstream });
+  });
   proxyPort = await listenOn(proxy);
 });
 
@@ -112,6 +118,7 @@ test('a pooled connection the app closed is retried once for a GET; a POST with 
   assert.is(appConnections.length, 2);
   const post = await rawExchange(proxyPort, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc');
   assert.match(post, /^HTTP\/1\.1 502 /);
+  assert.match(post, /the app demo is not answering: it closed the connection \(ECONNRESET\)/);
 });
 
 test('response framings reach the client: chunked, close-delimited, 1xx before the answer, HEAD, 204', async () => {
@@ -145,7 +152,9 @@ test('a chunked upload is re-chunked to the app; one over the limit gets 413', a
 
 test('refused responses get 502 and close the upstream connection', async () => {
   reset((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'));
-  assert.match(await rawExchange(proxyPort, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 502 /);
+  const reply = await rawExchange(proxyPort, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(reply, /^HTTP\/1\.1 502 /);
+  assert.match(reply, /the app demo sent a response the proxy refuses: Content-Length beside Transfer-Encoding/);
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.ok(appConnections[0]!.destroyed || appConnections[0]!.readableEnded, 'the upstream connection was closed');
 });
