@@ -20,6 +20,7 @@ import { resultsDir } from './results-dir.js';
 import { freePort } from '../test/support/proxy-harness.js';
 import { measureStart, type StartSample } from './footprint-start.js';
 import { procMemory, type ProcMemory } from './footprint-proc.js';
+import { measureTcgStart, tcgAvailable, type TcgStartSample } from './footprint-tcg.js';
 
 const IDLE_S = Number(process.env.FOOTPRINT_IDLE_S ?? 30);
 const LOAD_S = Number(process.env.FOOTPRINT_LOAD_S ?? 20);
@@ -158,6 +159,14 @@ for (const service of START_RUNS > 0 ? (['proxy', 'daemon'] as const) : []) {
   console.log(`${service} alone: READY median ${start[service]!.readyMs} ms, CPU to READY ${start[service]!.cpuMs} ms, RSS after READY ${start[service]!.rssMiB.toFixed(1)} MiB`);
 }
 
+// The same starts under TCG, the guest's CPU emulator (bench/footprint-tcg.ts): what B1 owes to each service.
+const tcg: Record<string, { first: TcgStartSample; restarts: TcgStartSample[]; readyMs: number; cpuMs: number }> = {};
+for (const service of START_RUNS > 0 && tcgAvailable() ? SERVICES : []) {
+  const { first, restarts } = await measureTcgStart(service, START_RUNS);
+  tcg[service] = { first, restarts, readyMs: median(restarts.map((s) => s.readyMs)), cpuMs: median(restarts.map((s) => s.cpuMs)) };
+  console.log(`${service} under TCG: first start ${first.readyMs} ms (CPU ${first.cpuMs}), later starts READY median ${tcg[service]!.readyMs} ms (CPU ${tcg[service]!.cpuMs})`);
+}
+
 const loadAtEnd = os.loadavg();
 const results = {
   date: new Date().toISOString(),
@@ -167,6 +176,7 @@ const results = {
   loadedMiB: loaded,
   lightLoad: load,
   start,
+  tcgStart: tcg,
   goals: {
     'R1 idle RSS MB <= 200': idle.total.rss,
     'R1 daemon idle RSS MB <= 80': idle.daemon.rss,
@@ -175,6 +185,7 @@ const results = {
     'R1 (info) idle PSS total MB': idle.total.pss,
     'R1 (info) idle RssAnon total MB': idle.total.anon,
     ...Object.fromEntries(Object.entries(start).map(([service, s]) => [`B1 (info) ${service} CPU to READY ms (here, not TCG)`, s.cpuMs])),
+    ...Object.fromEntries(Object.entries(tcg).map(([service, s]) => [`B1 (info) ${service} start to READY under TCG (qemu-user), later start ms`, s.readyMs])),
   },
 };
 const lines = [
@@ -194,6 +205,14 @@ const lines = [
   '',
   ...(Object.keys(start).length
     ? ['| started alone | READY median ms | CPU to READY ms | RSS 1 s after READY MiB | runs (READY/CPU/RSS) |', '| --- | --- | --- | --- | --- |', ...Object.entries(start).map(([service, s]) => `| ${service} | ${s.readyMs} | ${s.cpuMs} | ${s.rssMiB.toFixed(1)} | ${s.samples.map((x) => `${x.readyMs.toFixed(0)}/${x.cpuMs}/${x.rssMiB.toFixed(1)}`).join(', ')} |`), '']
+    : []),
+  ...(Object.keys(tcg).length
+    ? [
+        '| under TCG (qemu-user) | first start READY ms / CPU ms | later starts READY median ms | CPU ms | later starts (READY/CPU) |',
+        '| --- | --- | --- | --- | --- |',
+        ...Object.entries(tcg).map(([service, s]) => `| ${service} | ${s.first.readyMs} / ${s.first.cpuMs} | ${s.readyMs} | ${s.cpuMs} | ${s.restarts.map((x) => `${x.readyMs}/${x.cpuMs}`).join(', ')} |`),
+        '',
+      ]
     : []),
 ];
 console.log(lines.join('\n'));
