@@ -17,6 +17,7 @@ import { InternalApi } from '../services/daemon/internal/internal-api.js';
 import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
 import { LocalCa } from '../services/proxy/local-ca.js';
 import { goBinary } from './tunnel-peers.js';
+import { NODE_FLAGS, SERVICE_ENVIRONMENT } from '../image/node-flags.js';
 
 /** The current Caddy, beside Debian's 2.6 (scripts/setup.sh bench installs it; built here otherwise). */
 const CADDY_MODULE = 'github.com/caddyserver/caddy/v2/cmd/caddy@latest';
@@ -124,7 +125,8 @@ async function main() {
   const ports: Record<string, number> = { nginx: await freePort(), haproxy: await freePort(), caddy: await freePort(), fastify: await freePort(), nginxTls: await freePort() };
   const upstreamBlock = `upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }`;
   const proxyLocation = 'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }';
-  pinned(PROXY_CORE, process.execPath, [bundlePath('proxy')], {
+  // With the unit's Node flags and environment (image/node-flags.ts): what is measured is what ships.
+  pinned(PROXY_CORE, process.execPath, [...NODE_FLAGS.proxy, bundlePath('proxy')], {
     PICCOLO_PROXY_LISTEN: `127.0.0.1:${await freePort()}`,
     PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
     PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
@@ -133,6 +135,7 @@ async function main() {
     PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: path.join(dir, 'tunnel-http.sock'),
     PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'),
     PICCOLO_LOG_LEVEL: 'error',
+    ...SERVICE_ENVIRONMENT.proxy,
   });
   pinned(PROXY_CORE, 'nginx', ['-c', nginxConf(`${upstreamBlock} server { listen 127.0.0.1:${ports.nginx}; ${proxyLocation} }
     server { listen 127.0.0.1:${ports.nginxTls} ssl; ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key; ssl_protocols TLSv1.2 TLSv1.3; ${proxyLocation} }`)]);

@@ -19,6 +19,23 @@ export const NODE_FLAGS: Record<ServiceName, readonly string[]> = {
   health: [],
 };
 
+/**
+ * What a service's unit sets with Environment=, for what Node has no flag for; the tests and benches
+ * that start the bundles set it too.
+ * - the proxy: GLIBC_TUNABLES=glibc.malloc.trim_threshold=64 MiB. Each socket read is a new 64 KiB
+ *   buffer that V8 frees in a batch at its next scavenge, one per ~32 MB read. With glibc's default
+ *   (dynamic) trim threshold the proxy gave that batch back to the kernel each time and faulted it in
+ *   again: ~200k page faults per GB relayed, against ~5-10k for a bare Node relay (perf: page faults,
+ *   memcg charging and page clearing beside the copies). A threshold above the batch keeps it: 0-10k
+ *   faults per GB and the CPU per GB of a bare relay (SNI passthrough, P5 in bench/proxy.ts).
+ */
+export const SERVICE_ENVIRONMENT: Record<ServiceName, Readonly<Record<string, string>>> = {
+  daemon: {},
+  proxy: { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864' },
+  tunnel: {},
+  health: {},
+};
+
 /** The command line of a service, as its unit's ExecStart has it (node and bundle paths given). */
 export function serviceCommand(service: ServiceName, node: string, bundle: string): string[] {
   return [node, ...NODE_FLAGS[service], bundle];

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { REPO_ROOT, SERVICES, bundlePath } from '../image/bundle.js';
-import { serviceCommand } from '../image/node-flags.js';
+import { SERVICE_ENVIRONMENT, serviceCommand } from '../image/node-flags.js';
 // The test support's launchers, so that development and tests run pebble, Podman and the registry one way.
 import { startPebble, type Pebble } from '../test/support/pebble.js';
 import { containersConf, startPodmanService } from '../test/support/podman.js';
@@ -97,8 +97,8 @@ if (relay && pebble) {
   writeFileSync(trust, readFileSync(relay.caFile, 'utf8') + pebble.apiCa);
   serviceEnv = { ...env, NODE_EXTRA_CA_CERTS: trust, PICCOLO_ACME_DIRECTORY_URL: pebble.directoryUrl };
 }
-// With the image's Node flags (image/node-flags.ts), so `make run` and bench-footprint measure what ships.
-for (const service of order) launch(service, serviceCommand(service, process.execPath, bundlePath(service)), serviceEnv);
+// With the image's Node flags and environment (image/node-flags.ts), so `make run` and bench-footprint measure what ships.
+for (const service of order) launch(service, serviceCommand(service, process.execPath, bundlePath(service)), { ...serviceEnv, ...SERVICE_ENVIRONMENT[service] });
 console.log(`\nPiccolo OS (dev) setup wizard: http://${env.PICCOLO_PROXY_LISTEN}/`);
 console.log(`health: http://${env.PICCOLO_HEALTH_LISTEN}/health/ready  state: ${env.PICCOLO_STATE_DIR}`);
 console.log(`engine: ${podmanSocket}  registry: 127.0.0.1:${registryPort} (podman push --tls-verify=false IMAGE 127.0.0.1:${registryPort}/NAME:TAG, then install image 127.0.0.1:${registryPort}/NAME:TAG)\n`);

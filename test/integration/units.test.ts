@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ServiceName } from '../../image/bundle.js';
-import { serviceCommand } from '../../image/node-flags.js';
+import { SERVICE_ENVIRONMENT, serviceCommand } from '../../image/node-flags.js';
 
 const UNIT_DIR = 'usr/lib/systemd/system';
 const SERVICES = ['piccolo-health.service', 'piccolo-daemon.service', 'piccolo-proxy.service', 'piccolo-tunnel.service'];
@@ -111,6 +111,8 @@ test('services share the contract: notify, watchdog, restart, health first', asy
     assert.is(entries.get('Restart'), 'on-failure', unit);
     const service = unit.slice(8, -8) as ServiceName;
     assert.is(entries.get('ExecStart'), serviceCommand(service, '/usr/bin/node', `/usr/lib/piccolo/${service}/index.mjs`).join(' '), `${unit}: the Node flags of image/node-flags.ts`);
+    const environment = (await unitEntries(unit)).filter(([key]) => key === 'Environment').map(([, value]) => value);
+    assert.equal(environment, Object.entries(SERVICE_ENVIRONMENT[service]).map(([name, value]) => `${name}=${value}`), `${unit}: the environment of image/node-flags.ts`);
     for (const key of ['StartLimitIntervalSec', 'StartLimitBurst', 'TimeoutStartSec']) assert.ok(entries.has(key), `${unit}: no ${key}`);
     assert.not.ok(entries.has('MemoryDenyWriteExecute'), `${unit}: V8 needs W+X memory`);
     if (unit === 'piccolo-health.service') continue;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TEST_BUNDLE_DIR, bundlePath, type ServiceName } from '../../image/bundle.js';
-import { serviceCommand } from '../../image/node-flags.js';
+import { SERVICE_ENVIRONMENT, serviceCommand } from '../../image/node-flags.js';
 
 const RECEIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'notify-receiver.py');
 
@@ -59,7 +59,7 @@ export class ServiceProcess {
     const receiver = spawn('python3', [RECEIVER, notifySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
     const receiverLines = createInterface({ input: receiver.stdout! });
     await new Promise((resolve) => receiverLines.once('line', resolve));
-    // The image's Node flags, so a test runs the service as its unit does.
+    // The image's Node flags and environment, so a test runs the service as its unit does.
     const command = serviceCommand(service, process.execPath, bundlePath(service, bundleDir));
     if (options.netns) command.unshift('ip', 'netns', 'exec', options.netns);
     const child = spawn(command[0]!, command.slice(1), {
@@ -73,6 +73,7 @@ export class ServiceProcess {
         PICCOLO_DAEMON_PORTAL_SOCKET: path.join(dir, 'portal.sock'),
         PICCOLO_PROXY_TUNNEL_TLS_SOCKET: path.join(dir, 'tunnel-tls.sock'),
         PICCOLO_PROXY_TUNNEL_HTTP_SOCKET: path.join(dir, 'tunnel-http.sock'),
+        ...SERVICE_ENVIRONMENT[service],
         ...env,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
