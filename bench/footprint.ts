@@ -8,7 +8,7 @@
 // and PSS also depends on how many other node processes the machine runs): bench/footprint-proc.ts.
 // Writes bench/results/footprint-<date>.json and .md with a goals map, as bench/proxy.ts does.
 // Memory figures are meaningful on a loaded machine (the load average is recorded); times less so.
-//   FOOTPRINT_IDLE_S (30), FOOTPRINT_LOAD_S (20), FOOTPRINT_START_RUNS (3; 0 skips), FOOTPRINT_NO_WRITE=1 (smoke run)
+//   FOOTPRINT_IDLE_S (30), FOOTPRINT_LOAD_S (20), FOOTPRINT_START_RUNS (3; 0 skips), FOOTPRINT_LATER_BOOT=0 (no second run), FOOTPRINT_NO_WRITE=1 (smoke run)
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -112,45 +112,59 @@ const devDir = mkdtempSync(path.join(os.tmpdir(), 'piccolo-footprint-'));
 const ports = { daemon: await freePort(), proxy: await freePort(), health: await freePort(), tunnel: await freePort(), registry: await freePort() };
 const proxyUrl = `http://127.0.0.1:${ports.proxy}`;
 const healthUrl = `http://127.0.0.1:${ports.health}`;
-// `make run` itself, on ports and a folder of its own so it runs beside another `make run`.
-const run = spawn(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'scripts', 'run-dev.ts')], {
-  env: {
-    ...process.env,
-    PICCOLO_DEV_DIR: devDir,
-    PICCOLO_BUNDLE_DIR: BUNDLE_DIR,
-    PICCOLO_DEV_REGISTRY_PORT: String(ports.registry),
-    PICCOLO_DAEMON_LISTEN: `127.0.0.1:${ports.daemon}`,
-    PICCOLO_PROXY_LISTEN: `127.0.0.1:${ports.proxy}`,
-    PICCOLO_HEALTH_LISTEN: `127.0.0.1:${ports.health}`,
-    PICCOLO_TUNNEL_LISTEN: `127.0.0.1:${ports.tunnel}`,
-  },
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
-let runErrors = '';
-run.stderr!.on('data', (data: Buffer) => (runErrors = (runErrors + data.toString()).slice(-4000)));
-const exited = new Promise<void>((resolve) => run.on('exit', () => resolve()));
 
-let idle: Snapshot;
-let loaded: Snapshot;
-let load: { requests: number; failures: number };
-try {
-  await waitForPortal(`${proxyUrl}/`, 120_000).catch((err) => {
-    throw new Error(`${(err as Error).message}\n${runErrors}`);
+/** `make run` once on devDir: idle memory after IDLE_S, and (withLoad) after LOAD_S of light load. */
+async function makeRun(withLoad: boolean): Promise<{ idle: Snapshot; loaded?: Snapshot; load?: { requests: number; failures: number } }> {
+  // `make run` itself, on ports and a folder of its own so it runs beside another `make run`.
+  const run = spawn(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(REPO_ROOT, 'scripts', 'run-dev.ts')], {
+    env: {
+      ...process.env,
+      PICCOLO_DEV_DIR: devDir,
+      PICCOLO_BUNDLE_DIR: BUNDLE_DIR,
+      PICCOLO_DEV_REGISTRY_PORT: String(ports.registry),
+      PICCOLO_DAEMON_LISTEN: `127.0.0.1:${ports.daemon}`,
+      PICCOLO_PROXY_LISTEN: `127.0.0.1:${ports.proxy}`,
+      PICCOLO_HEALTH_LISTEN: `127.0.0.1:${ports.health}`,
+      PICCOLO_TUNNEL_LISTEN: `127.0.0.1:${ports.tunnel}`,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const pids = servicePids(run.pid!);
-  if (pids.size !== SERVICES.length) throw new Error(`found ${[...pids.keys()].join(', ')} of ${SERVICES.join(', ')} under make run`);
-  console.log(`all four up; idle for ${IDLE_S} s`);
-  await sleep(IDLE_S * 1000);
-  idle = snapshot(pids);
-  console.log('idle MiB', idle);
-  load = await lightLoad([`${proxyUrl}/`, `${proxyUrl}/api/v1/setup/status`, `${healthUrl}/health/ready`], LOAD_S);
-  loaded = snapshot(pids);
-  console.log(`MiB after ${LOAD_S} s of light load (${load.requests} requests, ${load.failures} failed)`, loaded);
+  let runErrors = '';
+  run.stderr!.on('data', (data: Buffer) => (runErrors = (runErrors + data.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => run.on('exit', () => resolve()));
+  try {
+    await waitForPortal(`${proxyUrl}/`, 120_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${runErrors}`);
+    });
+    const pids = servicePids(run.pid!);
+    if (pids.size !== SERVICES.length) throw new Error(`found ${[...pids.keys()].join(', ')} of ${SERVICES.join(', ')} under make run`);
+    console.log(`all four up; idle for ${IDLE_S} s`);
+    await sleep(IDLE_S * 1000);
+    const idle = snapshot(pids);
+    console.log('idle MiB', idle);
+    if (!withLoad) return { idle };
+    const load = await lightLoad([`${proxyUrl}/`, `${proxyUrl}/api/v1/setup/status`, `${healthUrl}/health/ready`], LOAD_S);
+    const loaded = snapshot(pids);
+    console.log(`MiB after ${LOAD_S} s of light load (${load.requests} requests, ${load.failures} failed)`, loaded);
+    return { idle, loaded, load };
+  } finally {
+    run.kill('SIGTERM');
+    await Promise.race([exited, sleep(120_000)]);
+  }
+}
+
+let first: Awaited<ReturnType<typeof makeRun>>;
+let later: Snapshot | undefined;
+try {
+  first = await makeRun(true);
+  // A later boot of the same device: the proxy's certificates are on disk then (FOOTPRINT_LATER_BOOT=0 skips it).
+  if (process.env.FOOTPRINT_LATER_BOOT !== '0') later = (await makeRun(false)).idle;
 } finally {
-  run.kill('SIGTERM');
-  await Promise.race([exited, sleep(120_000)]);
   rmSync(devDir, { recursive: true, force: true });
 }
+const { idle } = first;
+const loaded = first.loaded!;
+const load = first.load!;
 
 const start: Record<string, { readyMs: number; cpuMs: number; rssMiB: number; samples: StartSample[] }> = {};
 for (const service of START_RUNS > 0 ? (['proxy', 'daemon'] as const) : []) {
@@ -173,6 +187,7 @@ const results = {
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, kernel: os.release(), loadavgAtStart: loadAtStart, loadavgAtEnd: loadAtEnd },
   settings: { idleSeconds: IDLE_S, loadSeconds: LOAD_S, loadClients: LOAD_CLIENTS, loadPauseMs: LOAD_PAUSE_MS, startRuns: START_RUNS, nodeFlags: NODE_FLAGS, how: 'scripts/run-dev.ts (make run) on free loopback ports; rss is VmRSS, anon RssAnon, pss Pss, in MiB' },
   idleMiB: idle,
+  laterBootIdleMiB: later,
   loadedMiB: loaded,
   lightLoad: load,
   start,
@@ -182,6 +197,7 @@ const results = {
     'R1 daemon idle RSS MB <= 80': idle.daemon.rss,
     'R1 proxy idle RSS MB <= 60': idle.proxy.rss,
     'R1 (info) RSS under light load MB': loaded.total.rss,
+    ...(later && { 'R1 (info) later boot idle RSS MB': later.total.rss, 'R1 (info) later boot proxy idle RSS MB': later.proxy.rss }),
     'R1 (info) idle PSS total MB': idle.total.pss,
     'R1 (info) idle RssAnon total MB': idle.total.anon,
     ...Object.fromEntries(Object.entries(start).map(([service, s]) => [`B1 (info) ${service} CPU to READY ms (here, not TCG)`, s.cpuMs])),
@@ -193,15 +209,15 @@ const lines = [
   '',
   `Machine: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}.`,
   `The four bundles under scripts/run-dev.ts (make run) with the image's Node flags (${SERVICES.map((service) => `${service}: ${NODE_FLAGS[service].join(' ') || 'none'}`).join(', ')}); memory in MiB after ${IDLE_S} s idle, then after ${LOAD_S} s of light load (${LOAD_CLIENTS} clients, ${LOAD_PAUSE_MS} ms pause, ${load.requests} requests, ${load.failures} failed).`,
-  'RSS is VmRSS (the goal); anon is RssAnon (the process\'s own pages); PSS is its own pages plus its share of the pages it shares with other processes (the node binary\'s), so the sum of PSS is what the four cost the machine. As on a first boot, the daemon is unclaimed and the proxy makes its CA and device certificate.',
+  'RSS is VmRSS (the goal); anon is RssAnon (the process\'s own pages); PSS is its own pages plus its share of the pages it shares with other processes (the node binary\'s), so the sum of PSS is what the four cost the machine. As on a first boot, the daemon is unclaimed and the proxy makes its CA and device certificate; the later boot is a second make run on the same state (certificates on disk).',
   '',
   '| goal | measured |',
   '| --- | --- |',
   ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(1)} |`),
   '',
-  '| service | idle RSS MiB | idle anon MiB | idle PSS MiB | RSS under light load MiB |',
-  '| --- | --- | --- | --- | --- |',
-  ...([...SERVICES, 'total'] as const).map((service) => `| ${service} | ${idle[service].rss.toFixed(1)} | ${idle[service].anon.toFixed(1)} | ${idle[service].pss.toFixed(1)} | ${loaded[service].rss.toFixed(1)} |`),
+  '| service | idle RSS MiB | idle anon MiB | idle PSS MiB | RSS under light load MiB | later boot idle RSS MiB |',
+  '| --- | --- | --- | --- | --- | --- |',
+  ...([...SERVICES, 'total'] as const).map((service) => `| ${service} | ${idle[service].rss.toFixed(1)} | ${idle[service].anon.toFixed(1)} | ${idle[service].pss.toFixed(1)} | ${loaded[service].rss.toFixed(1)} | ${later ? later[service].rss.toFixed(1) : '-'} |`),
   '',
   ...(Object.keys(start).length
     ? ['| started alone | READY median ms | CPU to READY ms | RSS 1 s after READY MiB | runs (READY/CPU/RSS) |', '| --- | --- | --- | --- | --- |', ...Object.entries(start).map(([service, s]) => `| ${service} | ${s.readyMs} | ${s.cpuMs} | ${s.rssMiB.toFixed(1)} | ${s.samples.map((x) => `${x.readyMs.toFixed(0)}/${x.cpuMs}/${x.rssMiB.toFixed(1)}`).join(', ')} |`), '']
