@@ -2,7 +2,7 @@
 // qemu-x86_64-static runs the same translator without the rest of a machine (no emulated disk, no
 // boot around it), so it measures what B1 (health unit start -> ready <= 4 s in the guest) owes to
 // the service's own start: the time from spawn to its "ready" log line (logged once READY is sent)
-// and the CPU the emulated process spent. With the image's Node flags; no health service, no
+// and the CPU the emulated process spent. With the image's Node flags and environment; no health service, no
 // daemon for the proxy and tunnel (they start without one). The runs of a service share one state
 // folder, as a device's restarts do: the first is a first boot (the proxy makes its CA and device
 // certificate then), the others are later starts. Skipped where qemu-user is missing.
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { BUNDLE_DIR, SERVICES, bundlePath, bundleServices, type ServiceName } from '../image/bundle.js';
-import { serviceCommand } from '../image/node-flags.js';
+import { SERVICE_ENVIRONMENT, serviceCommand } from '../image/node-flags.js';
 import { cpuMs } from './footprint-proc.js';
 
 const QEMU_USER = 'qemu-x86_64-static';
@@ -50,7 +50,7 @@ function serviceEnv(service: ServiceName, dir: string): Record<string, string> {
       PICCOLO_DAEMON_PORTAL_SOCKET: path.join(dir, 'portal.sock'),
     },
   };
-  return { ...common, ...own[service] };
+  return { ...common, ...own[service], ...SERVICE_ENVIRONMENT[service] };
 }
 
 async function startOnce(service: ServiceName, dir: string): Promise<TcgStartSample> {
