@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -310,6 +311,30 @@ test('health service gone: status still answers, reachable false with a reason t
   assert.is(status.body.health.ready, false);
   assert.match(status.body.health.reasons[0], /health service .* did not answer/);
   assert.ok(status.body.metrics.memory.totalBytes > 0, 'the metrics are still there');
+});
+
+test('stopped with a portal open whose events socket reconnects at once, the daemon still exits within seconds', async () => {
+  const url = api.replace('http', 'ws') + '/api/v1/events';
+  const options = { headers: { cookie: session.cookie, origin: api } };
+  const first = new WebSocket(url, options);
+  await new Promise((resolve, reject) => first.on('open', resolve).on('error', reject));
+  // A request still coming in on the portal socket (the proxy's) holds that listener for its
+  // grace, after the events module stopped and while the HTTP listener still accepts.
+  const slow = net.connect(await daemon.address('portal-socket'));
+  slow.on('error', () => {});
+  slow.write('GET /api/v1/version HTTP/1.1\r\nHost: x\r\n');
+  // As the portal does: a new socket as soon as the old one closes. Accepted while the daemon
+  // stopped, such a socket once kept it from exiting (CI's time-out).
+  let reconnect: WebSocket | undefined;
+  first.on('close', () => {
+    reconnect = new WebSocket(url, options);
+    reconnect.on('error', () => {});
+  });
+  const begun = Date.now();
+  await daemon.kill('SIGTERM');
+  const took = Date.now() - begun;
+  assert.ok(took < 12_000, `exited ${took} ms after SIGTERM`);
+  await waitFor(() => (reconnect && reconnect.readyState === WebSocket.CLOSED ? true : undefined), 5000, 'the reconnected socket is closed or refused');
 });
 
 test('a restarted daemon gets the CA again from the running proxy, and keeps its name while locked', async () => {
