@@ -66,8 +66,11 @@ test.before(async () => {
   page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   // Expected here: failed API calls (401, 429...), which Chromium logs as "Failed to load resource",
-  // and the events socket's retries while the daemon restarts.
-  const expected = (text: string) => text.startsWith('Failed to load resource') || /^WebSocket connection to .* net::ERR_CONNECTION_REFUSED$/.test(text);
+  // and the events socket's retries while the daemon restarts: refused while it is down, or
+  // answered 503 while it is stopping.
+  const expected = (text: string) =>
+    text.startsWith('Failed to load resource') ||
+    /^WebSocket connection to '[^']*\/api\/v1\/events' failed: .*(net::ERR_CONNECTION_REFUSED|Unexpected response code: 503)$/.test(text);
   page.on('console', (msg) => msg.type() === 'error' && !expected(msg.text()) && problems.push(`console: ${msg.text()}`));
 });
 
