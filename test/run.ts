@@ -36,9 +36,18 @@ const timings: Timing[] = [];
 let current: number | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (current) process.kill(-current, 'SIGKILL'); // the group is there: close() clears current
+    if (current) killGroup(current);
     process.exit(130);
   });
+}
+
+/** SIGKILL to a whole process group; one that is gone already is no error. */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
 }
 
 const clock = (ms: number) => `${Math.floor(ms / 60_000)}:${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}`;
@@ -57,16 +66,12 @@ function runUvu(args: string[], limitMs: number, name: string): Promise<Totals> 
     current = child.pid;
     let output = '';
     let note = '';
-    const killGroup = (why: string) => {
+    const giveUp = (why: string) => {
       note = why;
       console.log(`\n${name}: ${why}; killed, counted as a failure`);
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      killGroup(child.pid!);
     };
-    const limit = setTimeout(() => killGroup(`still running after ${limitMs / 60_000} min`), limitMs);
+    const limit = setTimeout(() => giveUp(`still running after ${limitMs / 60_000} min`), limitMs);
     let lingering: NodeJS.Timeout | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk;
@@ -74,7 +79,7 @@ function runUvu(args: string[], limitMs: number, name: string): Promise<Totals> 
       // uvu has printed its summary: a process still alive after that is held by something a test
       // left open (a socket, a timer, a child process).
       if (!lingering && /Duration:/.test(output)) {
-        lingering = setTimeout(() => killGroup(`did not exit ${EXIT_GRACE_MS / 1000} s after its summary`), EXIT_GRACE_MS);
+        lingering = setTimeout(() => giveUp(`did not exit ${EXIT_GRACE_MS / 1000} s after its summary`), EXIT_GRACE_MS);
       }
     });
     child.on('close', (code, signal) => {
@@ -108,11 +113,7 @@ function reapGroup(pgid: number, name: string): void {
   // tsx's esbuild service ends by itself once its parent is gone: no leak, just not gone yet.
   const leaked = left.filter(([, , comm]) => comm !== 'esbuild');
   if (leaked.length) console.log(`${name}: left ${leaked.length} process(es) running (${[...new Set(leaked.map(([, , comm]) => comm))].join(', ')}); killed`);
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch {
-    // gone meanwhile
-  }
+  killGroup(pgid);
 }
 
 async function runSuite(suite: string): Promise<Totals> {
