@@ -17,7 +17,7 @@ import { InternalApi } from '../services/daemon/internal/internal-api.js';
 import { InMemoryRouteSource } from '../services/daemon/internal/memory-route-source.js';
 import { LocalCa } from '../services/proxy/local-ca.js';
 import { goBinary } from './tunnel-peers.js';
-import { NODE_FLAGS, SERVICE_ENVIRONMENT } from '../image/node-flags.js';
+import { SERVICE_ENVIRONMENT, serviceCommand } from '../image/node-flags.js';
 
 /** The current Caddy, beside Debian's 2.6 (scripts/setup.sh bench installs it; built here otherwise). */
 const CADDY_MODULE = 'github.com/caddyserver/caddy/v2/cmd/caddy@latest';
@@ -126,7 +126,8 @@ async function main() {
   const upstreamBlock = `upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }`;
   const proxyLocation = 'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }';
   // With the unit's Node flags and environment (image/node-flags.ts): what is measured is what ships.
-  pinned(PROXY_CORE, process.execPath, [...NODE_FLAGS.proxy, bundlePath('proxy')], {
+  const [node, ...proxyArgs] = serviceCommand('proxy', process.execPath, bundlePath('proxy'));
+  pinned(PROXY_CORE, node!, proxyArgs, {
     PICCOLO_PROXY_LISTEN: `127.0.0.1:${await freePort()}`,
     PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
     PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
