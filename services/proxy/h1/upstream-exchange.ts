@@ -77,6 +77,18 @@ export class UpstreamExchange implements ConnectionUser {
 
   onData(chunk: Buffer): void {
     if (this.over) return;
+    // What one read of the app's answer makes (head, body pieces, the end) leaves in one write
+    // to the client: uncorked, Node writes the head and each piece apart, a syscall each.
+    const client = this.options.res.socket;
+    client?.cork();
+    try {
+      this.readAnswer(chunk);
+    } finally {
+      client?.uncork();
+    }
+  }
+
+  private readAnswer(chunk: Buffer): void {
     let data = chunk;
     let offset = 0;
     try {
