@@ -137,8 +137,8 @@ async function main() {
   await waitPort(backendPort);
 
   // --- TLS material for the TLS runs
-  const ca = LocalCa.create('bench');
-  const pair = ca.issue(['localhost', '127.0.0.1']);
+  const ca = await LocalCa.create('bench');
+  const pair = await ca.issue(['localhost', '127.0.0.1']);
   writeFileSync(path.join(dir, 'tls.key'), pair.key);
   writeFileSync(path.join(dir, 'tls.crt'), pair.cert);
   mkdirSync(path.join(dir, 'certs'), { recursive: true });

@@ -124,8 +124,8 @@ async function main() {
   execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CORE, String(process.pid)], { stdio: 'ignore' });
   const load = os.loadavg();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'piccolo-bench-tunnel-'));
-  const ca = LocalCa.create('bench');
-  const pair = ca.issue(['localhost', '127.0.0.1']);
+  const ca = await LocalCa.create('bench');
+  const pair = await ca.issue(['localhost', '127.0.0.1']);
   const tls = { keyFile: path.join(dir, 'tls.key'), certFile: path.join(dir, 'tls.crt'), caFile: path.join(dir, 'ca.crt') };
   writeFileSync(tls.keyFile, pair.key);
   writeFileSync(tls.certFile, pair.cert);

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { CertificatePair } from '../common/route-table.js';
-// Types only: local-ca.ts (and node-forge with it) is imported on first need, see signer().
+// Types only: local-ca.ts (and @peculiar/x509 with it) is imported on first need, see signer().
 import type { KeyAndCert, LocalCa } from './local-ca.js';
 
 export interface CertStoreOptions {
@@ -161,23 +161,23 @@ export class CertStore implements Module {
 
   /**
    * A new device certificate, stored at once: one not on disk was issued again on every start
-   * (an RSA key and a forge signature, seconds of blocked start-up on a slow board).
+   * (a new key and a signature each time).
    */
   private async issueDevice(names: string[]): Promise<KeyAndCert> {
-    const pair = (await this.signer()).issue(names);
+    const pair = await (await this.signer()).issue(names);
     if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), pair.key + pair.cert, { mode: 0o600 });
     return pair;
   }
 
   /**
-   * node-forge builds the certificates; loading it and parsing the CA key with it is most of the
-   * proxy's start-up CPU and several MiB of heap. A device whose CA and device certificate are on
-   * disk (every start after the first, unless its names change) never needs it.
+   * @peculiar/x509 builds the certificates; loading it costs start-up CPU and heap (under the
+   * guest's CPU emulation most of all). A device whose CA and device certificate are on disk
+   * (every start after the first, unless its names change) never needs it.
    */
   private async signer(): Promise<LocalCa> {
     if (!this.signerLoaded) {
       const { LocalCa } = await import('./local-ca.js');
-      this.signerLoaded = new LocalCa(this.caRoot);
+      this.signerLoaded = await LocalCa.load(this.caRoot);
     }
     return this.signerLoaded;
   }
@@ -190,7 +190,7 @@ export class CertStore implements Module {
 
   private async createCa(): Promise<KeyAndCert> {
     const { LocalCa } = await import('./local-ca.js');
-    const ca = LocalCa.create(new Date().toISOString().slice(0, 10));
+    const ca = await LocalCa.create(new Date().toISOString().slice(0, 10));
     this.signerLoaded = ca;
     if (this.persistent) {
       // Key first: a CA certificate without its key on disk would be useless after a crash.

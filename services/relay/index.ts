@@ -67,8 +67,8 @@ async function devCertificate(dir: string): Promise<KeyAndCert> {
   const files = { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'hub.crt'), key: path.join(dir, 'hub.key') };
   if (Object.values(files).every(existsSync)) return { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
   await mkdir(dir, { recursive: true });
-  const ca = LocalCa.create('dev relay');
-  const leaf = ca.issue(['localhost', '127.0.0.1']);
+  const ca = await LocalCa.create('dev relay');
+  const leaf = await ca.issue(['localhost', '127.0.0.1']);
   await writeFileDurable(files.key, leaf.key);
   await writeFileDurable(files.cert, leaf.cert, 0o644);
   // Last: its presence says the pair is complete.

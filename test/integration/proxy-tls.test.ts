@@ -76,25 +76,41 @@ test('TLS 1.1 and older are refused', async () => {
 });
 
 /** One handshake by the openssl client; the negotiated suite, or undefined with what it printed. */
-async function opensslHandshake(port: number, args: string[]): Promise<{ cipher: string | undefined; output: string }> {
+async function opensslHandshake(port: number, args: string[], servername = 'piccolo.local'): Promise<{ cipher: string | undefined; output: string }> {
   const { execFile } = await import('node:child_process');
   const output = await new Promise<string>((resolve) => {
-    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'piccolo.local', ...args], { timeout: 10_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
+    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', servername, ...args], { timeout: 10_000 }, (_err, stdout, stderr) => resolve(stdout + stderr));
     child.stdin!.end();
   });
   const cipher = /Cipher is ([A-Z0-9_-]+)/.exec(output)?.[1];
   return { cipher: cipher === '0000' || cipher === 'NONE' ? undefined : cipher, output };
 }
 
-test('openssl s_client: TLS 1.2 offers AEAD suites only (a CBC suite is refused, GCM and ChaCha20 work), TLS 1.3 works, TLS 1.1 is refused', async () => {
-  for (const suite of ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305']) {
-    const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite]);
-    assert.is(cipher, suite, output);
-  }
-  for (const suite of ['ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA256', 'ECDHE-RSA-AES256-SHA384', 'AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256']) {
-    const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite]);
-    assert.is(cipher, undefined, `${suite}: ${output}`);
-    assert.match(output, /handshake failure/, suite);
+/** An RSA certificate in the store, made by openssl: the device certificate is ECDSA, and a suite's family follows the key. */
+async function storeRsaCertificate(name: string): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const keyFile = path.join(harness.dir, 'rsa.key');
+  const cert = execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  writeFileSync(path.join(harness.dir, 'certs', 'rsa.pem'), readFileSync(keyFile, 'utf8') + cert);
+  await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'certificates loaded' && (l.names as string[]).includes(name)), 5000, 'reload');
+}
+
+test('openssl s_client: TLS 1.2 offers AEAD suites only (a CBC suite is refused, GCM and ChaCha20 work) for ECDSA and RSA certificates, TLS 1.3 works, TLS 1.1 is refused', async () => {
+  await storeRsaCertificate('rsa.piccolo.test');
+  const families = [
+    { servername: 'piccolo.local', auth: 'ECDSA', refusedToo: [] },
+    { servername: 'rsa.piccolo.test', auth: 'RSA', refusedToo: ['AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256'] },
+  ];
+  for (const { servername, auth, refusedToo } of families) {
+    for (const suite of [`ECDHE-${auth}-AES128-GCM-SHA256`, `ECDHE-${auth}-AES256-GCM-SHA384`, `ECDHE-${auth}-CHACHA20-POLY1305`]) {
+      const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite], servername);
+      assert.is(cipher, suite, output);
+    }
+    for (const suite of [`ECDHE-${auth}-AES128-SHA`, `ECDHE-${auth}-AES128-SHA256`, `ECDHE-${auth}-AES256-SHA384`, ...refusedToo]) {
+      const { cipher, output } = await opensslHandshake(appPort, ['-tls1_2', '-cipher', suite], servername);
+      assert.is(cipher, undefined, `${suite}: ${output}`);
+      assert.match(output, /handshake failure/, suite);
+    }
   }
   const tls13 = await opensslHandshake(appPort, ['-tls1_3', '-ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256']);
   assert.is(tls13.cipher, 'TLS_CHACHA20_POLY1305_SHA256', tls13.output);
@@ -126,14 +142,14 @@ test('the device certificate is stored when first issued: a restart serves the s
 });
 
 test('certificates in the store win by exact name, then wildcard; a new file is picked up without a restart', async () => {
-  const other = LocalCa.create('test');
-  const wildcard = other.issue(['*.example.test']);
+  const other = await LocalCa.create('test');
+  const wildcard = await other.issue(['*.example.test']);
   writeFileSync(path.join(harness.dir, 'certs', 'wildcard.pem'), wildcard.key + wildcard.cert);
   await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'certificates loaded' && (l.names as string[]).includes('*.example.test')), 5000, 'reload');
   const longLived = await handshake(appPort, { servername: 'a.example.test', ca: other.root.cert });
   assert.is(longLived.getPeerX509Certificate()!.subjectAltName, 'DNS:*.example.test');
 
-  const exact = other.issue(['a.example.test']);
+  const exact = await other.issue(['a.example.test']);
   writeFileSync(path.join(harness.dir, 'certs', 'exact.pem'), exact.key + exact.cert);
   await waitFor(() => harness.proxy.logs.find((l) => l.msg === 'certificates loaded' && (l.names as string[]).includes('a.example.test')), 5000, 'reload');
   const fresh = await handshake(appPort, { servername: 'a.example.test', ca: other.root.cert });
@@ -151,8 +167,8 @@ test('certificates in the store win by exact name, then wildcard; a new file is 
 });
 
 test('flow tls: passthrough to an app that terminates TLS itself, on its own port and by SNI on the portal port', async () => {
-  const appCa = LocalCa.create('app');
-  const pair = appCa.issue(['vault.piccolo.local']);
+  const appCa = await LocalCa.create('app');
+  const pair = await appCa.issue(['vault.piccolo.local']);
   const tlsApp = tls.createServer({ ...pair }, (socket) => socket.end(`app saw SNI ${(socket as any).servername}`));
   const tlsAppPort = await listenOn(tlsApp);
   const publicPort = await freePort();

@@ -23,11 +23,11 @@ const TUNNEL_GROUP = { name: 'nogroup', gid: 65534 };
 let harness: ProxyHarness;
 let app: { server: http.Server; port: number };
 let tlsApp: { server: tls.Server; port: number; sawServerName: string[] };
-const remoteCa = LocalCa.create('remote-test');
-const wildcardPair = remoteCa.issue(['remote.example.test', '*.remote.example.test']);
-const exactPair = remoteCa.issue(['web-blog.remote.example.test']);
-const appCa = LocalCa.create('app-test');
-const appPair = appCa.issue(['secure-vault.remote.example.test']);
+const remoteCa = await LocalCa.create('remote-test');
+const wildcardPair = await remoteCa.issue(['remote.example.test', '*.remote.example.test']);
+const exactPair = await remoteCa.issue(['web-blog.remote.example.test']);
+const appCa = await LocalCa.create('app-test');
+const appPair = await appCa.issue(['secure-vault.remote.example.test']);
 let blogPort = 0;
 
 test.before(async () => {
@@ -190,7 +190,7 @@ test("TLS is terminated with the route table's certificates (exact name, then wi
   assert.is((await request(wildcard, 'remote.example.test')).status, 200, 'the portal by name');
   wildcard.destroy();
 
-  const renewed = remoteCa.issue(['web-blog.remote.example.test']);
+  const renewed = await remoteCa.issue(['web-blog.remote.example.test']);
   await harness.setRoutes({ certificates: [wildcardPair, renewed] });
   const again = await request(exact, 'web-blog.remote.example.test', '/still-here');
   assert.is(again.status, 200, 'the connection made before the change still serves');

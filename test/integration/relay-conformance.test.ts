@@ -18,8 +18,8 @@ import { freePort } from '../../image/qemu.js';
 import { waitFor } from '../support/processes.js';
 
 const SECRET = 'relay-conformance-secret';
-const ca = LocalCa.create('relay conformance');
-const hubTls = ca.issue(['localhost', '127.0.0.1']);
+const ca = await LocalCa.create('relay conformance');
+const hubTls = await ca.issue(['localhost', '127.0.0.1']);
 // RELAY_LOG=1 shows the relay's log while debugging a case.
 const quiet = createLogger({ service: 'relay', level: 'debug', write: process.env.RELAY_LOG ? (line) => void process.stderr.write(line) : () => {} });
 

@@ -59,8 +59,8 @@ test('one public port may carry a udp route and a TCP one (53/udp and 53/tcp of 
   }
 });
 
-test('certificates in the table: PEM key and chain, a bounded list; problems name the entry, never the key', () => {
-  const pair = LocalCa.create('contract').issue(['remote.example.test']);
+test('certificates in the table: PEM key and chain, a bounded list; problems name the entry, never the key', async () => {
+  const pair = await (await LocalCa.create('contract')).issue(['remote.example.test']);
   const table = { rev: 1, portal: { hostBindPort: 8080, socketPath: '/run/piccolo-daemon/portal.sock', hostnames: [] }, routes: [] };
   assert.equal(parseRouteTable({ ...table, certificates: [pair] }).certificates, [pair]);
   const secretKey = pair.key.replace('PRIVATE KEY-----\n', 'PRIVATE KEY-----\n!');

@@ -25,7 +25,7 @@ import { rejects, thrown } from '../support/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'piccolo-system-device-'));
 const logger = createLogger({ service: 'test', write: () => {} });
-const ca = LocalCa.create('test');
+const ca = await LocalCa.create('test');
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -42,9 +42,9 @@ test('device CA: 404 until handed over, then its subject, SHA-256 fingerprint an
   assert.is(new X509Certificate(store.pem).fingerprint256, x509.fingerprint256);
 });
 
-test('device CA: a leaf certificate, garbage or no string is a 400 naming certificate', () => {
+test('device CA: a leaf certificate, garbage or no string is a 400 naming certificate', async () => {
   const store = new DeviceCa();
-  const leaf = ca.issue(['piccolo.local']).cert;
+  const leaf = (await ca.issue(['piccolo.local'])).cert;
   for (const bad of [leaf, 'hello', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 42, undefined]) {
     assert.match(thrown(() => store.set(bad), BadRequestError).message, /^certificate: /);
   }
