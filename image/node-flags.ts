@@ -10,11 +10,18 @@
 //   Schema, the portal's assets) grows the default one to 16 MiB semi-spaces that stay resident:
 //   -20 MiB idle RSS. The proxy and tunnel keep the default (no idle gain measured, and their
 //   throughput is what their benches hold); health gains nothing either.
+// - the proxy: --no-incremental-marking. Passthrough allocates a 64 KiB buffer per socket read; once
+//   the proxy had carried HTTP/TLS load, V8 started incremental marking after nearly every scavenge
+//   those buffers trigger: ~60 full collections per 3 s of passthrough (~230 ms of pauses plus the
+//   write barriers while marking), against 6 on a fresh proxy and none in a bare Node relay, so
+//   passthrough fell to ~0.7x the relay after load (ad-hoc trial, --trace-gc). Without it, 0-1 full
+//   collections per 3 s, passthrough at the relay's speed after load, the same CPU per HTTP request,
+//   and the proxy's rare full collections of its ~10 MiB heap pause 10-12 ms instead of 4-10.
 import type { ServiceName } from './bundle.js';
 
 export const NODE_FLAGS: Record<ServiceName, readonly string[]> = {
   daemon: ['--max-semi-space-size=1'],
-  proxy: [],
+  proxy: ['--no-incremental-marking'],
   tunnel: [],
   health: [],
 };
