@@ -45,6 +45,7 @@ export function bundleOptions(service: ServiceName | DevEntryName, { outDir = BU
     format: 'esm',
     sourcemap: true,
     minifySyntax: true,
+    minifyWhitespace: true,
     legalComments: 'none',
     logLevel: 'warning',
     // CommonJS dependencies (dockerode and its modem, node-forge) use require() and __dirname:
