@@ -1,9 +1,11 @@
-// Builds one esbuild bundle per service: build/bundles/<service>/index.mjs (+ .map).
+// Builds one esbuild bundle per service: build/bundles/<service>/index.mjs (+ .map), and beside it
+// the chunks of what the service imports only on first need (import()), which a start never reads.
 // The image and `make run` both use these files, so what is tested is what ships.
 import { build, type BuildOptions } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { portalPlugin } from './portal-build.js';
 import { openApiPlugin } from './openapi-build.js';
 import { unusedModulesPlugin } from './unused-modules.js';
@@ -38,7 +40,14 @@ export const TEST_BUNDLE_DIR = process.env.PICCOLO_TEST_BUNDLE_DIR ?? path.join(
 export function bundleOptions(service: ServiceName | DevEntryName, { outDir = BUNDLE_DIR, testHooks = false }: BundleOptions = {}): BuildOptions {
   return {
     entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts')],
-    outfile: bundlePath(service, outDir),
+    outdir: path.dirname(bundlePath(service, outDir)),
+    entryNames: 'index',
+    // V8 keeps a module's whole source for as long as it runs: what is imported lazily (the proxy's
+    // certificate library, the daemon's ACME client, WebAuthn, ...) lives in chunks of its own, read
+    // only on first use. Beside index.mjs, so __dirname stays the same in every chunk.
+    splitting: true,
+    chunkNames: '[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     target: 'node18',
@@ -63,7 +72,7 @@ export function bundleOptions(service: ServiceName | DevEntryName, { outDir = BU
     // altogether (unused-modules.ts): Piccolo only speaks to a unix socket.
     external: ['cpu-features', '*.node'],
     // The catalog's YAML templates are embedded as strings, the OpenAPI document as parsed JSON and
-    // the portal as its built files: one file per service.
+    // the portal as its built files: no file to find at run time but the bundle's own.
     loader: { '.yaml': 'text' },
     plugins: service === 'daemon' ? [portalPlugin(), openApiPlugin(), unusedModulesPlugin()] : [],
     define: { __PICCOLO_VERSION__: JSON.stringify(VERSION), __PICCOLO_TEST_HOOKS__: String(testHooks) },
@@ -72,8 +81,17 @@ export function bundleOptions(service: ServiceName | DevEntryName, { outDir = BU
 
 export async function bundleServices(options: BundleOptions = {}): Promise<string[]> {
   const entries = [...SERVICES, ...DEV_ENTRIES];
-  await Promise.all(entries.map((service) => build(bundleOptions(service, options)).then(() => asciiOnlyBundle(bundlePath(service, options.outDir)))));
+  await Promise.all(entries.map((service) => bundleOne(service, options)));
   return entries.map((service) => bundlePath(service, options.outDir));
+}
+
+async function bundleOne(service: ServiceName | DevEntryName, options: BundleOptions): Promise<void> {
+  const dir = path.dirname(bundlePath(service, options.outDir));
+  // Chunk names carry a hash: an earlier build's chunks would otherwise stay and reach the image.
+  await rm(dir, { recursive: true, force: true });
+  await build(bundleOptions(service, options));
+  const modules = (await readdir(dir)).filter((file) => file.endsWith('.mjs'));
+  await Promise.all(modules.map((file) => asciiOnlyBundle(path.join(dir, file))));
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
