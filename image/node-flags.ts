@@ -10,18 +10,21 @@
 //   Schema, the portal's assets) grows the default one to 16 MiB semi-spaces that stay resident:
 //   -20 MiB idle RSS. The proxy and tunnel keep the default (no idle gain measured, and their
 //   throughput is what their benches hold); health gains nothing either.
-// - the proxy: --no-incremental-marking. Passthrough allocates a 64 KiB buffer per socket read; once
-//   the proxy had carried HTTP/TLS load, V8 started incremental marking after nearly every scavenge
-//   those buffers trigger: ~60 full collections per 3 s of passthrough (~230 ms of pauses plus the
-//   write barriers while marking), against 6 on a fresh proxy and none in a bare Node relay, so
-//   passthrough fell to ~0.7x the relay after load (ad-hoc trial, --trace-gc). Without it, 0-1 full
-//   collections per 3 s, passthrough at the relay's speed after load, the same CPU per HTTP request,
-//   and the proxy's rare full collections of its ~10 MiB heap pause 10-12 ms instead of 4-10.
+// - the proxy keeps incremental marking, though it slows passthrough after HTTP/TLS load. Each
+//   socket read is a new 64 KiB buffer; once the proxy had carried that load, V8 started incremental
+//   marking after nearly every scavenge those buffers trigger: ~60 full collections per 3 s of
+//   passthrough (~230 ms of pauses plus the write barriers while marking), against 6 on a fresh
+//   proxy and none in a bare Node relay (ad-hoc trials, --trace-gc): ~0.7x the relay after load,
+//   ~1x fresh. --no-incremental-marking removed them (0-1 per 3 s, the relay's speed after load),
+//   but without it the memory reducer never runs either: the proxy's first boot (its CA) then stays
+//   at 64.8-65.8 MiB idle instead of falling to 57.6 (goal 60), and a later boot at 51.6, not 49.7-50.6.
+//   Neither --max-semi-space-size, --no-allocation-site-pretenuring, --no-memory-reducer nor the
+//   incremental-marking triggers changed the count.
 import type { ServiceName } from './bundle.js';
 
 export const NODE_FLAGS: Record<ServiceName, readonly string[]> = {
   daemon: ['--max-semi-space-size=1'],
-  proxy: ['--no-incremental-marking'],
+  proxy: [],
   tunnel: [],
   health: [],
 };
