@@ -21,6 +21,8 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 interface Report {
   states: Map<string, string>;
   times: Map<string, { start: number; ready: number }>;
+  /** When the initrd's and the root's systemd started (CLOCK_MONOTONIC microseconds). */
+  boot?: { initrd: number; userspace: number };
   logs: string[];
   done: boolean;
 }
@@ -34,6 +36,10 @@ function parseReport(serial: string): Report {
     if (kind === 'done') report.done = true;
     else if (kind === 'unit') report.states.set(unit, rest.trim());
     else if (kind === 'log') report.logs.push(`${unit}: ${rest}`);
+    else if (kind === 'boot') {
+      const [initrd, userspace] = [/initrd=(\d+)/, /userspace=(\d+)/].map((field) => Number(field.exec(line)?.[1] ?? NaN));
+      report.boot = { initrd, userspace };
+    }
     else if (kind === 'times') {
       const start = Number(/start=(\d+)/.exec(rest)?.[1] ?? NaN);
       const ready = Number(/ready=(\d+)/.exec(rest)?.[1] ?? NaN);
@@ -87,6 +93,9 @@ test('the image boots to a ready Piccolo with the setup wizard served', async ()
     const healthStartMs = health ? (health.ready - health.start) / 1000 : NaN;
     console.log(`FIGURE qemu start -> /health/ready 200: ${bootToReadyS.toFixed(1)} s (${accel})`);
     console.log(`FIGURE piccolo-health start -> READY (in guest): ${Number.isFinite(healthStartMs) ? `${healthStartMs.toFixed(0)} ms` : 'not reported'}`);
+    // Where the boot before health goes: kernel, initrd, then the root's units up to health's start.
+    const seconds = (us: number | undefined) => ((us ?? NaN) / 1e6).toFixed(1);
+    console.log(`FIGURE boot phases (in guest): kernel ${seconds(report.boot?.initrd)} s, initrd ${seconds(report.boot && report.boot.userspace - report.boot.initrd)} s, root to health's start ${seconds(report.boot && health && health.start - report.boot.userspace)} s`);
   } finally {
     await guest?.stop();
   }

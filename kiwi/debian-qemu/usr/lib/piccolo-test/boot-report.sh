@@ -4,6 +4,7 @@
 #   PICCOLO-REPORT unit <name> <ActiveState>
 #   PICCOLO-REPORT times <name> start=<us> ready=<us>   (CLOCK_MONOTONIC microseconds)
 #   PICCOLO-REPORT log <name> <journal line>            (only for units that are not active)
+#   PICCOLO-REPORT boot initrd=<us> userspace=<us>      (when the initrd's and the root's systemd started)
 #   PICCOLO-REPORT done
 units="piccolo-firewall piccolo-health piccolo-daemon piccolo-proxy piccolo-tunnel"
 out=/dev/ttyS0
@@ -30,4 +31,5 @@ for u in $units; do
         done
     fi
 done
+echo "PICCOLO-REPORT boot initrd=$(systemctl show -p InitRDTimestampMonotonic --value) userspace=$(systemctl show -p UserspaceTimestampMonotonic --value)" > "$out"
 echo "PICCOLO-REPORT done" > "$out"
