@@ -36,12 +36,15 @@ export interface BundleOptions {
 /** Test bundles, with hooks, live apart so they never reach the image. */
 export const TEST_BUNDLE_DIR = process.env.PICCOLO_TEST_BUNDLE_DIR ?? path.join(REPO_ROOT, 'build', 'test-bundles');
 
+/** Programs a service runs as its own children, bundled beside its index.mjs (proxy/certificate-authority.ts says why). */
+const EXTRA_ENTRIES: Partial<Record<ServiceName | DevEntryName, string[]>> = { proxy: ['cert-maker.ts'] };
+
 /** How one service is bundled; bench/footprint-bundle.ts reads the same build's metafile. */
 export function bundleOptions(service: ServiceName | DevEntryName, { outDir = BUNDLE_DIR, testHooks = false }: BundleOptions = {}): BuildOptions {
   return {
-    entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts')],
+    entryPoints: [path.join(REPO_ROOT, 'services', service, 'index.ts'), ...(EXTRA_ENTRIES[service] ?? []).map((entry) => path.join(REPO_ROOT, 'services', service, entry))],
     outdir: path.dirname(bundlePath(service, outDir)),
-    entryNames: 'index',
+    entryNames: '[name]',
     // V8 keeps a module's whole source for as long as it runs: what is imported lazily (the proxy's
     // certificate library, the daemon's ACME client, WebAuthn, ...) lives in chunks of its own, read
     // only on first use. Beside index.mjs, so __dirname stays the same in every chunk.

@@ -12,12 +12,15 @@ import tls from 'node:tls';
 import type { Module } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { CertificatePair } from '../common/route-table.js';
-// Types only: local-ca.ts (and @peculiar/x509 with it) is imported on first need, see signer().
-import type { KeyAndCert, LocalCa } from './local-ca.js';
+import { inProcessAuthority, type CertificateAuthority } from './certificate-authority.js';
+// Types only: local-ca.ts (and @peculiar/x509 with it) runs only when a certificate must be made.
+import type { KeyAndCert } from './local-ca.js';
 
 export interface CertStoreOptions {
   dir: string;
   logger: Logger;
+  /** Makes the CA and device certificates when none are on disk (default: in this process). */
+  authority?: CertificateAuthority;
 }
 
 /**
@@ -45,9 +48,8 @@ export class CertStore implements Module {
   private fromTable = new Map<string, tls.SecureContext>();
   /** The table's certificates as last applied, so an unchanged list is not parsed again. */
   private tableText = '[]';
-  /** The local CA's key and certificate; parsed into a signer only when one must be issued. */
-  private caRoot!: KeyAndCert;
-  private signerLoaded: LocalCa | undefined;
+  /** The local CA's key and certificate, from disk or made with the first device certificate. */
+  private caRoot: KeyAndCert | undefined;
   private device!: { names: string[]; pair: KeyAndCert; context: tls.SecureContext };
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
@@ -68,7 +70,7 @@ export class CertStore implements Module {
       this.persistent = false;
       this.options.logger.warn('certificate folder not writable; the local CA is kept in memory and changes on restart', { err, dir: this.options.dir });
     }
-    this.caRoot = (await this.readCaRoot()) ?? (await this.createCa());
+    this.caRoot = await this.readCaRoot();
     this.setDevice((await this.readDevicePair()) ?? (await this.issueDevice(ALWAYS_ON_DEVICE_CERT)));
     await this.reload();
     if (this.persistent) {
@@ -104,7 +106,7 @@ export class CertStore implements Module {
   }
 
   get caCertificate(): string {
-    return this.caRoot.cert;
+    return this.caRoot!.cert;
   }
 
   onDeviceCertificate(listener: (pair: KeyAndCert) => void): void {
@@ -161,25 +163,13 @@ export class CertStore implements Module {
 
   /**
    * A new device certificate, stored at once: one not on disk was issued again on every start
-   * (a new key and a signature each time).
+   * (a new key and a signature each time). The first one comes with a new CA.
    */
   private async issueDevice(names: string[]): Promise<KeyAndCert> {
-    const pair = await (await this.signer()).issue(names);
-    if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), pair.key + pair.cert, { mode: 0o600 });
-    return pair;
-  }
-
-  /**
-   * @peculiar/x509 builds the certificates; loading it costs start-up CPU and heap (under the
-   * guest's CPU emulation most of all). A device whose CA and device certificate are on disk
-   * (every start after the first, unless its names change) never needs it.
-   */
-  private async signer(): Promise<LocalCa> {
-    if (!this.signerLoaded) {
-      const { LocalCa } = await import('./local-ca.js');
-      this.signerLoaded = await LocalCa.load(this.caRoot);
-    }
-    return this.signerLoaded;
+    const made = await (this.options.authority ?? inProcessAuthority)({ root: this.caRoot, deviceLabel: new Date().toISOString().slice(0, 10), names });
+    if (!this.caRoot) await this.keepCa(made.root);
+    if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), made.device.key + made.device.cert, { mode: 0o600 });
+    return made.device;
   }
 
   private async readCaRoot(): Promise<KeyAndCert | undefined> {
@@ -188,21 +178,18 @@ export class CertStore implements Module {
     return key && cert ? { key, cert } : undefined;
   }
 
-  private async createCa(): Promise<KeyAndCert> {
-    const { LocalCa } = await import('./local-ca.js');
-    const ca = await LocalCa.create(new Date().toISOString().slice(0, 10));
-    this.signerLoaded = ca;
+  private async keepCa(root: KeyAndCert): Promise<void> {
+    this.caRoot = root;
     if (this.persistent) {
       // Key first: a CA certificate without its key on disk would be useless after a crash.
-      await writeFile(path.join(this.caDir, 'ca.key.pem'), ca.root.key, { mode: 0o600 });
-      await writeFile(path.join(this.caDir, 'ca.cert.pem'), ca.root.cert, { mode: 0o644 });
+      await writeFile(path.join(this.caDir, 'ca.key.pem'), root.key, { mode: 0o600 });
+      await writeFile(path.join(this.caDir, 'ca.cert.pem'), root.cert, { mode: 0o644 });
     }
     this.options.logger.info('local CA created', { persistent: this.persistent });
-    return ca.root;
   }
 
   private async readDevicePair(): Promise<KeyAndCert | undefined> {
-    if (!this.persistent) return undefined;
+    if (!this.persistent || !this.caRoot) return undefined;
     try {
       const pair = splitPem(await readFile(path.join(this.caDir, 'device.pem'), 'utf8'));
       // A device certificate from an older CA (the CA was replaced) would not chain: issue anew.

@@ -2,6 +2,7 @@
 // host name (apps and the portal); each app listener gets its own public port, opened and
 // closed as the route table from the daemon changes; the tunnel ingress sockets take what
 // arrives through the relay.
+import { fileURLToPath } from 'node:url';
 import { field, loadServiceConfig, parseAbsolutePath, parseList, parseListen, parsePositiveInt } from '../common/config.js';
 import { HealthReporter } from '../common/health-report.js';
 import { runMain, startService } from '../common/lifecycle.js';
@@ -9,6 +10,7 @@ import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
 import type { RouteTable } from '../common/route-table.js';
 import { CertStore } from './cert-store.js';
+import { childProcessAuthority } from './certificate-authority.js';
 import { ClientAddresses } from './client-address.js';
 import { DaemonClient } from './daemon-client.js';
 import { DeviceCaPush } from './device-ca-push.js';
@@ -64,7 +66,9 @@ async function main(env: NodeJS.ProcessEnv) {
   health.set('proxy', 'ok');
 
   const daemon = new DaemonClient({ socketPath: config.daemonSocket });
-  const certs = new CertStore({ dir: config.certDir, logger });
+  // The bundle's cert-maker.mjs, beside this index.mjs (image/bundle.ts).
+  const certMaker = fileURLToPath(new URL('./cert-maker.mjs', import.meta.url));
+  const certs = new CertStore({ dir: config.certDir, logger, authority: childProcessAuthority(certMaker) });
   // The portal offers the CA's certificate for download: the daemon gets it from here.
   const caPush = new DeviceCaPush({ daemon, certificate: () => certs.caCertificate, logger });
   const portalPorts = new Set<number>();

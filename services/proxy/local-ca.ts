@@ -101,3 +101,22 @@ async function privateKeyPem(key: CryptoKey): Promise<string> {
 }
 
 const pem = (cert: x509.X509Certificate) => cert.toString('pem') + '\n';
+
+export interface CertificateRequest {
+  /** The CA that signs; none: a new one is made first (a first boot). */
+  root?: KeyAndCert;
+  /** Names the new CA, e.g. its day of birth. */
+  deviceLabel: string;
+  names: string[];
+}
+
+export interface IssuedCertificates {
+  root: KeyAndCert;
+  device: KeyAndCert;
+}
+
+/** A device certificate for names, from the given CA or a new one. */
+export async function makeCertificates({ root, deviceLabel, names }: CertificateRequest): Promise<IssuedCertificates> {
+  const ca = root ? await LocalCa.load(root) : await LocalCa.create(deviceLabel);
+  return { root: ca.root, device: await ca.issue(names) };
+}

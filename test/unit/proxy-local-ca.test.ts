@@ -1,16 +1,21 @@
 // The local CA's certificates as node:crypto and openssl read them: the leaf chains to the CA and
 // verifies with its key, names its hosts and IPs, is no CA, lasts 397 days; the CA is a CA for
 // ten years. The same holds for a CA made by an older version (RSA key in PKCS#1 PEM): a device
-// that has one on disk keeps issuing under it, through the cert store as on a real start.
+// that has one on disk keeps issuing under it, through the cert store as on a real start. The
+// proxy makes them in a child process (the bundled cert-maker.mjs): a first boot through it stores
+// a CA and a device certificate that chains to it; a maker that fails stops the start, saying why.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { build } from 'esbuild';
+import { bundleOptions } from '../../image/bundle.js';
 import { createLogger } from '../../services/common/logger.js';
 import { CertStore } from '../../services/proxy/cert-store.js';
+import { childProcessAuthority } from '../../services/proxy/certificate-authority.js';
 import { LocalCa, type KeyAndCert } from '../../services/proxy/local-ca.js';
 
 const DAY_MS = 86_400_000;
@@ -90,6 +95,38 @@ test('an older RSA CA on disk keeps issuing: the cert store signs a new device c
   } finally {
     await store.stop();
   }
+});
+
+test('a first boot through the bundled cert maker (a child process): a new CA on disk and a device certificate it issued', async () => {
+  const now = Date.now();
+  const bundleDir = path.join(dir, 'bundle');
+  await build({ ...bundleOptions('proxy', { outDir: bundleDir }), sourcemap: false, logLevel: 'error' });
+  const certDir = path.join(dir, 'first-boot');
+  const store = new CertStore({ dir: certDir, logger: createLogger({ service: 'test-proxy', level: 'error' }), authority: childProcessAuthority(path.join(bundleDir, 'proxy', 'cert-maker.mjs')) });
+  await store.start();
+  try {
+    const caPem = readFileSync(path.join(certDir, 'local-ca', 'ca.cert.pem'), 'utf8');
+    assert.is(store.caCertificate, caPem, 'the new CA is stored');
+    assert.ok(createPrivateKey(readFileSync(path.join(certDir, 'local-ca', 'ca.key.pem'), 'utf8')), 'with its key');
+    assert.ok(new X509Certificate(caPem).ca, 'a CA');
+    assertIssuedBy(store.devicePair, caPem, 'DNS:localhost, IP Address:127.0.0.1', now);
+    await store.coverDeviceNames(['piccolo.local']);
+    assertIssuedBy(store.devicePair, caPem, 'DNS:*.piccolo.local, IP Address:127.0.0.1, DNS:localhost, DNS:piccolo.local', now);
+  } finally {
+    await store.stop();
+  }
+});
+
+test('a cert maker that fails stops the start with its error, and nothing half-made is stored', async () => {
+  const maker = path.join(dir, 'failing-maker.mjs');
+  writeFileSync(maker, "throw new TypeError('no curve P-256 here');\n");
+  const certDir = path.join(dir, 'failing');
+  const store = new CertStore({ dir: certDir, logger: createLogger({ service: 'test-proxy', level: 'error' }), authority: childProcessAuthority(maker) });
+  await store.start().then(
+    () => assert.unreachable('the store started without certificates'),
+    (err: Error) => assert.match(err.message, 'the certificate maker failed: TypeError: no curve P-256 here'),
+  );
+  assert.equal(readdirSync(path.join(certDir, 'local-ca')), [], 'no CA without its device certificate');
 });
 
 test.run();
