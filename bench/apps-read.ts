@@ -6,10 +6,11 @@
 // kept in memory) and Podman's CPU time during the load (it should do nothing).
 // Writes bench/results/apps-read-<date>.json and .md. Usage: tsx bench/apps-read.ts [rounds=5] [seconds=5]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BUNDLE_DIR, REPO_ROOT, bundleServices } from '../image/bundle.js';
+import { cpuMs, processTree } from './footprint-proc.js';
 import { resultsDir } from './results-dir.js';
 import { freePort } from '../image/qemu.js';
 import { createLogger } from '../services/common/logger.js';
@@ -49,17 +50,10 @@ function wrk(url: string, connections: number, headers: string[] = []): WrkResul
 }
 
 /** utime + stime of a process and its threads, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+const cpuSeconds = (pid: number) => cpuMs(pid) / 1000;
 
 /** A process and its children (nginx's master and worker). */
-function treeCpuSeconds(pid: number): number {
-  const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  return cpuSeconds(pid) + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
-}
+const treeCpuSeconds = (pid: number) => processTree(pid).reduce((sum, each) => sum + cpuSeconds(each), 0);
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 

@@ -1,8 +1,8 @@
-// What /proc says of one process, for the footprint benches: resident memory three ways and the
-// CPU it has spent. VmRSS is the goal's measure, but it counts every page of the node binary a
+// What /proc says of a process, for the benches: resident memory three ways, the CPU it has spent,
+// and its descendants. VmRSS is the goal's measure, but it counts every page of the node binary a
 // process touched, and the four services share those (RssFile, ~35-45 MiB each): PSS splits shared
 // pages among their users, so the sum of the four PSS is what the device spends on them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcMemory {
   /** VmRSS, MiB. */
@@ -29,7 +29,22 @@ export function procMemory(pid: number): ProcMemory | undefined {
 
 /** User + system CPU time the process has spent, in ms (clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
-  // Fields after the command name's closing parenthesis: state is 3rd, utime the 14th, stime the 15th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // Fields after the command name's closing parenthesis (the last one: a name may hold one): state
+  // is 3rd, utime the 14th, stime the 15th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** A process and its descendants (nginx's workers), or none once it is gone. */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return [pid, ...children.flatMap(processTree)];
 }

@@ -5,11 +5,12 @@
 // alike. Writes medians and ratios to bench/results/proxy-<date>.json and .md.
 // Usage: tsx bench/proxy.ts [rounds=5] [seconds=4]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleServices, bundlePath, REPO_ROOT } from '../image/bundle.js';
+import { processTree } from './footprint-proc.js';
 import { resultsDir } from './results-dir.js';
 import { freePort } from '../image/qemu.js';
 import { createLogger } from '../services/common/logger.js';
@@ -80,19 +81,6 @@ function wrk(url: string, connections: number): WrkResult {
   const [, value, unit] = /50%\s+([\d.]+)(us|ms|s)/.exec(out)!;
   const p50us = Number(value) * (unit === 'us' ? 1 : unit === 'ms' ? 1000 : 1_000_000);
   return { rps, p50us };
-}
-
-/** A process and its descendants (nginx's workers), from /proc. */
-function processTree(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      children = children.concat(readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-    }
-  } catch {
-    return [];
-  }
-  return [pid, ...children.flatMap(processTree)];
 }
 
 /** Moves every thread of a proxy's processes to core (taskset -a), e.g. onto the client's core and back. */
