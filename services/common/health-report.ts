@@ -72,6 +72,41 @@ export class HealthReporter implements Module {
   }
 }
 
+/**
+ * A service's own component, as its last module: "down (starting)" until every module before it
+ * serves, then what `current` says; "down (stopping)" as soon as the service begins to stop. So
+ * /health/ready never counts a service that cannot serve yet, or any more, as ready.
+ */
+export class ServingReport implements Module {
+  readonly name = 'serving-report';
+  private serving = false;
+
+  constructor(
+    private readonly health: HealthReporter,
+    private readonly component: string,
+    private readonly current: () => { state: ComponentState; reason?: string } = () => ({ state: 'ok' }),
+  ) {
+    health.set(component, 'down', 'starting');
+  }
+
+  async start(): Promise<void> {
+    this.serving = true;
+    this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    this.serving = false;
+    this.health.set(this.component, 'down', 'stopping');
+  }
+
+  /** Reports `current` again (when it changed); before start and after stop there is nothing to say. */
+  refresh(): void {
+    if (!this.serving) return;
+    const { state, reason } = this.current();
+    this.health.set(this.component, state, reason);
+  }
+}
+
 function postJson(socketPath: string, path: string, body: unknown): Promise<void> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {

@@ -6,6 +6,9 @@ import { Backoff } from './backoff.js';
 import type { Module } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
+/** Whether the daemon answers; down only after graceMs of failures. */
+export type LinkState = { up: true } | { up: false; reason: string };
+
 export interface LongPollOptions<T extends { rev: number }> {
   name: string;
   /** What is fetched, for logs and link-state reasons ("route table"). */
@@ -15,7 +18,7 @@ export interface LongPollOptions<T extends { rev: number }> {
   logger: Logger;
   onTable: (table: T) => Promise<void>;
   /** Called when the link to the daemon goes down for longer than a daemon restart takes, and when it is back. */
-  onLinkState: (state: { up: true } | { up: false; reason: string }) => void;
+  onLinkState: (state: LinkState) => void;
   /** Runs after the loop ended in stop(): release connections. */
   close?: () => void;
   backoff?: Backoff;

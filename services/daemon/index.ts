@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { field, loadServiceConfig, parseAbsolutePath, parseBoolean, parseListen, parsePositiveInt, parseUrl } from '../common/config.js';
-import { HealthReporter } from '../common/health-report.js';
+import { HealthReporter, ServingReport } from '../common/health-report.js';
 import { HttpServerModule } from '../common/http.js';
 import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
@@ -107,7 +107,7 @@ async function main(env: NodeJS.ProcessEnv) {
   const logger = createLogger({ service: 'daemon', level: config.logLevel });
   const now = Date.now;
   const health = new HealthReporter({ socketPath: config.healthSocket, intervalMs: config.healthIntervalMs, logger });
-  health.set('daemon', 'ok');
+  const serving = new ServingReport(health, 'daemon');
   const tpm = config.tpmTcti === 'none' ? undefined : new Tpm({ tcti: config.tpmTcti, logger });
   const faults = TEST_HOOKS ? new FaultSwitch() : undefined;
   // A single node leads everything; test builds let a test flip roles as a cluster engine would.
@@ -318,9 +318,10 @@ async function main(env: NodeJS.ProcessEnv) {
     stop: async () => {},
   };
   logger.info('starting', { stateDir: config.stateDir, tpm: config.tpmTcti, configFile: config.configFile });
-  // The health reporter first, so that a vault fault during start is reported. The events stream
-  // after http: it stops first, closing its WebSockets, which would otherwise hold the server open.
-  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, diskSpace, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi, ...(mdns ? [mdns] : [])] });
+  // The health reporter first, so that a vault fault during start is reported; `serving` last, so
+  // the daemon counts as ready only once all of it serves. The events stream after http: it stops
+  // first, closing its WebSockets, which would otherwise hold the server open.
+  return startService({ logger, notifier: createNotifier({ env, pid: process.pid }), modules: [health, ...system.modules, diskSpace, vault, claimOnFirstBoot, remote, appsHost, stopAppsOnExit, http, portalSocket, eventStream, portalRoute, internalApi, ...(mdns ? [mdns] : []), serving] });
 }
 
 void runMain('daemon', () => main(process.env));

@@ -4,7 +4,8 @@
 // arrives through the relay.
 import { fileURLToPath } from 'node:url';
 import { field, loadServiceConfig, parseAbsolutePath, parseList, parseListen, parsePositiveInt } from '../common/config.js';
-import { HealthReporter } from '../common/health-report.js';
+import { HealthReporter, ServingReport } from '../common/health-report.js';
+import type { LinkState } from '../common/long-poll.js';
 import { runMain, startService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createNotifier } from '../common/notify.js';
@@ -63,7 +64,9 @@ async function main(env: NodeJS.ProcessEnv) {
   );
   const logger = createLogger({ service: 'proxy', level: config.logLevel });
   const health = new HealthReporter({ socketPath: config.healthSocket, intervalMs: config.healthIntervalMs, logger });
-  health.set('proxy', 'ok');
+  // Serving once every module has started; degraded while the daemon's route table cannot be fetched.
+  let daemonLink: LinkState = { up: true };
+  const serving = new ServingReport(health, 'proxy', () => (daemonLink.up ? { state: 'ok' } : { state: 'degraded', reason: daemonLink.reason }));
 
   const daemon = new DaemonClient({ socketPath: config.daemonSocket });
   // The bundle's cert-maker.mjs, beside this index.mjs (image/bundle.ts).
@@ -128,13 +131,17 @@ async function main(env: NodeJS.ProcessEnv) {
     daemon,
     logger,
     onTable: applyTable,
-    onLinkState: (link) => (link.up ? health.set('proxy', 'ok') : health.set('proxy', 'degraded', link.reason)),
+    onLinkState: (link) => {
+      daemonLink = link;
+      serving.refresh();
+    },
   });
 
   return startService({
     logger,
     notifier: createNotifier({ env, pid: process.pid }),
-    modules: [certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, udpListeners, routeClient, caPush, tunnelIngress, health],
+    // The reporter first, so that a long first start (the local CA) keeps saying "starting".
+    modules: [health, certs, frontDoor, ...portalListeners, registerPortalPorts, appListeners, udpListeners, routeClient, caPush, tunnelIngress, serving],
   });
 }
 

@@ -106,7 +106,7 @@ test('a killed service goes down in health once its heartbeat stops; a stopped o
   const t0 = Date.now();
   assert.is(await daemon.kill('SIGTERM'), 0, 'clean exit on SIGTERM');
   const reasons = (await getJson(`${healthUrl}/health/ready`)).body.reasons;
-  assert.ok(reasons.includes('daemon: down'), `daemon reported down on stop (${reasons}), ${Date.now() - t0} ms`);
+  assert.ok(reasons.includes('daemon: down (stopping)'), `daemon reported down on stop (${reasons}), ${Date.now() - t0} ms`);
 });
 
 test('the report socket refuses malformed reports with a 400', async () => {
