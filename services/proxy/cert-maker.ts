@@ -1,8 +1,16 @@
-// The proxy's certificate maker, run as a short-lived child (certificate-authority.ts): a
-// CertificateRequest as JSON on stdin, the IssuedCertificates as JSON on stdout, a failure on stderr.
+// The proxy's certificate maker, run as a child (certificate-authority.ts): a CertificateRequest as
+// JSON per line on stdin, an answer per line on stdout ({"made": IssuedCertificates} or
+// {"error": "..."}), in order. It ends when its stdin does.
+import { createInterface } from 'node:readline';
 import { makeCertificates, type CertificateRequest } from './local-ca.js';
 
-const chunks: Buffer[] = [];
-for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as CertificateRequest;
-process.stdout.write(JSON.stringify(await makeCertificates(request)));
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  let answer: object;
+  try {
+    answer = { made: await makeCertificates(JSON.parse(line) as CertificateRequest) };
+  } catch (err) {
+    answer = { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+  process.stdout.write(JSON.stringify(answer) + '\n');
+}

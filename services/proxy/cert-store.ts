@@ -85,6 +85,7 @@ export class CertStore implements Module {
   async stop(): Promise<void> {
     clearTimeout(this.reloadTimer);
     this.watcher?.close();
+    this.options.authority?.close();
   }
 
   /** The context for a ClientHello's server name. */
@@ -166,7 +167,7 @@ export class CertStore implements Module {
    * (a new key and a signature each time). The first one comes with a new CA.
    */
   private async issueDevice(names: string[]): Promise<KeyAndCert> {
-    const made = await (this.options.authority ?? inProcessAuthority)({ root: this.caRoot, deviceLabel: new Date().toISOString().slice(0, 10), names });
+    const made = await (this.options.authority ?? inProcessAuthority).issue({ root: this.caRoot, deviceLabel: new Date().toISOString().slice(0, 10), names });
     if (!this.caRoot) await this.keepCa(made.root);
     if (this.persistent) await writeFile(path.join(this.caDir, 'device.pem'), made.device.key + made.device.cert, { mode: 0o600 });
     return made.device;

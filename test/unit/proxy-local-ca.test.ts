@@ -3,7 +3,8 @@
 // ten years. The same holds for a CA made by an older version (RSA key in PKCS#1 PEM): a device
 // that has one on disk keeps issuing under it, through the cert store as on a real start. The
 // proxy makes them in a child process (the bundled cert-maker.mjs): a first boot through it stores
-// a CA and a device certificate that chains to it; a maker that fails stops the start, saying why.
+// a CA and a device certificate that chains to it, both requests of a first boot served by one
+// child that ends when idle; a maker that fails stops the start, saying why.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -97,12 +98,30 @@ test('an older RSA CA on disk keeps issuing: the cert store signs a new device c
   }
 });
 
-test('a first boot through the bundled cert maker (a child process): a new CA on disk and a device certificate it issued', async () => {
-  const now = Date.now();
+/** The pids of this test process's cert-maker children. */
+const makerChildren = () =>
+  execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes('cert-maker'))
+    .map((line) => line.trim().split(/\s+/)[0]!);
+
+async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((resolve) => setTimeout(resolve, 50))) {
+    if (Date.now() > deadline) assert.unreachable(`timed out waiting for ${what}`);
+  }
+}
+
+let makerScript = '';
+test.before(async () => {
   const bundleDir = path.join(dir, 'bundle');
   await build({ ...bundleOptions('proxy', { outDir: bundleDir }), sourcemap: false, logLevel: 'error' });
+  makerScript = path.join(bundleDir, 'proxy', 'cert-maker.mjs');
+});
+
+test('a first boot through the bundled cert maker (a child process): a new CA on disk and a device certificate it issued, one child for both', async () => {
+  const now = Date.now();
   const certDir = path.join(dir, 'first-boot');
-  const store = new CertStore({ dir: certDir, logger: createLogger({ service: 'test-proxy', level: 'error' }), authority: childProcessAuthority(path.join(bundleDir, 'proxy', 'cert-maker.mjs')) });
+  const store = new CertStore({ dir: certDir, logger: createLogger({ service: 'test-proxy', level: 'error' }), authority: childProcessAuthority(makerScript) });
   await store.start();
   try {
     const caPem = readFileSync(path.join(certDir, 'local-ca', 'ca.cert.pem'), 'utf8');
@@ -110,11 +129,33 @@ test('a first boot through the bundled cert maker (a child process): a new CA on
     assert.ok(createPrivateKey(readFileSync(path.join(certDir, 'local-ca', 'ca.key.pem'), 'utf8')), 'with its key');
     assert.ok(new X509Certificate(caPem).ca, 'a CA');
     assertIssuedBy(store.devicePair, caPem, 'DNS:localhost, IP Address:127.0.0.1', now);
+    const maker = makerChildren();
+    assert.is(maker.length, 1, 'the maker waits for a next request');
     await store.coverDeviceNames(['piccolo.local']);
     assertIssuedBy(store.devicePair, caPem, 'DNS:*.piccolo.local, IP Address:127.0.0.1, DNS:localhost, DNS:piccolo.local', now);
+    assert.equal(makerChildren(), maker, 'the second certificate came from the same child');
   } finally {
     await store.stop();
   }
+  await until('the maker to end once the store stopped', () => makerChildren().length === 0);
+});
+
+test('an idle cert maker ends by itself; the next request starts another; a bad request is an error, not the end', async () => {
+  const authority = childProcessAuthority(makerScript, { idleMs: 200 });
+  const made = await authority.issue({ deviceLabel: 'idle test', names: ['localhost'] });
+  assert.match(made.root.cert, /BEGIN CERTIFICATE/);
+  const first = makerChildren();
+  assert.is(first.length, 1);
+  await until('the idle maker to end', () => makerChildren().length === 0);
+  await authority.issue({ root: made.root, deviceLabel: 'idle test', names: ['piccolo.local'] });
+  await authority
+    .issue({ root: { key: 'not a key', cert: made.root.cert }, deviceLabel: 'idle test', names: ['piccolo.local'] })
+    .then(() => assert.unreachable('a CA without its key signed'), (err: Error) => assert.match(err.message, /^the certificate maker failed: \w*Error: /));
+  const second = makerChildren();
+  assert.is(second.length, 1, 'the same child goes on after a bad request');
+  assert.is.not(second[0], first[0]);
+  authority.close();
+  await until('the closed maker to end', () => makerChildren().length === 0);
 });
 
 test('a cert maker that fails stops the start with its error, and nothing half-made is stored', async () => {
