@@ -64,9 +64,14 @@ async function main(env: NodeJS.ProcessEnv) {
   );
   const logger = createLogger({ service: 'proxy', level: config.logLevel });
   const health = new HealthReporter({ socketPath: config.healthSocket, intervalMs: config.healthIntervalMs, logger });
-  // Serving once every module has started; degraded while the daemon's route table cannot be fetched.
+  // Serving once every module has started and a route table came (until then every request gets
+  // 503 "starting"); degraded while the daemon's table cannot be fetched, the last one still served.
   let daemonLink: LinkState = { up: true };
-  const serving = new ServingReport(health, 'proxy', () => (daemonLink.up ? { state: 'ok' } : { state: 'degraded', reason: daemonLink.reason }));
+  let tableApplied = false;
+  const serving = new ServingReport(health, 'proxy', () => {
+    if (!tableApplied) return { state: 'down', reason: 'waiting for the first route table from the daemon' };
+    return daemonLink.up ? { state: 'ok' } : { state: 'degraded', reason: daemonLink.reason };
+  });
 
   const daemon = new DaemonClient({ socketPath: config.daemonSocket });
   // The bundle's cert-maker.mjs, beside this index.mjs (image/bundle.ts).
@@ -126,6 +131,10 @@ async function main(env: NodeJS.ProcessEnv) {
     logger.info('routes applied', { rev: table.rev, routes: table.routes.length, portal: table.portal !== null });
     // A new table may come from a restarted daemon, which has lost the CA certificate: hand it over again.
     caPush.push();
+    if (!tableApplied) {
+      tableApplied = true;
+      serving.refresh();
+    }
   };
   const routeClient = new RouteClient({
     daemon,

@@ -47,15 +47,31 @@ test('health: READY comes after its port answers; not ready until required servi
   assert.equal((await getJson(`${healthUrl}/health/live`)).body, { live: true });
 });
 
-test('daemon, proxy and tunnel report in; the device turns ready and says so', async () => {
-  const daemon = await start('daemon', { PICCOLO_DAEMON_LISTEN: '127.0.0.1:0', PICCOLO_STATE_DIR: path.join(dir, 'state') });
-  const proxy = await start('proxy', { PICCOLO_PROXY_LISTEN: '127.0.0.1:0,127.0.0.1:0' });
+test('the proxy without a route table serves 503 "starting" and is not ready; with the daemon up, the device turns ready and says so', async () => {
+  // The proxy first, as when the daemon is slow to start: it listens, but every request gets 503.
+  const internalSocket = path.join(dir, 'internal.sock');
+  const proxy = await start('proxy', { PICCOLO_PROXY_LISTEN: '127.0.0.1:0,127.0.0.1:0', PICCOLO_PROXY_DAEMON_SOCKET: internalSocket });
+  await proxy.notified('READY=1');
+  for (const listener of ['listener-0', 'listener-1']) {
+    const res = await getJson(`http://${await proxy.address(listener)}/some/app`);
+    assert.is(res.status, 503, listener);
+    assert.match(res.body.error.message, /starting/);
+  }
+  const waiting = await waitFor(async () => {
+    const r = await getJson(`${healthUrl}/health/ready`);
+    return r.body.reasons.some((reason: string) => reason.startsWith('proxy:')) && !r.body.reasons.includes('proxy: down (has not reported yet)') ? r : undefined;
+  }, 5000, 'the proxy reports in');
+  assert.is(waiting.status, 503);
+  assert.ok(waiting.body.reasons.includes('proxy: down (waiting for the first route table from the daemon)'), waiting.body.reasons.join('; '));
+
+  const daemon = await start('daemon', { PICCOLO_DAEMON_LISTEN: '127.0.0.1:0', PICCOLO_STATE_DIR: path.join(dir, 'state'), PICCOLO_DAEMON_INTERNAL_SOCKET: internalSocket });
   const tunnel = await start('tunnel', { PICCOLO_TUNNEL_LISTEN: '127.0.0.1:0' });
-  await Promise.all([daemon, proxy, tunnel].map((p) => p.notified('READY=1')));
+  await Promise.all([daemon, tunnel].map((p) => p.notified('READY=1')));
+  // The proxy's next poll (its backoff is at most 10 s) brings the daemon's table.
   const ready = await waitFor(async () => {
     const r = await getJson(`${healthUrl}/health/ready`);
     return r.status === 200 ? r : undefined;
-  }, 5000, 'device ready');
+  }, 15_000, 'device ready');
   assert.equal(ready.body.notes, ['daemon.crypto: ok (not set up yet, waiting for setup)', 'tunnel: ok (remote access not configured)']);
   const detail = await getJson(`${healthUrl}/health/detail`);
   assert.equal(detail.body.components.map((c: any) => `${c.component}:${c.state}:${c.required}`), ['daemon:ok:true', 'daemon.crypto:ok:true', 'proxy:ok:true', 'tunnel:ok:false']);
@@ -84,12 +100,12 @@ test('daemon serves the portal shell, its script and its version', async () => {
   assert.is((await getJson(base + '/api/v1/nothing')).status, 404);
 });
 
-test('proxy binds every configured listener and, with no route table from a daemon yet, answers 503 "starting"', async () => {
+test('the proxy with the daemon\'s table serves the portal on every configured listener', async () => {
   const proxy = running.find((p) => p.service === 'proxy')!;
   for (const listener of ['listener-0', 'listener-1']) {
-    const res = await getJson(`http://${await proxy.address(listener)}/some/app`);
-    assert.is(res.status, 503);
-    assert.match(res.body.error.message, /starting/);
+    const res = await fetch(`http://${await proxy.address(listener)}/`);
+    assert.is(res.status, 200, listener);
+    assert.match(await res.text(), /<title>Piccolo OS<\/title>/);
   }
 });
 
