@@ -29,7 +29,8 @@ export class HealthReporter implements Module {
   readonly name = 'health-reporter';
   private readonly components = new Map<string, Omit<ComponentReport, 'ttlMs'>>();
   private timer: NodeJS.Timeout | undefined;
-  private reachable = true;
+  /** Unknown until the first report: a service may start before health does (the proxy). */
+  private reachable: boolean | undefined;
 
   constructor(private readonly options: HealthReporterOptions) {}
 
@@ -62,11 +63,12 @@ export class HealthReporter implements Module {
     const report: ComponentReport = { ...entry, ttlMs: this.options.intervalMs * 3 };
     try {
       await postJson(this.options.socketPath, REPORT_PATH, report);
-      if (!this.reachable) this.options.logger.info('health service reachable again');
+      if (this.reachable === false) this.options.logger.info('health service reachable');
       this.reachable = true;
     } catch (err) {
       // The health service may start later or restart; keep trying on the heartbeat, log once.
-      if (this.reachable) this.options.logger.warn('cannot report to health service', { err, socket: this.options.socketPath });
+      if (this.reachable === true) this.options.logger.warn('cannot report to health service', { err, socket: this.options.socketPath });
+      else if (this.reachable === undefined) this.options.logger.info('health service not up yet; reporting on the heartbeat', { socket: this.options.socketPath });
       this.reachable = false;
     }
   }
