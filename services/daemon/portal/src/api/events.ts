@@ -48,10 +48,13 @@ function connect(): void {
     }
     for (const handler of [...(handlers.get(event.type) ?? []), ...(handlers.get('*') ?? [])]) handler(event);
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (socket !== ws) return;
     socket = undefined;
     connected.value = false;
+    // 4401: the session ended (sign-out, lock, expiry). Retrying with its cookie only gets 401s;
+    // the next sign-in opens the stream again.
+    if (event.code === 4401) wanted = false;
     if (!wanted) return;
     // Full jitter, 0.5 s doubling to 15 s: a restarting daemon is not hit by every tab at once.
     const delay = Math.random() * Math.min(15_000, 500 * 2 ** attempt++);
