@@ -18,6 +18,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { CertStore } from '../../services/proxy/cert-store.js';
 import { childProcessAuthority } from '../../services/proxy/certificate-authority.js';
 import { LocalCa, type KeyAndCert } from '../../services/proxy/local-ca.js';
+import { waitFor } from '../support/processes.js';
 
 const DAY_MS = 86_400_000;
 const NAMES = ['piccolo.local', '*.piccolo.local', '127.0.0.1', '::1'];
@@ -105,12 +106,6 @@ const makerChildren = () =>
     .filter((line) => line.includes('cert-maker'))
     .map((line) => line.trim().split(/\s+/)[0]!);
 
-async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((resolve) => setTimeout(resolve, 50))) {
-    if (Date.now() > deadline) assert.unreachable(`timed out waiting for ${what}`);
-  }
-}
-
 let makerScript = '';
 test.before(async () => {
   const bundleDir = path.join(dir, 'bundle');
@@ -137,7 +132,7 @@ test('a first boot through the bundled cert maker (a child process): a new CA on
   } finally {
     await store.stop();
   }
-  await until('the maker to end once the store stopped', () => makerChildren().length === 0);
+  await waitFor(() => makerChildren().length === 0, 5000, 'the maker to end once the store stopped');
 });
 
 test('an idle cert maker ends by itself; the next request starts another; a bad request is an error, not the end', async () => {
@@ -146,7 +141,7 @@ test('an idle cert maker ends by itself; the next request starts another; a bad 
   assert.match(made.root.cert, /BEGIN CERTIFICATE/);
   const first = makerChildren();
   assert.is(first.length, 1);
-  await until('the idle maker to end', () => makerChildren().length === 0);
+  await waitFor(() => makerChildren().length === 0, 5000, 'the idle maker to end');
   await authority.issue({ root: made.root, deviceLabel: 'idle test', names: ['piccolo.local'] });
   await authority
     .issue({ root: { key: 'not a key', cert: made.root.cert }, deviceLabel: 'idle test', names: ['piccolo.local'] })
@@ -155,7 +150,7 @@ test('an idle cert maker ends by itself; the next request starts another; a bad 
   assert.is(second.length, 1, 'the same child goes on after a bad request');
   assert.is.not(second[0], first[0]);
   authority.close();
-  await until('the closed maker to end', () => makerChildren().length === 0);
+  await waitFor(() => makerChildren().length === 0, 5000, 'the closed maker to end');
 });
 
 test('a cert maker that fails stops the start with its error, and nothing half-made is stored', async () => {
